@@ -1,0 +1,36 @@
+"""What the shared machinery needs to know about one benchmark.
+
+A builder declares one `Benchmark`; validation, dedup, splits, the release layout and the dataset
+card read everything benchmark-specific from it, so none of them special-cases a benchmark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+Record = dict
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str  # "tomato": schemas/<name>.schema.json, cards/<name>.md, prompts/<name>/
+    pretty_name: str
+    id_field: str  # a stable, unique record id
+    group: Callable[[Record], str]  # records of one group never straddle two splits
+    dedup_text: Callable[[Record], str]  # the text compared by exact and near-duplicate removal
+    # config name -> membership test; the first config is the default one
+    configs: dict[str, Callable[[Record], bool]]
+    splits: dict[str, float] = field(default_factory=lambda: {"test": 1.0})
+    # categorical fields whose distributions the card tabulates and charts
+    stats_fields: tuple[str, ...] = ()
+    answer_field: str | None = None  # gold-position field for the answer-position histogram
+    sort_key: Callable[[Record], tuple] | None = None  # stable row order in a release
+    license: str = "cc-by-4.0"
+    task_categories: tuple[str, ...] = ("question-answering",)
+    tags: tuple[str, ...] = ()
+    language: tuple[str, ...] = ("en",)
+
+    @property
+    def default_config(self) -> str:
+        return next(iter(self.configs))

@@ -1,0 +1,70 @@
+"""Anthropic via the official SDK; structured output through a forced tool call."""
+
+from __future__ import annotations
+
+import json
+
+import anthropic
+
+from ..errors import TransientError
+from ..structured import anthropic_tool_schema
+from ..types import ChatRequest, RawReply
+from .openai_api import classify_status
+
+TOOL_NAME = "reply"
+
+
+class AnthropicProvider:
+    name = "anthropic"
+    supports_seed = False  # recorded in provenance; determinism then rests on the response cache
+
+    def __init__(self, *, model: str, api_key: str, base_url: str | None, timeout: float):
+        self.model = model
+        self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, timeout=timeout,
+                                                max_retries=0)
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def complete(self, request: ChatRequest, seed: int | None) -> RawReply:
+        system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
+        messages = [m for m in request.messages if m["role"] != "system"]
+        kwargs: dict = {"model": self.model, "messages": messages, "max_tokens": request.max_tokens,
+                        "temperature": request.temperature}
+        if system:
+            kwargs["system"] = system
+        if request.top_p is not None:
+            kwargs["top_p"] = request.top_p
+        if request.schema is not None:
+            kwargs["tools"] = [{"name": TOOL_NAME, "description": "Give the answer in this structure.",
+                                "input_schema": anthropic_tool_schema(request.schema)}]
+            kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+        try:
+            response = await self._client.messages.create(**kwargs)
+        except anthropic.APIStatusError as error:
+            raise classify_status(error.status_code, error.response.headers, str(error)) from None
+        except (anthropic.APITimeoutError, anthropic.APIConnectionError) as error:
+            raise TransientError(f"{type(error).__name__}: {error}") from None
+        return _raw_reply(response)
+
+
+def _raw_reply(response) -> RawReply:
+    text_parts, data = [], None
+    for block in response.content or []:
+        if block.type == "tool_use" and block.name == TOOL_NAME:
+            data = block.input
+        elif block.type == "text":
+            text_parts.append(block.text)
+    finish = {"max_tokens": "length", "refusal": "refusal"}.get(response.stop_reason, "stop")
+    usage = response.usage
+    return RawReply(
+        text=json.dumps(data, ensure_ascii=False) if data is not None else "".join(text_parts),
+        finish_reason=finish,
+        input_tokens=getattr(usage, "input_tokens", 0) or 0,
+        output_tokens=getattr(usage, "output_tokens", 0) or 0,
+        model=response.model or "",
+        data=data,
+    )

@@ -1,0 +1,95 @@
+"""OpenAI and every OpenAI-compatible server (vLLM, llama.cpp, the embedded model) via the openai SDK."""
+
+from __future__ import annotations
+
+import openai
+
+from ..errors import FatalProviderError, RateLimited, TransientError
+from ..structured import llamacpp_schema, openai_strict_schema
+from ..types import ChatRequest, RawReply
+
+
+class OpenAIProvider:
+    supports_seed = True
+
+    def __init__(self, *, name: str, model: str, api_key: str | None, base_url: str | None,
+                 timeout: float, schema_dialect: str):
+        self.name = name
+        self.model = model
+        # The SDK's own retries are off: retries live in one place (the client) so that 429s reach
+        # the concurrency limiter and every attempt is counted.
+        self._client = openai.AsyncOpenAI(api_key=api_key or "not-needed", base_url=base_url,
+                                          timeout=timeout, max_retries=0)
+        # OpenAI's strict mode needs a closed schema; llama.cpp needs anchored patterns; other
+        # servers take the full schema as it is.
+        self._schema_dialect = schema_dialect
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    def _response_format(self, schema: dict) -> dict:
+        if self._schema_dialect == "openai-strict":
+            return {"type": "json_schema",
+                    "json_schema": {"name": "reply", "schema": openai_strict_schema(schema), "strict": True}}
+        if self._schema_dialect == "llama.cpp":
+            schema = llamacpp_schema(schema)
+        return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
+
+    async def complete(self, request: ChatRequest, seed: int | None) -> RawReply:
+        kwargs: dict = {"model": self.model, "messages": request.messages, "max_tokens": request.max_tokens,
+                        "temperature": request.temperature}
+        if request.top_p is not None:
+            kwargs["top_p"] = request.top_p
+        if seed is not None:
+            kwargs["seed"] = seed
+        if request.schema is not None:
+            kwargs["response_format"] = self._response_format(request.schema)
+        try:
+            response = await self._client.chat.completions.create(**kwargs)
+        except openai.APIStatusError as error:
+            raise classify_status(error.status_code, error.response.headers, str(error)) from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as error:
+            raise TransientError(f"{type(error).__name__}: {error}") from None
+        return _raw_reply(response)
+
+
+def _raw_reply(response) -> RawReply:
+    if not response.choices:
+        return RawReply(text="", finish_reason="empty")
+    choice = response.choices[0]
+    message = choice.message
+    refusal = getattr(message, "refusal", None)
+    usage = response.usage
+    return RawReply(
+        text=refusal if refusal else (message.content or ""),
+        finish_reason="refusal" if refusal else (choice.finish_reason or "stop"),
+        input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+        output_tokens=getattr(usage, "completion_tokens", 0) or 0,
+        model=response.model or "",
+    )
+
+
+def classify_status(status: int, headers, message: str) -> Exception:
+    """Map an HTTP status to retry (transient / rate-limited) or give up (fatal)."""
+    retry_after = parse_retry_after(headers)
+    if status == 429:
+        return RateLimited(f"HTTP 429 rate limited: {message[:200]}", retry_after)
+    if status in (408, 409) or status >= 500:
+        return TransientError(f"HTTP {status}: {message[:200]}", retry_after)
+    return FatalProviderError(f"HTTP {status}: {message[:300]}")
+
+
+def parse_retry_after(headers) -> float | None:
+    if headers is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                return None  # an HTTP-date; fall back to exponential backoff
+    return None

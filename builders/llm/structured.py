@@ -1,0 +1,142 @@
+"""Structured output: the schema each provider accepts, and local parsing and validation.
+
+Providers accept different subsets of JSON Schema. We send each the subset it understands and
+always validate the reply against the full schema locally, so a reply that slipped past a
+provider's weaker check is still caught.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+
+from .cache import canonical_json
+
+# Keywords Anthropic's tool input_schema rejects or ignores; we check them locally instead.
+_ANTHROPIC_UNSUPPORTED = ("minLength", "maxLength", "pattern", "minItems", "maxItems", "minimum",
+                          "maximum", "exclusiveMinimum", "exclusiveMaximum", "format", "$schema", "$id")
+
+
+class InvalidReply(ValueError):
+    """The reply is not the JSON the schema asks for; the reason goes into the retry/failure report."""
+
+
+def openai_strict_schema(schema: dict) -> dict:
+    """OpenAI strict mode: every object closed and every property required (optional ones nullable)."""
+    out = copy.deepcopy(schema)
+    out.pop("$schema", None)
+    out.pop("$id", None)
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "object" and "properties" in node:
+                required = set(node.get("required", []))
+                for name, sub in node["properties"].items():
+                    if name not in required:
+                        node["properties"][name] = {"anyOf": [sub, {"type": "null"}]}
+                node["required"] = list(node["properties"])
+                node["additionalProperties"] = False
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(out)
+    return out
+
+
+def llamacpp_schema(schema: dict) -> dict:
+    """llama.cpp turns a schema into a grammar but only honours fully anchored patterns (it
+    accepts any string otherwise), and a `.` in a pattern can emit a raw quote that breaks the
+    JSON. JSON Schema patterns are unanchored searches, so "^I feel " ("starts with") becomes
+    "^I feel [^"\\]*$": same meaning, and the free part can never end the string early."""
+    free = '[^"\\\\]*'
+
+    def anchor(pattern: str, max_length: int | None) -> str:
+        # With a pattern, llama.cpp ignores maxLength, so the bound moves into the free part.
+        literal = len(re.sub(r"[\^$\\]", "", pattern))
+        tail = free if max_length is None else '[^"\\\\]{0,%d}' % max(1, max_length - literal)
+        if not pattern.startswith("^"):
+            pattern = "^" + free + pattern
+        if not pattern.endswith("$") or pattern.endswith("\\$"):
+            pattern = pattern + tail + "$"
+        return pattern
+
+    def visit(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (anchor(v, node.get("maxLength")) if k == "pattern" and isinstance(v, str) else visit(v))
+                    for k, v in node.items()}
+        if isinstance(node, list):
+            return [visit(v) for v in node]
+        return node
+
+    return visit(schema)
+
+
+def anthropic_tool_schema(schema: dict) -> dict:
+    """The tool input_schema: the full schema minus the keywords Anthropic does not take."""
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k not in _ANTHROPIC_UNSUPPORTED}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return strip(schema)
+
+
+@lru_cache(maxsize=256)
+def _validator(schema_json: bytes) -> jsonschema.protocols.Validator:
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def check_schema(schema: dict) -> None:
+    """Fail early (before any request) on a schema that is itself invalid."""
+    _validator(canonical_json(schema))
+
+
+def validate(data: Any, schema: dict) -> None:
+    errors = sorted(_validator(canonical_json(schema)).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.path) or "(root)"
+        raise InvalidReply(f"reply fails the schema at {where}: {first.message[:200]}")
+
+
+def parse_reply(text: str, schema: dict, *, data: Any = None) -> Any:
+    """JSON from a reply (tolerating a fenced block), unwrapped if wrapped, then validated."""
+    if data is None:
+        data = _load_json(text)
+    data = _unwrap(data, schema)
+    validate(data, schema)
+    return data
+
+
+def _load_json(text: str) -> Any:
+    stripped = text.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", stripped, flags=re.DOTALL)
+    if fenced:
+        stripped = fenced.group(1)
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError as error:
+        raise InvalidReply(f"reply is not valid JSON ({error.msg} at char {error.pos}): {text[:120]!r}") from None
+
+
+def _unwrap(data: Any, schema: dict) -> Any:
+    """Some providers wrap the object in one extra key ({"reply": {...}}); take it out if that fixes it."""
+    if isinstance(data, dict) and len(data) == 1 and schema.get("type") == "object":
+        (inner,) = data.values()
+        if isinstance(inner, dict) and not _validator(canonical_json(schema)).is_valid(data):
+            if _validator(canonical_json(schema)).is_valid(inner):
+                return inner
+    return data

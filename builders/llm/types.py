@@ -1,0 +1,41 @@
+"""The request and reply shapes every builder uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: list[dict[str, str]]  # [{"role": "system"|"user"|"assistant", "content": ...}]
+    schema: dict | None = None  # JSON schema of the reply; None means free text
+    temperature: float = 0.7
+    top_p: float | None = None
+    max_tokens: int = 512
+    sample: int = 0  # the k-th independent sample of the same prompt (part of the cache key)
+    seed: int | None = None  # overrides the client's seed when given
+    step: str = "default"  # accounting bucket, e.g. "tomato.turn"; not part of the cache key
+    prompt_hash: str = ""  # provenance only; the messages themselves are in the cache key
+
+
+@dataclass(frozen=True)
+class RawReply:
+    """What a provider returns, before validation."""
+
+    text: str
+    finish_reason: str  # "stop" | "length" | "refusal" | provider-specific
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model: str = ""  # the model id the provider reports
+    data: Any = None  # already-parsed JSON, when the provider hands it over (Anthropic tool use)
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    text: str
+    data: Any  # parsed and validated JSON when the request had a schema, else None
+    cached: bool
+    provenance: dict = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
