@@ -26,6 +26,8 @@ class Benchmark:
     stats_fields: tuple[str, ...] = ()
     answer_field: str | None = None  # gold-position field for the answer-position histogram
     sort_key: Callable[[Record], tuple] | None = None  # stable row order in a release
+    # cross-field checks run after the JSON schema: each returns an error message or None
+    checks: tuple[Callable[[Record], str | None], ...] = ()
     license: str = "cc-by-4.0"
     task_categories: tuple[str, ...] = ("question-answering",)
     tags: tuple[str, ...] = ()

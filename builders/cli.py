@@ -1,0 +1,264 @@
+"""The one command line every builder shares, and the driver that runs a build end to end.
+
+    python -m builders.<benchmark> --n 200 [--model ...] [--judge-model ...] [--seed ...] [--out ...]
+
+Re-running the same command after an interruption resumes it: every reply already paid for
+comes back from the response cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__
+from .benchmark import Benchmark
+from .llm import LLM, Accounting, BudgetExceeded, ResponseCache
+from .llm.errors import LLMError
+from .pipeline import BuildContext, BuildReport, Stopwatch, collect, split_by_config
+from .resources import load_schema, prompt_hashes
+
+DEFAULT_MODEL = "local:smollm2"
+CACHE_FILE = "responses.sqlite"
+
+# Exit codes a scheduler can act on.
+EXIT_OK, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_BUDGET = 0, 2, 1, 3
+
+
+class UserError(Exception):
+    """Bad input: the message names the problem and the fix."""
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "roleplay-tom-toolkit"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def split_ratios(text: str) -> dict[str, float]:
+    """"test" or "train=0.8,validation=0.1,test=0.1"."""
+    ratios = {}
+    for part in text.split(","):
+        name, _, value = part.strip().partition("=")
+        try:
+            ratios[name] = float(value) if value else 1.0
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad split ratio {part!r}; write e.g. train=0.8,test=0.2") from None
+    if abs(sum(ratios.values()) - 1.0) > 1e-6 or any(v < 0 for v in ratios.values()):
+        raise argparse.ArgumentTypeError(f"split ratios must be non-negative and sum to 1, got {text!r}")
+    return ratios
+
+
+def build_parser(benchmark: Benchmark, add_arguments: Callable | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m builders.{benchmark.name}",
+                                     description=f"Build a {benchmark.pretty_name} release.")
+    parser.add_argument("--n", type=positive_int, default=100, help="records to release (default 100)")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help="provider:model, e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, "
+                             "openai-compatible:http://127.0.0.1:8000/v1#name, local:smollm2 (default)")
+    parser.add_argument("--judge-model", default=None, help="model for judging steps (default: --model)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("releases"),
+                        help="releases root; the release goes to <out>/<benchmark>/vX.Y.Z (default ./releases)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help=f"response cache and model files (default {default_cache_dir()})")
+    parser.add_argument("--max-cost", type=positive_float, default=None, help="stop cleanly after this many USD")
+    parser.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight per model")
+    parser.add_argument("--rpm", type=positive_float, default=None, help="requests per minute limit")
+    parser.add_argument("--tpm", type=positive_float, default=None, help="tokens per minute limit")
+    parser.add_argument("--splits", type=split_ratios, default=dict(benchmark.splits),
+                        help="e.g. test, or train=0.8,validation=0.1,test=0.1 (grouped, seeded)")
+    parser.add_argument("--release-version", dest="release_version", default=None, help="release version (default: bump)")
+    parser.add_argument("--bump", choices=("patch", "minor", "major"), default="patch")
+    parser.add_argument("--quiet", action="store_true", help="no live progress")
+    if add_arguments:
+        add_arguments(parser)
+    return parser
+
+
+def run_builder(benchmark: Benchmark, generate: Callable[[BuildContext], AsyncIterator],
+                argv: list[str] | None = None, add_arguments: Callable | None = None) -> int:
+    args = build_parser(benchmark, add_arguments).parse_args(argv)
+    console = Console(stderr=True, quiet=args.quiet)
+    try:
+        return asyncio.run(_build(benchmark, generate, args, console))
+    except UserError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        return EXIT_BAD_INPUT
+    except LLMError as error:  # ConfigError (bad model string, missing key), CacheError
+        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted: run the same command again to resume from the response cache")
+        return 130
+
+
+async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
+    from release import write_release
+
+    _check_output(args.out)
+    cache_dir = args.cache_dir or default_cache_dir()
+    cache = ResponseCache(cache_dir / CACHE_FILE)
+    accounting = Accounting(max_cost=args.max_cost)
+    options = dict(cache=cache, accounting=accounting, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
+                   seed=args.seed, cache_dir=cache_dir)
+    llm = LLM(args.model, **options)  # model strings and API keys are checked here, before any work
+    judge = llm if not args.judge_model or args.judge_model == args.model else LLM(args.judge_model, **options)
+    schema = load_schema(benchmark.name)
+    report = BuildReport()
+    watch = Stopwatch()
+    console.print(f"Building {benchmark.pretty_name}: n={args.n} model={llm.label} judge={judge.label} "
+                  f"seed={args.seed} cache={cache.path}", highlight=False)
+
+    kept_so_far = [0]
+    async with _opened(llm, judge):
+        watch.lap("start models")
+        ctx = BuildContext(args=args, llm=llm, judge=judge, seed=args.seed, report=report,
+                           kept=lambda: kept_so_far[0])
+        with _progress(console, args.n) as progress:
+            task = progress.add_task("records kept", total=args.n)
+
+            def on_progress(kept: int) -> None:
+                kept_so_far[0] = kept
+                totals = accounting.totals()
+                progress.update(task, completed=kept, description=(
+                    f"kept · {totals.requests} requests, {totals.cache_hits} cached, "
+                    f"{totals.input_tokens + totals.output_tokens} tokens, ${accounting.total_cost:.4f}"))
+
+            try:
+                collected = await collect(benchmark, schema, generate(ctx), report, args.n, on_progress)
+            except BudgetExceeded as error:
+                _write_build_report(args, benchmark, report, accounting, watch, status="stopped: budget")
+                console.print(f"[yellow]stopped:[/yellow] {error}", highlight=False)
+                return EXIT_BUDGET
+    watch.lap("generate")
+
+    records = collected.kept
+    if collected.exhausted and len(records) < args.n:
+        console.print(f"[yellow]only {len(records)} of {args.n} records[/yellow]: the builder ran out of "
+                      "attempts (see the funnel and rejects below).", highlight=False)
+    if not records:
+        _write_build_report(args, benchmark, report, accounting, watch, status="failed: no records")
+        _print_summary(console, report, accounting, None)
+        return EXIT_FAILED
+    report.count("released", len(records))
+    splits = split_by_config(benchmark, records, args.splits, args.seed)
+    result = write_release(benchmark, splits, _release_report(args, benchmark, llm, judge, report, collected),
+                           args.out, version=args.release_version, bump=args.bump)
+    watch.lap("release")
+    _write_build_report(args, benchmark, report, accounting, watch, status="ok", release=result)
+    _print_summary(console, report, accounting, result)
+    return EXIT_OK
+
+
+def _check_output(out: Path) -> None:
+    target = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a folder (releases go to <out>/<benchmark>/vX.Y.Z)")
+    if not os.access(target, os.W_OK):
+        raise UserError(f"--out {out} is not writable (checked {target}); choose a folder you can write to")
+
+
+class _opened:
+    """Enter the model (and the judge, when it is another model) for the duration of the build."""
+
+    def __init__(self, llm: LLM, judge: LLM):
+        self.models = [llm] if judge is llm else [llm, judge]
+
+    async def __aenter__(self):
+        for model in self.models:
+            await model.__aenter__()
+
+    async def __aexit__(self, *exc):
+        for model in reversed(self.models):
+            await model.__aexit__(*exc)
+
+
+def _progress(console: Console, total: int) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=False, disable=console.quiet)
+
+
+def _config(args, benchmark: Benchmark) -> dict:
+    """The build's configuration: everything that determines the release, nothing machine-specific."""
+    skip = {"out", "cache_dir", "quiet", "concurrency", "rpm", "tpm", "max_cost", "release_version", "bump"}
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items()) if k not in skip}
+    config["judge_model"] = args.judge_model or args.model
+    return {"benchmark": benchmark.name, **config}
+
+
+def _release_report(args, benchmark, llm, judge, report: BuildReport, collected) -> dict:
+    """What goes into the manifest and card: deterministic for one config and one cache."""
+    return {
+        "config": _config(args, benchmark),
+        "toolkit_version": __version__,
+        "models": {"generator": llm.label, "judge": judge.label},
+        "prompt_hashes": prompt_hashes(benchmark.name),
+        "funnel": dict(report.funnel),
+        "rejects": report.reject_summary(),
+        "dedup": collected.dedup_stats,
+    }
+
+
+def _write_build_report(args, benchmark, report: BuildReport, accounting: Accounting, watch: Stopwatch, *,
+                        status: str, release=None) -> Path:
+    """This run's own record (timings, what was paid, every reject): next to the releases, never in them."""
+    folder = args.out / benchmark.name / "builds"
+    folder.mkdir(parents=True, exist_ok=True)
+    body = {"status": status, "config": _config(args, benchmark), "funnel": report.funnel,
+            "rejects": report.reject_summary(), "llm": accounting.report(),
+            "timings_seconds": {**watch.stages, "total": watch.total},
+            "release": None if release is None else {"path": str(release.path), "version": release.version,
+                                                     "noop": release.noop}}
+    (folder / "build-report.json").write_text(json.dumps(body, indent=2, sort_keys=True, default=str))
+    with open(folder / "rejects.jsonl", "w") as handle:
+        for reject in report.rejects:
+            handle.write(json.dumps(reject, sort_keys=True, default=str) + "\n")
+    return folder
+
+
+def _print_summary(console: Console, report: BuildReport, accounting: Accounting, result) -> None:
+    table = Table(title="Build funnel", show_header=True)
+    table.add_column("stage")
+    table.add_column("count", justify="right")
+    for stage, count in report.funnel.items():
+        table.add_row(stage, str(count))
+    console.print(table)
+    totals = accounting.totals()
+    console.print(f"LLM: {totals.requests} requests ({totals.retries} retries, {totals.failures} failed), "
+                  f"{totals.cache_hits} cache hits, {totals.input_tokens} in / {totals.output_tokens} out tokens, "
+                  f"est. ${accounting.total_cost:.4f}", highlight=False)
+    if result is not None:
+        verb = "unchanged (no new version)" if result.noop else "written"
+        console.print(f"Release {result.version} {verb}: {result.path}", highlight=False)
+    if report.rejects:
+        console.print(f"{len(report.rejects)} rejects with reasons: see builds/rejects.jsonl next to the releases")
+    sys.stderr.flush()
