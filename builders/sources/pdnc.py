@@ -1,0 +1,471 @@
+"""Novels in the Project Dialogism Novel Corpus (PDNC) format: text plus human speaker annotations.
+
+A PDNC folder holds `novel_text.txt`, `quotation_info.csv` (one row per quotation: sub-quotations,
+their spans, speaker, addressees, quote type, resolved mentions) and `character_info.csv` (id, main
+name, aliases, gender, category). The parent folder may hold `novel_index.csv` (title, author code,
+year, Gutenberg source).
+
+Pitfalls handled here (personaeval.md section 5.1):
+- list and set columns are Python literals: parsed with `ast.literal_eval`, never `eval`;
+- the speaker field may be an alias or carry trailing spaces; it is resolved through the aliases;
+- main names can be poor display names ("Prince Charming" for Dorian Gray): the display name is the
+  most frequent speaker string, else the longest full-name alias;
+- about 2% of spans are shifted by surrounding whitespace: the quote is searched for near the given
+  offset, and spans that cannot be recovered are counted in `Work.load_stats`, not fatal;
+- some novels lost their contraction apostrophes ("don t"): an optional repair fills
+  `Turn.repaired_text` and leaves `Turn.text` and the spans on the original.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import re
+import urllib.error
+import urllib.request
+from bisect import bisect_right
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+from builders.sources import Character, Mention, Section, SourceError, Span, Turn, Work
+from builders.sources.aliases import AliasRegistry, strip_titles
+from builders.sources.sections import detect_chapters
+
+NOVEL_FILES = ("novel_text.txt", "quotation_info.csv", "character_info.csv")
+CHARACTER_COLUMNS = ("Character ID", "Main Name", "Aliases", "Gender", "Category")
+QUOTE_COLUMNS = ("quoteID", "subQuotationList", "quoteByteSpans", "speaker", "addressees", "quoteType")
+MENTION_COLUMNS = ("mentionTextsList", "mentionSpansList", "mentionEntitiesList")
+
+PDNC_RAW_BASE = "https://raw.githubusercontent.com/Priya22/project-dialogism-novel-corpus/HEAD/data"
+
+# The upstream repository holds 28 novels, not all in the public domain (A Handful of Dust, 1934).
+# Only these, all first published 1815-1919, are treated as public domain (US, pre-1930 publication).
+PUBLIC_DOMAIN_NOVELS = (
+    "AlicesAdventuresInWonderland", "AnneOfGreenGables", "DaisyMiller", "Emma", "HardTimes",
+    "MansfieldPark", "NightAndDay", "NorthangerAbbey", "OliverTwist", "Persuasion", "PrideAndPrejudice",
+    "SenseAndSensibility", "TheAgeOfInnocence", "TheAwakening", "TheGambler", "ThePictureOfDorianGray",
+    "TheSportOfTheGods",
+)
+
+# The index gives author codes only; these are the authors of the novels above.
+AUTHOR_NAMES = {
+    "AUST": "Jane Austen", "CARR": "Lewis Carroll", "CHOP": "Kate Chopin", "DICK": "Charles Dickens",
+    "DOST": "Fyodor Dostoyevsky", "DUNB": "Paul Laurence Dunbar", "JAME": "Henry James",
+    "MONT": "L. M. Montgomery", "WHAR": "Edith Wharton", "WILD": "Oscar Wilde", "WOOL": "Virginia Woolf",
+}
+
+SPAN_SEARCH_WINDOW = 300  # characters either side of an annotated span searched for a shifted quote
+
+_CONTRACTION_SUFFIX = r"(?:t|s|ll|ve|re|d|m)"
+_LOST_APOSTROPHE = re.compile(rf"\b([A-Za-z]+) ({_CONTRACTION_SUFFIX})\b(?!['’])")
+_LOST_NEGATION = re.compile(r"\b(?:don|can|won|isn|aren|didn|doesn|wasn|weren|couldn|wouldn|shouldn|haven|hasn) t\b")
+LOST_APOSTROPHE_THRESHOLD = 5  # "don t"-type forms in a novel before the repair switches on by itself
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def load_novel(folder: Path, *, repair_apostrophes: bool | None = None) -> Work:
+    """Load one PDNC-format novel folder as a Work (kind "novel").
+
+    `repair_apostrophes`: True/False forces the lost-apostrophe repair on or off; None (default)
+    turns it on when the text shows at least LOST_APOSTROPHE_THRESHOLD lost "n't" forms.
+    """
+    folder = Path(folder)
+    _check_folder(folder)
+    text_path = folder / "novel_text.txt"
+    text = _read_text(text_path)
+    characters, registry = _load_characters(folder / "character_info.csv")
+    stats: Counter[str] = Counter()
+    rows = _read_csv(folder / "quotation_info.csv", QUOTE_COLUMNS)
+    turns = [_quote_to_turn(row, line, text, registry, stats, folder / "quotation_info.csv") for line, row in rows]
+    turns.sort(key=lambda turn: turn.span[0])  # sorted() is stable: equal starts keep file order
+    sections = detect_chapters(text)
+    turns = _assign_sections(turns, sections)
+    if repair_apostrophes is None:
+        repair_apostrophes = len(_LOST_NEGATION.findall(text)) >= LOST_APOSTROPHE_THRESHOLD
+    if repair_apostrophes:
+        turns = [_with_repaired_text(turn, stats) for turn in turns]
+    characters = _with_display_names(characters, turns)
+    index = _index_row(folder)
+    return Work(
+        id=f"pdnc-{folder.name}",
+        title=index.get("Novel Title") or _split_camel_case(folder.name),
+        author=AUTHOR_NAMES.get(index.get("Author Code", ""), index.get("Author Code", "")),
+        kind="novel",
+        license=_license_note(folder.name, index),
+        source=str(folder),
+        text=text,
+        characters=characters,
+        turns=tuple(turns),
+        sections=tuple(sections),
+        meta=_meta(folder.name, index),
+        load_stats={"quotes": len(turns), **dict(sorted(stats.items()))},
+    )
+
+
+def download_novel(name: str, dest: Path, *, base_url: str = PDNC_RAW_BASE, timeout: float = 30.0) -> Path:
+    """Download one public-domain PDNC novel folder (the three files) into `dest/<name>/`.
+
+    Only names on PUBLIC_DOMAIN_NOVELS are fetched; the folder name comes from that list, never
+    from downloaded text. Returns the folder, ready for `load_novel`.
+    """
+    if name not in PUBLIC_DOMAIN_NOVELS:
+        raise SourceError(
+            f"{name!r} is not on the public-domain allow-list of PDNC novels",
+            fix=f"choose one of: {', '.join(PUBLIC_DOMAIN_NOVELS)}",
+        )
+    folder = Path(dest) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for file_name in NOVEL_FILES:
+        url = f"{base_url.rstrip('/')}/{name}/{file_name}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                payload = response.read()
+        except (urllib.error.URLError, OSError) as error:
+            raise SourceError(
+                f"could not download {url} ({getattr(error, 'reason', error)})",
+                fix="connect to the internet, pass base_url= for a mirror, or point load_novel at a local PDNC "
+                "checkout (data/<Novel>/)",
+            ) from None
+        partial = folder / f"{file_name}.partial"
+        partial.write_bytes(payload)
+        partial.replace(folder / file_name)
+    return folder
+
+
+def parse_literal(value: str, *, path: Path, line: int, column: str) -> list:
+    """A list or set literal from a CSV cell, parsed safely; empty cells and "nan" give []."""
+    value = (value or "").strip()
+    if value in ("", "nan", "None"):
+        return []
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise SourceError(
+            f"column {column!r} is not a Python list or set literal: {value[:80]!r}",
+            path=path,
+            where=f"line {line}",
+            fix="write the cell as a literal such as ['a', 'b'] or {'a', 'b'}",
+        ) from None
+    if not isinstance(parsed, (list, set, tuple)):
+        raise SourceError(
+            f"column {column!r} holds a {type(parsed).__name__}, not a list or set: {value[:80]!r}",
+            path=path,
+            where=f"line {line}",
+            fix="write the cell as a literal such as ['a', 'b'] or {'a', 'b'}",
+        )
+    return sorted(parsed, key=str) if isinstance(parsed, set) else list(parsed)  # sets: fixed order
+
+
+def repair_lost_apostrophes(text: str) -> str:
+    """ "aren t" -> "aren't", "Dorian s" -> "Dorian's" (suffixes t, s, ll, ve, re, d, m)."""
+
+    def restore(match: re.Match) -> str:
+        word, suffix = match.group(1), match.group(2)
+        if suffix == "t" and not word.lower().endswith("n") and word.lower() not in ("can", "won"):
+            return match.group(0)  # "t" is only ever the end of "n't"
+        return f"{word}'{suffix}"
+
+    return _LOST_APOSTROPHE.sub(restore, text)
+
+
+def recover_span(text: str, quote: str, span: Span, window: int = SPAN_SEARCH_WINDOW) -> tuple[Span, str]:
+    """Where `quote` really sits in `text`: ("exact" | "shifted" | "unrecovered", span).
+
+    A shifted span is the occurrence of the stripped quote nearest to the annotated start within
+    `window` characters, matched exactly or with whitespace runs treated as equal.
+    """
+    start, end = span
+    if text[start:end] == quote:
+        return (start, end), "exact"
+    target = quote.strip()
+    low, high = max(0, start - window), min(len(text), end + window)
+    if target:
+        found = _nearest(re.finditer(re.escape(target), text[low:high]), low, start)
+        if found is None:
+            flexible = r"\s+".join(re.escape(word) for word in target.split())
+            found = _nearest(re.finditer(flexible, text[low:high]), low, start)
+        if found is not None:
+            return found, "shifted"
+    clamped = (min(max(start, 0), len(text)), min(max(end, 0), len(text)))
+    return clamped, "unrecovered"
+
+
+# ---------------------------------------------------------------------------------------------
+# Files
+
+
+def _check_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise SourceError("PDNC novel folder not found", path=folder, fix="pass a folder holding " + ", ".join(NOVEL_FILES))
+    missing = [name for name in NOVEL_FILES if not (folder / name).is_file()]
+    if missing:
+        raise SourceError(
+            f"missing {', '.join(missing)}",
+            path=folder,
+            fix=f"a PDNC novel folder holds {', '.join(NOVEL_FILES)}; download it with pdnc.download_novel",
+        )
+
+
+def _read_text(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise SourceError(
+            f"not UTF-8 text (byte {error.start})", path=path, fix="re-save the file as UTF-8"
+        ) from None
+    # Spans are offsets into the file as written: "\r\n" must not be normalised away.
+    if not text.strip():
+        raise SourceError("the novel text is empty", path=path, fix="restore novel_text.txt from the PDNC repository")
+    return text
+
+
+def _read_csv(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """Rows with the line number each starts on; checks the header first."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            missing = [column for column in required if column not in header]
+            if missing:
+                raise SourceError(
+                    f"header lacks column(s) {', '.join(missing)}; found {', '.join(header) or 'nothing'}",
+                    path=path,
+                    where="line 1",
+                    fix=f"use a PDNC-format file whose header has {', '.join(required)}",
+                )
+            rows = []
+            line = reader.line_num + 1
+            for row in reader:
+                rows.append((line, row))
+                line = reader.line_num + 1
+            return rows
+    except UnicodeDecodeError as error:
+        raise SourceError(f"not UTF-8 text (byte {error.start})", path=path, fix="re-save the file as UTF-8") from None
+    except csv.Error as error:
+        raise SourceError(f"unreadable CSV ({error})", path=path, fix="check quoting in the file") from None
+
+
+def _index_row(folder: Path) -> dict[str, str]:
+    """This novel's row of the corpus index `../novel_index.csv`, or {} when there is none."""
+    index_path = folder.parent / "novel_index.csv"
+    if not index_path.is_file():
+        return {}
+    for _, row in _read_csv(index_path, ("Folder Name",)):
+        if (row.get("Folder Name") or "").strip() == folder.name:
+            return {key: (value or "").strip() for key, value in row.items() if key}
+    return {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Characters
+
+
+def _load_characters(path: Path) -> tuple[dict[str, Character], AliasRegistry]:
+    characters: dict[str, Character] = {}
+    registry = AliasRegistry()
+    for line, row in _read_csv(path, CHARACTER_COLUMNS):
+        char_id = (row["Character ID"] or "").strip()
+        main_name = " ".join((row["Main Name"] or "").split())
+        if not char_id or not main_name:
+            raise SourceError(
+                "a character row lacks its Character ID or Main Name",
+                path=path,
+                where=f"line {line}",
+                fix="fill both cells or delete the row",
+            )
+        if char_id in characters:
+            raise SourceError(
+                f"Character ID {char_id} appears twice", path=path, where=f"line {line}", fix="give each character one row"
+            )
+        aliases = [str(alias) for alias in parse_literal(row["Aliases"], path=path, line=line, column="Aliases")]
+        names = tuple(dict.fromkeys(" ".join(name.split()) for name in [main_name, *aliases] if name.strip()))
+        characters[char_id] = Character(
+            id=char_id,
+            name=main_name,
+            aliases=names,
+            gender=(row["Gender"] or "").strip() or None,
+            category=(row["Category"] or "").strip() or None,
+        )
+        # Main names are the primary names while resolving annotations.
+        registry.add(char_id, main_name, names)
+    if not characters:
+        raise SourceError("no characters listed", path=path, fix="restore character_info.csv from the PDNC repository")
+    return characters, registry
+
+
+def _with_display_names(characters: dict[str, Character], turns: list[Turn]) -> dict[str, Character]:
+    """Canonical display name: the most frequent speaker string, else the longest full-name alias."""
+    spoken: dict[str, Counter[str]] = {}
+    for turn in turns:
+        if turn.speaker is not None and turn.label:
+            spoken.setdefault(turn.speaker, Counter())[turn.label] += 1
+    renamed = {}
+    for char_id, character in characters.items():
+        counts = spoken.get(char_id)
+        if counts:
+            name = max(counts, key=lambda label: (counts[label], len(label), label))
+        else:
+            full_names = [alias for alias in character.aliases if len(strip_titles(alias).split()) >= 2]
+            name = max(full_names, key=lambda alias: (len(alias), alias)) if full_names else character.name
+        aliases = tuple(dict.fromkeys([*character.aliases, *(counts or {})]))
+        renamed[char_id] = Character(
+            id=char_id,
+            name=name,
+            aliases=tuple(alias for alias in aliases if alias != name),
+            gender=character.gender,
+            category=character.category,
+        )
+    return renamed
+
+
+# ---------------------------------------------------------------------------------------------
+# Quotations
+
+
+def _quote_to_turn(
+    row: dict[str, str], line: int, text: str, registry: AliasRegistry, stats: Counter, path: Path
+) -> Turn:
+    quote_id = (row["quoteID"] or "").strip() or f"line{line}"
+    subs = [str(sub) for sub in parse_literal(row["subQuotationList"], path=path, line=line, column="subQuotationList")]
+    spans = parse_literal(row["quoteByteSpans"], path=path, line=line, column="quoteByteSpans")
+    if not subs or len(subs) != len(spans) or not all(_is_span(span) for span in spans):
+        raise SourceError(
+            f"quote {quote_id}: subQuotationList has {len(subs)} item(s) but quoteByteSpans is {row['quoteByteSpans'][:60]!r}",
+            path=path,
+            where=f"line {line}",
+            fix="give one [start, end] pair of integers per sub-quotation",
+        )
+    parts, located = [], []
+    for sub, span in zip(subs, spans):
+        recovered, status = recover_span(text, sub, (int(span[0]), int(span[1])))
+        stats[f"spans_{status}"] += 1
+        parts.append(recovered)
+        if status != "unrecovered":
+            located.append(recovered)
+    # The turn's span (and so its place in text order) comes from the parts that were found.
+    bounds = located or parts
+    label = " ".join((row["speaker"] or "").split())
+    speaker = registry.resolve(label) if label else None
+    if speaker is None:
+        stats["speakers_unresolved"] += 1
+    addressees = []
+    for name in parse_literal(row["addressees"], path=path, line=line, column="addressees"):
+        resolved = registry.resolve(str(name))
+        if resolved is None:
+            stats["addressees_unresolved"] += 1
+        elif resolved not in addressees:
+            addressees.append(resolved)
+    meta = {"quote_type": _clean_cell(row.get("quoteType")), "referring_expression": _clean_cell(row.get("referringExpression"))}
+    return Turn(
+        id=quote_id,
+        speaker=speaker,
+        text=" ".join(sub.strip() for sub in subs),
+        section=None,
+        span=(min(start for start, _ in bounds), max(end for _, end in bounds)),
+        label=label or None,
+        parts=tuple(parts),
+        addressees=tuple(addressees),
+        mentions=_mentions(row, line, registry, stats, path),
+        meta={key: value for key, value in meta.items() if value},
+    )
+
+
+def _mentions(row: dict[str, str], line: int, registry: AliasRegistry, stats: Counter, path: Path) -> tuple[Mention, ...]:
+    if not all(column in row for column in MENTION_COLUMNS):
+        return ()
+    texts, spans, entities = (
+        parse_literal(row[column], path=path, line=line, column=column) for column in MENTION_COLUMNS
+    )
+    mentions = []
+    # Each column holds one list per sub-quotation; flatten them in step.
+    for sub_texts, sub_spans, sub_entities in zip(texts, spans, entities):
+        for mention_text, span, names in zip(sub_texts, sub_spans, sub_entities):
+            ids = []
+            for name in names if isinstance(names, (list, tuple, set)) else [names]:
+                resolved = registry.resolve(str(name))
+                if resolved is None:
+                    stats["mention_entities_unresolved"] += 1
+                elif resolved not in ids:
+                    ids.append(resolved)
+            if _is_span(span):
+                mentions.append(Mention(text=str(mention_text), span=(int(span[0]), int(span[1])), characters=tuple(ids)))
+    return tuple(mentions)
+
+
+def _assign_sections(turns: list[Turn], sections: list[Section]) -> list[Turn]:
+    starts = [section.span[0] for section in sections]
+    assigned = []
+    for turn in turns:
+        index = bisect_right(starts, turn.span[0]) - 1
+        section = sections[index].id if index >= 0 else None
+        assigned.append(replace(turn, section=section))
+    return assigned
+
+
+def _with_repaired_text(turn: Turn, stats: Counter) -> Turn:
+    repaired = repair_lost_apostrophes(turn.text)
+    if repaired == turn.text:
+        return turn
+    stats["apostrophes_repaired_quotes"] += 1
+    return replace(turn, repaired_text=repaired)
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def _nearest(matches, offset: int, target: int) -> Span | None:
+    best = None
+    for match in matches:
+        span = (offset + match.start(), offset + match.end())
+        if best is None or abs(span[0] - target) < abs(best[0] - target):
+            best = span
+    return best
+
+
+def _is_span(value: object) -> bool:
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(x, int) and not isinstance(x, bool) for x in value)
+        and 0 <= value[0] <= value[1]
+    )
+
+
+def _clean_cell(value: str | None) -> str:
+    value = (value or "").strip()
+    return "" if value in ("nan", "None") else value
+
+
+def _split_camel_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
+
+
+def _license_note(folder_name: str, index: dict[str, str]) -> str:
+    year = index.get("Year of First Publication", "").split(".")[0]
+    published = f"first published {year}" if year else "publication year unknown"
+    status = (
+        "public domain in the USA (pre-1930 publication; assumption recorded)"
+        if folder_name in PUBLIC_DOMAIN_NOVELS
+        else "NOT on the public-domain allow-list: check its status before redistributing"
+    )
+    return (
+        f"Novel text {status}, {published}. Speaker annotations: PDNC (Vishnubhotla, Hammond and Hirst, "
+        "LREC 2022); the repository publishes no licence file, so check its terms before redistributing labels."
+    )
+
+
+def _meta(folder_name: str, index: dict[str, str]) -> dict[str, str]:
+    meta = {
+        "pdnc_folder": folder_name,
+        "novel_code": index.get("Novel Code", ""),
+        "gutenberg_url": index.get("Source", "") if index.get("Source", "").startswith("http") else "",
+        "year": index.get("Year of First Publication", "").split(".")[0],
+        "public_domain_allow_list": "yes" if folder_name in PUBLIC_DOMAIN_NOVELS else "no",
+    }
+    return {key: value for key, value in meta.items() if value}
+
