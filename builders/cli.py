@@ -98,6 +98,7 @@ def build_parser(benchmark: Benchmark, add_arguments: Callable | None = None) ->
                         help="e.g. test, or train=0.8,validation=0.1,test=0.1 (grouped, seeded)")
     parser.add_argument("--release-version", dest="release_version", default=None, help="release version (default: bump)")
     parser.add_argument("--bump", choices=("patch", "minor", "major"), default="patch")
+    parser.add_argument("--repo-id", default=None, help="Hub repo (org/name) the card's load_dataset snippet names")
     parser.add_argument("--quiet", action="store_true", help="no live progress")
     if add_arguments:
         add_arguments(parser)
@@ -172,7 +173,7 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
     report.count("released", len(records))
     splits = split_by_config(benchmark, records, args.splits, args.seed)
     result = write_release(benchmark, splits, _release_report(args, benchmark, llm, judge, report, collected),
-                           args.out, version=args.release_version, bump=args.bump)
+                           args.out, version=args.release_version, bump=args.bump, repo_id=args.repo_id)
     watch.lap("release")
     _write_build_report(args, benchmark, report, accounting, watch, status="ok", release=result)
     _print_summary(console, report, accounting, result)
@@ -209,7 +210,8 @@ def _progress(console: Console, total: int) -> Progress:
 
 def _config(args, benchmark: Benchmark) -> dict:
     """The build's configuration: everything that determines the release, nothing machine-specific."""
-    skip = {"out", "cache_dir", "quiet", "concurrency", "rpm", "tpm", "max_cost", "release_version", "bump"}
+    skip = {"out", "cache_dir", "quiet", "concurrency", "rpm", "tpm", "max_cost", "release_version", "bump",
+            "repo_id"}
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items()) if k not in skip}
     config["judge_model"] = args.judge_model or args.model
     return {"benchmark": benchmark.name, **config}

@@ -1,0 +1,90 @@
+"""Command line: `python -m release push ...` and `python -m release rebuild ...`.
+
+    python -m release push <release folder | benchmark> --repo org/name [--dry-run] [--releases-root DIR]
+    python -m release rebuild <benchmark | --all> [--config release/configs/<benchmark>.yaml] [--no-push] [--dry-run]
+
+The Hub endpoint comes from HF_ENDPOINT and the token from HF_TOKEN or the usual `hf auth login`;
+the token is never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from release.hub import PushError, push_release
+from release.rebuild import all_config_paths, config_path_for, load_config, rebuild
+from release.versioning import latest_release
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (PushError, FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _push(args) -> int:
+    push_release(_release_folder(args.release, Path(args.releases_root)), args.repo,
+                 dry_run=args.dry_run, verify=not args.no_verify)
+    return 0
+
+
+def _rebuild(args) -> int:
+    if args.all and (args.benchmark or args.config):
+        raise ValueError("--all runs every config in release/configs/; do not also name a benchmark or --config.")
+    if not (args.all or args.benchmark or args.config):
+        raise ValueError("name a benchmark, pass --config FILE, or pass --all.")
+    if args.all:
+        paths = all_config_paths()
+    else:
+        paths = [Path(args.config) if args.config else config_path_for(args.benchmark)]
+    for path in paths:
+        config = load_config(path)
+        if args.benchmark and config.benchmark != args.benchmark:
+            raise ValueError(f"{path} configures {config.benchmark!r}, not {args.benchmark!r}.")
+        rebuild(config, push=not args.no_push, dry_run=args.dry_run)
+    return 0
+
+
+def _release_folder(name: str, releases_root: Path) -> Path:
+    """A release folder given directly, or the latest release of a benchmark under releases_root."""
+    as_path = Path(name)
+    if (as_path / "manifest.json").is_file():
+        return as_path
+    latest = latest_release(releases_root / name)
+    if latest is None:
+        raise FileNotFoundError(
+            f"{name!r} is neither a release folder (no manifest.json) nor a benchmark with releases "
+            f"under {releases_root}; pass a vX.Y.Z folder or --releases-root."
+        )
+    return latest[1]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m release", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True)
+
+    push = commands.add_parser("push", help="publish a release folder as one Hub commit + tag")
+    push.add_argument("release", help="a release folder (…/vX.Y.Z) or a benchmark name (its latest release)")
+    push.add_argument("--repo", required=True, help="Hub dataset repo, org/name")
+    push.add_argument("--dry-run", action="store_true", help="print the operations and the tag; commit nothing")
+    push.add_argument("--releases-root", default="releases", help="where benchmark names are looked up")
+    push.add_argument("--no-verify", action="store_true", help="skip the post-push load_dataset check")
+    push.set_defaults(run=_push)
+
+    rebuild_cmd = commands.add_parser("rebuild", help="run a builder from its release config, then push if changed")
+    rebuild_cmd.add_argument("benchmark", nargs="?", help="benchmark name (release/configs/<name>.yaml)")
+    rebuild_cmd.add_argument("--all", action="store_true", help="every config in release/configs/")
+    rebuild_cmd.add_argument("--config", help="a release config YAML instead of release/configs/<benchmark>.yaml")
+    rebuild_cmd.add_argument("--no-push", action="store_true", help="build the release but do not push")
+    rebuild_cmd.add_argument("--dry-run", action="store_true", help="push in dry-run mode")
+    rebuild_cmd.set_defaults(run=_rebuild)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

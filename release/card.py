@@ -1,0 +1,153 @@
+"""Rendering the dataset card (README.md) of a release.
+
+The body comes from `cards/<benchmark>.md`, a Jinja template extending `cards/_base.md`; the
+benchmark template writes only its description, citation and (optionally) its lm-eval task. The
+YAML front matter is built here from the benchmark descriptor and the Arrow schema, so the Hub
+viewer and `datasets` see the same explicit types as the parquet files.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import pyarrow as pa
+from huggingface_hub import DatasetCard
+
+from builders.benchmark import Benchmark
+from release.card_merge import compose_card
+from release.parquet_io import split_glob
+from release.resources import card_environment, card_template_name
+from release.stats import Distribution, size_category
+
+# Build-report keys shown first, in this order; any other key follows alphabetically.
+BUILD_REPORT_ORDER = ("funnel", "models", "prompt_hashes", "parameters", "seed", "seeds", "filters",
+                      "dedup", "costs", "timings")
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    path: str  # relative to the release root, e.g. charts/mental_state.png
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    """Everything the card shows that is not in the benchmark descriptor."""
+
+    version: str
+    previous_version: str | None
+    content_hash: str
+    repo_id: str | None
+    arrow_schema: pa.Schema
+    counts: dict[str, dict[str, int]]  # config -> split -> rows
+    split_bytes: dict[str, dict[str, int]]  # config -> split -> in-memory Arrow bytes
+    distributions: list[Distribution]  # of benchmark.stats_fields, default config
+    answer_positions: Distribution | None
+    charts: list[Chart]
+    build_report: dict
+
+
+def front_matter(benchmark: Benchmark, inputs: CardInputs) -> dict:
+    features = datasets.Features.from_arrow_schema(inputs.arrow_schema)._to_yaml_list()
+    configs = [_config_entry(benchmark, config, splits) for config, splits in inputs.counts.items()]
+    dataset_info = [
+        {
+            "config_name": config,
+            "features": copy.deepcopy(features),  # no YAML anchors/aliases in the card
+            "splits": [
+                {"name": split, "num_bytes": inputs.split_bytes[config][split], "num_examples": rows}
+                for split, rows in splits.items()
+            ],
+        }
+        for config, splits in inputs.counts.items()
+    ]
+    largest = max((sum(splits.values()) for splits in inputs.counts.values()), default=0)
+    return {
+        "license": benchmark.license,
+        "language": list(benchmark.language),
+        "task_categories": list(benchmark.task_categories),
+        "size_categories": [size_category(largest)],
+        "pretty_name": benchmark.pretty_name,
+        "tags": list(benchmark.tags),
+        "configs": configs,
+        "dataset_info": dataset_info,
+    }
+
+
+def render_card(benchmark: Benchmark, inputs: CardInputs, resources_root: Path | None = None) -> str:
+    environment = card_environment(resources_root)
+    environment.filters["cell"] = _table_cell
+    template = environment.get_template(card_template_name(benchmark.name, resources_root))
+    body = template.render(**_body_context(benchmark, inputs))
+    text = compose_card(front_matter(benchmark, inputs), body)
+    DatasetCard(text)  # fails loudly here, not on the Hub, if the YAML is malformed
+    return text
+
+
+def _config_entry(benchmark: Benchmark, config: str, splits: dict[str, int]) -> dict:
+    entry = {
+        "config_name": config,
+        "data_files": [{"split": split, "path": split_glob(config, split)} for split in splits],
+    }
+    if config == benchmark.default_config:
+        entry["default"] = True
+    return entry
+
+
+def _body_context(benchmark: Benchmark, inputs: CardInputs) -> dict:
+    splits = sorted({split for splits in inputs.counts.values() for split in splits})
+    eval_split = "test" if "test" in splits else splits[0]
+    return {
+        "benchmark": benchmark,
+        "version": inputs.version,
+        "tag": f"v{inputs.version}",
+        "previous_version": inputs.previous_version,
+        "content_hash": inputs.content_hash,
+        "repo_id": inputs.repo_id,
+        "dataset_path": inputs.repo_id or f"{benchmark.name}/v{inputs.version}",
+        "default_config": benchmark.default_config,
+        "counts": inputs.counts,
+        "distributions": inputs.distributions,
+        "answer_positions": inputs.answer_positions,
+        "answer_field": benchmark.answer_field,
+        "charts": inputs.charts,
+        "build_sections": build_sections(inputs.build_report),
+        "eval_split": eval_split,
+    }
+
+
+def build_sections(report: dict) -> list[dict]:
+    """The build report as titled blocks: a table, a list, a line of text, or a JSON block."""
+    known = [key for key in BUILD_REPORT_ORDER if key in report]
+    rest = sorted(key for key in report if key not in BUILD_REPORT_ORDER)
+    return [_section(key, report[key]) for key in known + rest]
+
+
+def _section(key: str, value) -> dict:
+    title = key.replace("_", " ").capitalize()
+    if isinstance(value, dict) and value and all(_is_scalar(v) for v in value.values()):
+        return {"title": title, "kind": "table", "rows": [(k, _scalar_text(v)) for k, v in value.items()]}
+    if isinstance(value, (list, tuple)) and all(_is_scalar(v) for v in value):
+        return {"title": title, "kind": "list", "items": [_scalar_text(v) for v in value]}
+    if _is_scalar(value):
+        return {"title": title, "kind": "text", "text": _scalar_text(value)}
+    return {"title": title, "kind": "json",
+            "text": json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, default=str)}
+
+
+def _is_scalar(value) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _scalar_text(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return str(value)
+
+
+def _table_cell(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")

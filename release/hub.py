@@ -1,0 +1,399 @@
+"""Publishing a release folder to the Hugging Face Hub: one commit, one tag, then verify.
+
+A push reads the Hub's state (main head, tags, files, manifest.json, README), plans, and then:
+- the Hub's manifest has the same content hash => nothing to commit (the tag is added if a previous
+  push committed but failed to tag);
+- otherwise ONE `create_commit` holding every release file (shards, merged card, manifest, charts,
+  changelog) plus deletes of stale files under data/ and charts/, guarded by `parent_commit` = the
+  head read before; then `create_tag vX.Y.Z` on that commit;
+- the tag is verified with `datasets.load_dataset(repo, config, revision=tag)` and per-file sha256.
+
+Transient failures (5xx, 429 honouring Retry-After, dropped connections) are retried, bounded. A
+409/412 on the commit (main moved) re-reads the state and re-plans once. A commit is atomic on the
+Hub, so a failed push leaves main and the tags as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+try:  # the HTTP library huggingface_hub uses: httpx2 in 2.x, httpx before
+    from httpx2 import TransportError as _TransportError
+except ImportError:  # pragma: no cover - depends on the installed huggingface_hub
+    from httpx import TransportError as _TransportError
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from release.card_merge import merge_card
+from release.manifest import MANIFEST_NAME, read_manifest, sha256_bytes, sha256_file
+from release.versioning import Version
+
+REPO_TYPE = "dataset"
+README_NAME = "README.md"
+OWNED_PREFIXES = ("data/", "charts/")  # stale files here are deleted by a release commit
+CONFLICT_STATUSES = (409, 412)
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 5
+    initial_wait: float = 1.0
+    max_wait: float = 30.0  # also caps a server's Retry-After
+
+
+RETRY = RetryPolicy()
+
+
+class PushError(RuntimeError):
+    """A push could not complete; the message says what state the Hub was left in."""
+
+
+@dataclass(frozen=True)
+class HubState:
+    exists: bool
+    head: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)  # tag name -> commit sha
+    files: dict[str, int] = field(default_factory=dict)  # path -> size, on main
+    manifest: dict | None = None
+    readme: str | None = None
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    repo_id: str
+    version: str
+    create_repo: bool
+    parent_commit: str | None
+    adds: list[tuple[str, int]]  # (path, size)
+    deletes: list[tuple[str, int]]
+    readme: bytes  # the card as committed: the release card merged into the Hub's card
+    commit: bool  # False: the Hub already holds this content
+    tag_only: bool  # content is on main but the tag is missing (an earlier push failed to tag)
+    reason: str
+
+    @property
+    def tag(self) -> str:
+        return f"v{self.version}"
+
+
+@dataclass
+class PushResult:
+    plan: PushPlan
+    commit: str | None = None
+    tagged: bool = False
+    verified: bool = False
+    dry_run: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+def push_release(
+    release_dir: Path,
+    repo_id: str,
+    *,
+    dry_run: bool = False,
+    verify: bool = True,
+    report: Callable[[str], None] = print,
+) -> PushResult:
+    release_dir = Path(release_dir)
+    manifest = read_manifest(release_dir)
+    check_release_files(release_dir, manifest)
+    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
+    plan = make_plan(release_dir, manifest, repo_id, read_state(api, repo_id))
+    result = PushResult(plan=plan, dry_run=dry_run)
+    say = _collector(result, report)
+    if dry_run:
+        for line in describe_plan(plan):
+            say(line)
+        say("dry run: nothing was committed or tagged")
+        return result
+    if not plan.commit and not plan.tag_only:
+        say(f"{repo_id}: {plan.reason}; no commit, no tag")
+        return result
+    if plan.create_repo:
+        _retry(api.create_repo, repo_id, repo_type=REPO_TYPE, exist_ok=True)
+        say(f"created dataset repo {repo_id}")
+        plan = make_plan(release_dir, manifest, repo_id, read_state(api, repo_id))
+    commit = _commit_or_replan(api, release_dir, manifest, plan, say)
+    result.plan, result.commit = commit
+    if result.commit is None:  # re-planning found the content already there, tagged
+        return result
+    _tag(api, repo_id, result.plan.tag, result.commit, say)
+    result.tagged = True
+    if verify:
+        verify_release_on_hub(api, repo_id, result.plan.tag, manifest, result.plan.readme)
+        result.verified = True
+        say(f"verified {repo_id}@{result.plan.tag}: row counts and sha256 of every file match the manifest")
+    return result
+
+
+# --- reading and planning -----------------------------------------------------------------------
+
+
+def read_state(api: HfApi, repo_id: str) -> HubState:
+    try:
+        refs = _retry(api.list_repo_refs, repo_id, repo_type=REPO_TYPE)
+    except RepositoryNotFoundError:
+        return HubState(exists=False)
+    head = next((b.target_commit for b in refs.branches if b.name == "main"), None)
+    tags = {t.name: t.target_commit for t in refs.tags}
+    if head is None:
+        return HubState(exists=True, tags=tags)
+    entries = _retry(lambda: list(api.list_repo_tree(repo_id, recursive=True, revision=head, repo_type=REPO_TYPE)))
+    files = {e.path: e.size for e in entries if getattr(e, "size", None) is not None}
+    with tempfile.TemporaryDirectory() as scratch:
+        manifest_path = _download(api, repo_id, MANIFEST_NAME, head, scratch) if MANIFEST_NAME in files else None
+        readme_path = _download(api, repo_id, README_NAME, head, scratch) if README_NAME in files else None
+        manifest = read_manifest(manifest_path.parent) if manifest_path else None
+        readme = DatasetCard.load(readme_path, repo_type=REPO_TYPE).content if readme_path else None
+    return HubState(exists=True, head=head, tags=tags, files=files, manifest=manifest, readme=readme)
+
+
+def make_plan(release_dir: Path, manifest: dict, repo_id: str, state: HubState) -> PushPlan:
+    version = manifest["version"]
+    tag = f"v{version}"
+    local_card = (release_dir / README_NAME).read_text(encoding="utf-8")
+    readme = merge_card(state.readme, local_card).encode("utf-8")
+    release_files = [*manifest["files"], MANIFEST_NAME]
+    adds = [(path, len(readme) if path == README_NAME else (release_dir / path).stat().st_size)
+            for path in sorted(release_files)]
+    deletes = sorted((path, size) for path, size in state.files.items()
+                     if path.startswith(OWNED_PREFIXES) and path not in release_files)
+    base = dict(repo_id=repo_id, version=version, create_repo=not state.exists,
+                parent_commit=state.head, adds=adds, deletes=deletes, readme=readme)
+
+    hub_manifest = state.manifest or {}
+    if hub_manifest.get("content_hash") == manifest["content_hash"]:
+        if tag in state.tags or hub_manifest.get("version") != version:
+            return PushPlan(**base, commit=False, tag_only=False,
+                            reason=f"main already holds this content (v{hub_manifest.get('version')})")
+        return PushPlan(**base, commit=False, tag_only=True,
+                        reason=f"main holds this content but tag {tag} is missing")
+    _check_version_is_new(tag, version, state.tags)
+    return PushPlan(**base, commit=True, tag_only=False, reason="content differs from main")
+
+
+def describe_plan(plan: PushPlan) -> list[str]:
+    lines = [f"push {plan.repo_id} {plan.tag}: {plan.reason}"]
+    if plan.create_repo:
+        lines.append(f"  create  dataset repo {plan.repo_id}")
+    if plan.commit:
+        parent = plan.parent_commit[:12] if plan.parent_commit else "(new repo)"
+        lines.append(f"  commit  {len(plan.adds)} add(s), {len(plan.deletes)} delete(s) on main, parent {parent}")
+        lines += [f"  add     {path}  {size} bytes" for path, size in plan.adds]
+        lines += [f"  delete  {path}  {size} bytes" for path, size in plan.deletes]
+    if plan.commit or plan.tag_only:
+        lines.append(f"  tag     {plan.tag}")
+    else:
+        lines.append("  nothing to do: no commit, no tag")
+    return lines
+
+
+def check_release_files(release_dir: Path, manifest: dict) -> None:
+    """Refuse to publish a release whose files no longer match its manifest."""
+    for path, info in manifest["files"].items():
+        local = release_dir / path
+        if not local.is_file() or sha256_file(local) != info["sha256"]:
+            raise PushError(
+                f"{local} is missing or differs from manifest.json; releases are immutable, so write a "
+                "new release instead of editing this one."
+            )
+
+
+def _check_version_is_new(tag: str, version: str, hub_tags: dict[str, str]) -> None:
+    if tag in hub_tags:
+        raise PushError(
+            f"tag {tag} already exists on the Hub with different content; releases are immutable, "
+            "write a new release (a higher version) and push that."
+        )
+    hub_versions = [Version.parse(name) for name in hub_tags if _is_version(name)]
+    if hub_versions and Version.parse(version) < max(hub_versions):
+        raise PushError(
+            f"{tag} is older than the Hub's latest release {max(hub_versions).tag}; push a newer release."
+        )
+
+
+def _is_version(name: str) -> bool:
+    try:
+        Version.parse(name)
+    except ValueError:
+        return False
+    return name.startswith("v")
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def _commit_or_replan(api, release_dir, manifest, plan: PushPlan, say) -> tuple[PushPlan, str | None]:
+    """Commit; on a 409/412 (main moved) re-read the Hub and re-plan once. Returns (plan, commit sha)."""
+    if plan.tag_only:
+        say(f"{plan.repo_id}: {plan.reason}; tagging main head {plan.parent_commit[:12]}")
+        return plan, plan.parent_commit
+    try:
+        return plan, _commit(api, release_dir, plan, say)
+    except HfHubHTTPError as error:
+        if _status(error) not in CONFLICT_STATUSES:
+            raise _commit_failed(api, plan, error) from error
+        say(f"main moved while pushing ({_status(error)}); re-reading the Hub and re-planning once")
+    plan = make_plan(release_dir, manifest, plan.repo_id, read_state(api, plan.repo_id))
+    if plan.tag_only:
+        return _commit_or_replan(api, release_dir, manifest, plan, say)
+    if not plan.commit:
+        say(f"{plan.repo_id}: {plan.reason}; no commit, no tag")
+        return plan, None
+    try:
+        return plan, _commit(api, release_dir, plan, say)
+    except HfHubHTTPError as error:
+        raise _commit_failed(api, plan, error) from error
+
+
+def _commit(api: HfApi, release_dir: Path, plan: PushPlan, say) -> str:
+    def attempt() -> str:
+        # operations are mutated by create_commit, so every attempt builds fresh ones
+        operations = [
+            CommitOperationAdd(path, plan.readme if path == README_NAME else str(release_dir / path))
+            for path, _ in plan.adds
+        ] + [CommitOperationDelete(path) for path, _ in plan.deletes]
+        info = api.create_commit(
+            plan.repo_id,
+            operations,
+            commit_message=f"Release {plan.tag}",
+            commit_description=f"{len(plan.adds)} file(s) added or updated, {len(plan.deletes)} stale file(s) deleted.",
+            repo_type=REPO_TYPE,
+            parent_commit=plan.parent_commit,
+        )
+        return info.oid
+
+    commit = _retry(attempt)
+    say(f"committed {plan.tag} to {plan.repo_id} main as {commit}")
+    return commit
+
+
+def _commit_failed(api: HfApi, plan: PushPlan, error: Exception) -> PushError:
+    try:
+        head = read_state(api, plan.repo_id).head
+        where = "main is unchanged" if head == plan.parent_commit else f"main is now at {head} (moved by someone else)"
+    except Exception as read_error:  # the Hub may be unreachable; say so instead of guessing
+        where = f"could not re-read the Hub to confirm its state ({type(read_error).__name__})"
+    return PushError(f"commit of {plan.tag} to {plan.repo_id} failed: {_describe(error)}; {where}, no tag created.")
+
+
+def _tag(api: HfApi, repo_id: str, tag: str, commit: str, say) -> None:
+    try:
+        _retry(api.create_tag, repo_id, tag=tag, revision=commit, repo_type=REPO_TYPE)
+    except HfHubHTTPError as error:
+        existing = _existing_tag(api, repo_id, tag)
+        if _status(error) == 409 and existing == commit:
+            say(f"tag {tag} already points at {commit}")
+            return
+        raise PushError(
+            f"commit {commit} is on {repo_id} main but creating tag {tag} failed: {_describe(error)}. "
+            "Run the same push again: it will see the content on main and only add the tag."
+        ) from error
+    except Exception as error:
+        raise PushError(
+            f"commit {commit} is on {repo_id} main but creating tag {tag} failed: {_describe(error)}. "
+            "Run the same push again: it will see the content on main and only add the tag."
+        ) from error
+    say(f"tagged {commit} as {tag}")
+
+
+def _existing_tag(api: HfApi, repo_id: str, tag: str) -> str | None:
+    try:
+        return read_state(api, repo_id).tags.get(tag)
+    except Exception:
+        return None
+
+
+# --- verification -------------------------------------------------------------------------------
+
+
+def verify_release_on_hub(api: HfApi, repo_id: str, tag: str, manifest: dict, readme: bytes) -> None:
+    """Load every config/split at the tag and compare files and row counts with the manifest."""
+    import datasets  # heavy; only needed here
+
+    with tempfile.TemporaryDirectory() as scratch:
+        expected = {path: info["sha256"] for path, info in manifest["files"].items()}
+        expected[README_NAME] = sha256_bytes(readme)
+        for path, digest in sorted(expected.items()):
+            local = _download(api, repo_id, path, tag, scratch)
+            if sha256_file(local) != digest:
+                raise PushError(f"verification failed: {path} at {repo_id}@{tag} differs from the manifest.")
+        for config, splits in manifest["counts"].items():
+            loaded = datasets.load_dataset(repo_id, config, revision=tag, cache_dir=str(Path(scratch) / "datasets"))
+            for split, rows in splits.items():
+                if split not in loaded or loaded[split].num_rows != rows:
+                    found = loaded[split].num_rows if split in loaded else "no split"
+                    raise PushError(
+                        f"verification failed: load_dataset({repo_id!r}, {config!r}, revision={tag!r})"
+                        f"[{split!r}] has {found} rows, the manifest says {rows}."
+                    )
+
+
+# --- plumbing -----------------------------------------------------------------------------------
+
+
+def _download(api: HfApi, repo_id: str, path: str, revision: str, cache_dir: str) -> Path | None:
+    try:
+        return Path(_retry(api.hf_hub_download, repo_id, path, repo_type=REPO_TYPE,
+                           revision=revision, cache_dir=cache_dir))
+    except EntryNotFoundError:
+        return None
+
+
+def _retry(function, *args, **kwargs):
+    retrying = Retrying(
+        retry=retry_if_exception(is_transient),
+        wait=_wait,
+        stop=stop_after_attempt(RETRY.attempts),
+        reraise=True,
+    )
+    return retrying(function, *args, **kwargs)
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, HfHubHTTPError):
+        status = _status(error)
+        return status == 429 or (status is not None and status >= 500)
+    return isinstance(error, (_TransportError, ConnectionError, TimeoutError))
+
+
+def _wait(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    retry_after = _retry_after(error)
+    if retry_after is not None:
+        return min(retry_after, RETRY.max_wait)
+    return wait_exponential_jitter(multiplier=RETRY.initial_wait, jitter=RETRY.initial_wait, max=RETRY.max_wait)(state)
+
+
+def _retry_after(error: BaseException | None) -> float | None:
+    response = getattr(error, "response", None)
+    if response is None or _status(error) != 429:
+        return None
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
+
+
+def _status(error: BaseException) -> int | None:
+    response = getattr(error, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _describe(error: BaseException) -> str:
+    status = _status(error)
+    first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"HTTP {status}: {first_line}" if status else f"{type(error).__name__}: {first_line}"
+
+
+def _collector(result: PushResult, report: Callable[[str], None]) -> Callable[[str], None]:
+    def say(message: str) -> None:
+        result.messages.append(message)
+        report(message)
+
+    return say

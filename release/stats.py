@@ -1,0 +1,81 @@
+"""Statistics the card shows, computed from the released rows (never from the build report)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Counts of one categorical field, per split, with overall totals and shares."""
+
+    field: str
+    splits: list[str]
+    values: list[str]
+    counts: dict[str, list[int]]  # value -> count per split, in `splits` order
+    totals: dict[str, int]
+    grand_total: int
+
+    def share(self, value: str) -> str:
+        if not self.grand_total:
+            return "0.0%"
+        return f"{100 * self.totals[value] / self.grand_total:.1f}%"
+
+
+def record_counts(rows_by_config: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, int]]:
+    return {
+        config: {split: len(rows) for split, rows in splits.items()}
+        for config, splits in rows_by_config.items()
+    }
+
+
+def distribution(rows_by_split: dict[str, list[dict]], field: str) -> Distribution:
+    splits = list(rows_by_split)
+    per_split = {split: Counter(category_label(row.get(field)) for row in rows) for split, rows in rows_by_split.items()}
+    totals: Counter = Counter()
+    for counter in per_split.values():
+        totals.update(counter)
+    values = sorted(totals, key=_category_order)
+    return Distribution(
+        field=field,
+        splits=splits,
+        values=values,
+        counts={value: [per_split[split][value] for split in splits] for value in values},
+        totals=dict(totals),
+        grand_total=sum(totals.values()),
+    )
+
+
+def category_label(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
+
+
+def size_category(total_rows: int) -> str:
+    """The Hub's `size_categories` bucket for a row count."""
+    for bound, label in _SIZE_BUCKETS:
+        if total_rows < bound:
+            return label
+    return "n>1T"
+
+
+_SIZE_BUCKETS = [
+    (10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"),
+    (10**7, "1M<n<10M"), (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"),
+    (10**11, "10B<n<100B"), (10**12, "100B<n<1T"),
+]
+
+
+def _category_order(label: str) -> tuple:
+    # numeric labels (answer positions, orders) sort as numbers, everything else alphabetically
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)

@@ -1,0 +1,277 @@
+"""`write_release`: turn split records into an immutable, Hub-shaped release folder.
+
+Layout of `<releases_root>/<benchmark>/vX.Y.Z/`:
+    README.md                                   dataset card (YAML front matter + body)
+    data/<config>/<split>-00000-of-0000N.parquet explicit Arrow schema, deterministic bytes
+    charts/*.png                                stats and answer-position bar charts
+    CHANGELOG.md                                against the previous release
+    manifest.json                               written last: digests, counts, build report, hash
+
+Everything is written into a hidden staging folder next to the target and renamed into place at
+the end; a failure removes the staging folder, and a folder without `manifest.json` never counts
+as a release, so a crash cannot leave something that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import builders
+from builders.benchmark import Benchmark
+from release import changelog as changelog_module
+from release.arrow_schema import arrow_schema_from_json_schema, encode_record, parse_json_schema
+from release.card import CardInputs, Chart, render_card
+from release.card_merge import merge_card
+from release.charts import bar_chart
+from release.manifest import (
+    MANIFEST_NAME,
+    build_manifest,
+    canonical_json,
+    content_hash,
+    file_digests,
+    read_manifest,
+    sha256_file,
+)
+from release.parquet_io import arrow_nbytes, read_rows, write_split
+from release.resources import load_json_schema
+from release.stats import distribution, record_counts
+from release.versioning import BUMPS, Version, VersionError, next_version, released_versions
+
+README_NAME = "README.md"
+_NAME_PATTERN = "letters, digits and underscores"
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    """Where the release is. On a no-op, `path`/`version` name the existing identical release."""
+
+    path: Path
+    version: str
+    noop: bool
+    previous_version: str | None
+    counts: dict[str, dict[str, int]]
+    content_hash: str
+
+
+def write_release(
+    benchmark: Benchmark,
+    splits_by_config: dict[str, dict[str, list[dict]]],
+    build_report: dict,
+    releases_root: Path,
+    *,
+    version: str | None = None,
+    bump: str = "patch",
+    repo_id: str | None = None,
+    resources_root: Path | None = None,
+) -> ReleaseResult:
+    """Write a new release, or report a no-op when the data equals the latest release.
+
+    `resources_root` holds `schemas/` and `cards/` (default: the repository root).
+    """
+    _check_request(benchmark, splits_by_config, version, bump)
+    json_schema = load_json_schema(benchmark.name, resources_root)
+    record_tree = parse_json_schema(json_schema)
+    arrow_schema = arrow_schema_from_json_schema(json_schema)
+    benchmark_dir = Path(releases_root) / benchmark.name
+    existing = released_versions(benchmark_dir)
+    previous = max(existing) if existing else None
+    previous_dir = existing.get(previous) if previous else None
+
+    benchmark_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=benchmark_dir))
+    try:
+        shards = _write_data(benchmark, splits_by_config, record_tree, arrow_schema, staging)
+        digests = {path: sha256_file(staging / path) for path in _shard_paths(shards)}
+        new_hash = content_hash(json_schema, digests)
+        counts = record_counts({c: splits_by_config[c] for c in _ordered_configs(benchmark, splits_by_config)})
+        if previous_dir is not None and read_manifest(previous_dir)["content_hash"] == new_hash:
+            shutil.rmtree(staging)
+            return ReleaseResult(previous_dir, str(previous), True,
+                                 read_manifest(previous_dir).get("previous_version"), counts, new_hash)
+        new_version = next_version(previous, set(existing), requested=version, bump=bump)
+        _write_documents(benchmark, staging, shards, arrow_schema, counts, build_report, new_hash,
+                         new_version, previous, previous_dir, repo_id, resources_root)
+        manifest = build_manifest(
+            benchmark=benchmark.name,
+            version=str(new_version),
+            previous_version=str(previous) if previous else None,
+            toolkit_version=builders.__version__,
+            content_hash_value=new_hash,
+            counts=counts,
+            files=file_digests(staging),
+            build_report=build_report,
+            repo_id=repo_id,
+        )
+        (staging / MANIFEST_NAME).write_bytes(canonical_json(manifest))
+        target = _publish(staging, benchmark_dir, new_version)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ReleaseResult(target, str(new_version), False, manifest["previous_version"], counts, new_hash)
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+def _check_request(benchmark: Benchmark, splits_by_config: dict, version: str | None, bump: str) -> None:
+    if bump not in BUMPS:
+        raise VersionError(f"unknown bump {bump!r}; use one of {', '.join(BUMPS)}.")
+    if version is not None:
+        Version.parse(version)
+    unknown = [config for config in splits_by_config if config not in benchmark.configs]
+    if unknown:
+        raise ValueError(
+            f"configs {unknown} are not declared by benchmark {benchmark.name!r} "
+            f"(declared: {list(benchmark.configs)})."
+        )
+    if benchmark.default_config not in splits_by_config:
+        raise ValueError(
+            f"the default config {benchmark.default_config!r} of {benchmark.name!r} has no data; "
+            "a release must contain it."
+        )
+    for config, splits in splits_by_config.items():
+        for name in [config, *splits]:
+            if not name.replace("_", "").isalnum() or not name.isascii():
+                raise ValueError(f"config/split name {name!r} must use only {_NAME_PATTERN}.")
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def _write_data(benchmark, splits_by_config, record_tree, arrow_schema, staging: Path) -> dict:
+    """Write every config/split in release order; return {config: {split: [shard paths]}}."""
+    shards: dict[str, dict[str, list[str]]] = {}
+    for config in _ordered_configs(benchmark, splits_by_config):
+        shards[config] = {}
+        for split, records in splits_by_config[config].items():
+            rows = _release_rows(benchmark, records, record_tree, f"{config}/{split}")
+            shards[config][split] = write_split(rows, arrow_schema, staging, config, split)
+    return shards
+
+
+def _ordered_configs(benchmark: Benchmark, splits_by_config: dict) -> list[str]:
+    return [config for config in benchmark.configs if config in splits_by_config]
+
+
+def _release_rows(benchmark: Benchmark, records: list[dict], record_tree, where: str) -> list[dict]:
+    id_field = benchmark.id_field
+    missing = [i for i, record in enumerate(records) if record.get(id_field) is None]
+    if missing:
+        raise ValueError(f"{where}: records at positions {missing[:5]} have no {id_field!r}.")
+    ids = [record[id_field] for record in records]
+    if len(set(ids)) != len(ids):
+        duplicates = sorted(str(i) for i, n in Counter(ids).items() if n > 1)[:5]
+        raise ValueError(f"{where}: duplicate {id_field} values {duplicates}; ids must be unique per split.")
+    sort_key = benchmark.sort_key or (lambda record: (str(record[id_field]),))
+    ordered = sorted(records, key=lambda record: (sort_key(record), str(record[id_field])))
+    return [encode_record(r, record_tree, f"{where} record {id_field}={r[id_field]!r}") for r in ordered]
+
+
+def _shard_paths(shards: dict) -> list[str]:
+    return [path for splits in shards.values() for paths in splits.values() for path in paths]
+
+
+# --- documents -----------------------------------------------------------------------------------
+
+
+def _write_documents(benchmark, staging, shards, arrow_schema, counts, build_report, new_hash,
+                     new_version, previous, previous_dir, repo_id, resources_root) -> None:
+    rows = {config: {split: read_rows([staging / p for p in paths]) for split, paths in splits.items()}
+            for config, splits in shards.items()}
+    _write_changelog(benchmark, staging, rows, new_version, previous, previous_dir)
+    default_rows = rows[benchmark.default_config]
+    distributions = [distribution(default_rows, field) for field in benchmark.stats_fields]
+    answers = distribution(default_rows, benchmark.answer_field) if benchmark.answer_field else None
+    charts = _write_charts(staging, distributions, answers)
+    inputs = CardInputs(
+        version=str(new_version),
+        previous_version=str(previous) if previous else None,
+        content_hash=new_hash,
+        repo_id=repo_id,
+        arrow_schema=arrow_schema,
+        counts=counts,
+        split_bytes={config: {split: arrow_nbytes([staging / p for p in paths]) for split, paths in splits.items()}
+                     for config, splits in shards.items()},
+        distributions=distributions,
+        answer_positions=answers,
+        charts=charts,
+        build_report=build_report,
+    )
+    card = render_card(benchmark, inputs, resources_root)
+    previous_card = _read_text(previous_dir / README_NAME) if previous_dir else None
+    (staging / README_NAME).write_text(merge_card(previous_card, card), encoding="utf-8")
+
+
+def _write_changelog(benchmark, staging, rows, new_version, previous, previous_dir) -> None:
+    diffs = []
+    for config, splits in rows.items():
+        for split, new_rows in splits.items():
+            old_rows = _previous_rows(previous_dir, config, split) if previous_dir else []
+            diffs.append(changelog_module.diff_split(config, split, old_rows, new_rows, benchmark.id_field))
+    text = changelog_module.render_changelog(
+        version=str(new_version),
+        previous_version=str(previous) if previous else None,
+        id_field=benchmark.id_field,
+        diffs=diffs,
+        previous_changelog=_read_text(previous_dir / changelog_module.CHANGELOG_NAME) if previous_dir else None,
+    )
+    (staging / changelog_module.CHANGELOG_NAME).write_text(text, encoding="utf-8")
+
+
+def _previous_rows(previous_dir: Path, config: str, split: str) -> list[dict]:
+    prefix = f"data/{config}/{split}-"
+    files = sorted(path for path in read_manifest(previous_dir)["files"] if path.startswith(prefix))
+    return read_rows([previous_dir / path for path in files])
+
+
+def _write_charts(staging: Path, distributions, answers) -> list[Chart]:
+    charts = []
+    for dist in distributions:
+        charts.append(_chart(staging, dist, f"charts/{dist.field}.png", f"{dist.field}"))
+    if answers is not None:
+        charts.append(_chart(staging, answers, "charts/answer_position.png", f"answer position ({answers.field})"))
+    return charts
+
+
+def _chart(staging: Path, dist, relative: str, title: str) -> Chart:
+    bar_chart(staging / relative, title, dist.values, [dist.totals[value] for value in dist.values])
+    return Chart(title=title, path=relative)
+
+
+def _read_text(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+# --- publishing the folder -------------------------------------------------------------------------
+
+
+def _publish(staging: Path, benchmark_dir: Path, version: Version) -> Path:
+    target = benchmark_dir / version.tag
+    if target.exists():
+        raise VersionError(f"{target} already exists; releases are immutable, pick a new version.")
+    _fsync_tree(staging)
+    os.rename(staging, target)  # atomic on one filesystem: the release appears complete or not at all
+    _fsync_dir(benchmark_dir)
+    return target
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    for folder in sorted({p.parent for p in root.rglob("*")} | {root}):
+        _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,189 @@
+"""write_release: Hub-shaped layout, deterministic bytes, manifest, versioning, changelog, crash safety."""
+
+from __future__ import annotations
+
+import errno
+import json
+import random
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+
+from release import write_release
+from release import parquet_io
+from release.manifest import canonical_json, sha256_file
+from release.versioning import VersionError
+from tests.test_release_fixtures import (  # noqa: F401  (fixtures)
+    BUILD_REPORT,
+    quiz_benchmark,
+    quiz_record,
+    quiz_splits,
+    releases_root,
+    resources_root,
+)
+
+
+def release(resources_root, releases_root, records, **kwargs):
+    benchmark = kwargs.pop("benchmark", None) or quiz_benchmark()
+    return write_release(benchmark, quiz_splits(benchmark, records), BUILD_REPORT, releases_root,
+                         resources_root=resources_root, **kwargs)
+
+
+def records(n=40):
+    return [quiz_record(i) for i in range(n)]
+
+
+def test_first_release_has_the_hub_dataset_layout(resources_root, releases_root):
+    result = release(resources_root, releases_root, records(), repo_id="org/quiz")
+    assert (result.version, result.noop, result.previous_version) == ("1.0.0", False, None)
+    assert result.path == releases_root / "quiz" / "v1.0.0"
+    files = sorted(p.relative_to(result.path).as_posix() for p in result.path.rglob("*") if p.is_file())
+    assert files == [
+        "CHANGELOG.md", "README.md", "charts/answer_position.png", "charts/category.png", "charts/level.png",
+        "data/all/test-00000-of-00001.parquet", "data/all/validation-00000-of-00001.parquet",
+        "data/hard/test-00000-of-00001.parquet", "data/hard/validation-00000-of-00001.parquet",
+        "manifest.json",
+    ]
+    assert result.counts == {"all": {"test": 32, "validation": 8}, "hard": {"test": 21, "validation": 5}}
+    assert not [p for p in (releases_root / "quiz").iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_manifest_digests_every_file_and_carries_the_build_report(resources_root, releases_root):
+    result = release(resources_root, releases_root, records())
+    raw = (result.path / "manifest.json").read_bytes()
+    manifest = json.loads(raw)
+    assert raw == canonical_json(manifest)  # canonical: sorted keys, fixed separators
+    on_disk = {p.relative_to(result.path).as_posix() for p in result.path.rglob("*") if p.is_file()}
+    assert set(manifest["files"]) == on_disk - {"manifest.json"}
+    for path, info in manifest["files"].items():
+        assert info == {"sha256": sha256_file(result.path / path), "size": (result.path / path).stat().st_size}
+    assert manifest["counts"] == result.counts
+    assert manifest["build_report"] == BUILD_REPORT
+    assert manifest["content_hash"] == result.content_hash
+    assert manifest["previous_version"] is None and manifest["version"] == "1.0.0"
+    assert manifest["toolkit_version"]
+
+
+def test_load_dataset_reads_every_config_with_the_schema_types(resources_root, releases_root, tmp_path):
+    result = release(resources_root, releases_root, records())
+    for config, splits in result.counts.items():
+        loaded = datasets.load_dataset(str(result.path), config, cache_dir=str(tmp_path / "cache"))
+        assert {split: loaded[split].num_rows for split in loaded} == splits
+    test = loaded["test"]
+    assert test.features["answer_idx"] == datasets.Value("int64")
+    assert test.features["hard"] == datasets.Value("bool")
+    assert test.features["options"] == datasets.List(datasets.Value("string"))
+    assert test.features["meta"]["samples"] == datasets.List(datasets.Value("int64"))
+    assert test["id"] == sorted(test["id"])  # stable release order
+
+
+def test_same_records_in_any_order_give_byte_identical_files(resources_root, tmp_path):
+    shuffled = records()
+    random.Random(3).shuffle(shuffled)
+    first = release(resources_root, tmp_path / "a", records())
+    second = release(resources_root, tmp_path / "b", shuffled)
+    assert first.content_hash == second.content_hash
+    for path in sorted(first.path.rglob("*")):
+        if path.is_file():
+            assert path.read_bytes() == (second.path / path.relative_to(first.path)).read_bytes(), path
+    metadata = pq.ParquetFile(first.path / "data/all/test-00000-of-00001.parquet").metadata
+    assert metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_identical_rebuild_is_a_reported_noop(resources_root, releases_root):
+    first = release(resources_root, releases_root, records())
+    again = write_release(quiz_benchmark(), quiz_splits(quiz_benchmark(), records()),
+                          {**BUILD_REPORT, "costs": {"usd": 9.99}}, releases_root, resources_root=resources_root)
+    assert again.noop and again.version == "1.0.0" and again.path == first.path
+    assert sorted(p.name for p in (releases_root / "quiz").iterdir()) == ["v1.0.0"]
+
+
+def test_changed_rebuild_gets_a_patch_version_and_a_changelog(resources_root, releases_root):
+    release(resources_root, releases_root, records(40))
+    changed = records(37) + [quiz_record(50)]
+    changed[0] = quiz_record(0, question="What does person 0 want now?")
+    result = release(resources_root, releases_root, changed)
+    assert (result.version, result.previous_version, result.noop) == ("1.0.1", "1.0.0", False)
+    changelog = (result.path / "CHANGELOG.md").read_text()
+    assert changelog.index("## v1.0.1") < changelog.index("## v1.0.0")
+    assert "| all | test | 29 | 0 | 3 | 0 | 29 |" in changelog  # q0037..q0039 removed
+    assert "| all | validation | 9 | 1 | 0 | 1 | 7 |" in changelog  # q0050 added, q0000 changed
+    assert "- removed: `q0037`, `q0038`, `q0039`" in changelog
+    assert "- added: `q0050`" in changelog and "- changed: `q0000`" in changelog
+
+
+def test_version_policy_and_requested_versions(resources_root, releases_root):
+    assert release(resources_root, releases_root, records(10)).version == "1.0.0"
+    assert release(resources_root, releases_root, records(11), bump="minor").version == "1.1.0"
+    assert release(resources_root, releases_root, records(12), bump="major").version == "2.0.0"
+    assert release(resources_root, releases_root, records(13), version="2.3.4").version == "2.3.4"
+    with pytest.raises(VersionError, match="already exists"):
+        release(resources_root, releases_root, records(14), version="2.3.4")
+    with pytest.raises(VersionError, match="goes backwards"):
+        release(resources_root, releases_root, records(14), version="2.0.1")
+    with pytest.raises(VersionError, match="unknown bump"):
+        release(resources_root, releases_root, records(14), bump="huge")
+    with pytest.raises(VersionError, match="not a semantic version"):
+        release(resources_root, releases_root, records(14), version="2.4")
+    assert sorted(p.name for p in (releases_root / "quiz").iterdir()) == ["v1.0.0", "v1.1.0", "v2.0.0", "v2.3.4"]
+
+
+def test_large_splits_are_sharded(resources_root, releases_root, monkeypatch, tmp_path):
+    monkeypatch.setattr(parquet_io, "MAX_ROWS_PER_SHARD", 10)
+    result = release(resources_root, releases_root, records(40))
+    shards = sorted(p.name for p in (result.path / "data" / "all").iterdir())
+    assert shards == [
+        "test-00000-of-00004.parquet", "test-00001-of-00004.parquet", "test-00002-of-00004.parquet",
+        "test-00003-of-00004.parquet", "validation-00000-of-00001.parquet",
+    ]
+    loaded = datasets.load_dataset(str(result.path), "all", cache_dir=str(tmp_path / "cache"))
+    assert loaded["test"].num_rows == 32 and loaded["test"]["id"] == sorted(loaded["test"]["id"])
+
+
+def test_disk_full_while_writing_leaves_no_release(resources_root, releases_root, monkeypatch):
+    real_write = parquet_io.pq.write_table
+    calls = []
+
+    def fail_on_third_shard(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(parquet_io.pq, "write_table", fail_on_third_shard)
+    with pytest.raises(OSError) as error:
+        release(resources_root, releases_root, records())
+    assert error.value.errno == errno.ENOSPC
+    assert list((releases_root / "quiz").iterdir()) == []  # no version folder, no staging folder
+
+    monkeypatch.setattr(parquet_io.pq, "write_table", real_write)
+    assert release(resources_root, releases_root, records()).version == "1.0.0"
+
+
+def test_a_killed_write_is_not_mistaken_for_a_release(resources_root, releases_root):
+    leftover = releases_root / "quiz" / ".staging-abc"
+    (leftover / "data").mkdir(parents=True)  # what a killed process leaves behind
+    (releases_root / "quiz" / "v9.0.0").mkdir()  # a version folder without manifest.json
+    result = release(resources_root, releases_root, records())
+    assert (result.version, result.previous_version) == ("1.0.0", None)
+
+
+@pytest.mark.parametrize(
+    "splits, message",
+    [
+        ({"hard": {"test": []}}, "default config 'all'"),
+        ({"all": {"test": []}, "other": {"test": []}}, r"configs \['other'\] are not declared"),
+        ({"all": {"test-x": []}}, "must use only letters"),
+        ({"all": {"test": [quiz_record(1), quiz_record(1)]}}, r"duplicate id values \['q0001'\]"),
+    ],
+)
+def test_bad_input_is_rejected_before_anything_is_written(resources_root, releases_root, splits, message):
+    with pytest.raises(ValueError, match=message):
+        write_release(quiz_benchmark(), splits, BUILD_REPORT, releases_root, resources_root=resources_root)
+    assert not list(releases_root.glob("quiz/*"))
+
+
+def test_missing_schema_names_the_file_to_add(tmp_path, releases_root):
+    with pytest.raises(FileNotFoundError, match=r"quiz\.schema\.json"):
+        write_release(quiz_benchmark(), {"all": {"test": []}}, {}, releases_root, resources_root=tmp_path)
