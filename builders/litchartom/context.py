@@ -1,0 +1,24 @@
+"""What the generation prompts show of a plot: a conversation excerpt that fits the context."""
+
+from __future__ import annotations
+
+from builders.scenes import Plot
+
+
+def excerpt(plot: Plot, character_id: str, *, max_chars: int) -> str:
+    """ "NAME: words" lines of the plot's conversation, starting at the character's first turn
+    (the earlier part, if any room is left), cut to `max_chars` at a turn boundary."""
+    lines = [f"{u.speaker}: {' '.join(u.text.split())}" for u in plot.conversation]
+    first = next((i for i, u in enumerate(plot.conversation) if u.speaker_id == character_id), 0)
+    chosen, used = [], 0
+    for line in lines[first:] + lines[:first][::-1]:
+        if used + len(line) + 1 > max_chars:
+            break
+        chosen.append(line)
+        used += len(line) + 1
+    kept = set(chosen)
+    return "\n".join(line for line in lines if line in kept) or lines[first][:max_chars]
+
+
+def others_in_scene(plot: Plot, character_id: str, limit: int = 4) -> list[str]:
+    return [k.name for k in plot.key_characters if k.id != character_id][:limit]

@@ -1,0 +1,42 @@
+"""The no-future-leakage rule: text written for plot i may only use what the story has shown by the
+end of plot i.
+
+Checked programmatically on names: every name in a triple object, question or option must occur
+in the work's text before the end of plot i's span. A capitalised word counts as a name only when
+the source never writes it in lower case (so "That" or "Duty" at the start of a sentence is not
+one, while "Dover" is). A name the source first
+uses later (a character who has not appeared yet, a place the story has not reached) is a leak.
+Words the source never uses are not leaks (they cannot come from a later plot) and are left to
+the other checks.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]+(?:['’][a-z]+)?\b")
+
+
+class FutureLeakCheck:
+    def __init__(self, work_text: str):
+        self._text = work_text
+        self._first = lru_cache(maxsize=None)(self._first_offset)
+
+    def _first_offset(self, word: str) -> int | None:
+        match = re.search(rf"\b{re.escape(word)}\b", self._text)
+        return match.start() if match else None
+
+    def _is_name(self, word: str) -> bool:
+        return self._first(word.lower()) is None
+
+    def leaks(self, text: str, *, until: int) -> list[str]:
+        """Names in `text` that the source first uses after offset `until`."""
+        found = []
+        for word in dict.fromkeys(_CAPITALISED.findall(text)):
+            if not self._is_name(word):
+                continue
+            first = self._first(word)
+            if first is not None and first >= until:
+                found.append(word)
+        return found

