@@ -63,7 +63,7 @@ class Accounting:
     def check_budget(self) -> None:
         if self.max_cost is not None and self.total_cost >= self.max_cost:
             raise BudgetExceeded(
-                f"the --max-cost budget of ${self.max_cost:.2f} is spent (${self.total_cost:.4f} so far). "
+                f"the --max-cost budget of ${self.max_cost:g} is spent (${self.total_cost:.4f} so far). "
                 "Everything paid for is in the response cache: run the same command with a higher "
                 "--max-cost to continue where this build stopped.")
 

@@ -40,13 +40,27 @@ class ResponseCache:
         except OSError as error:
             raise CacheError(f"cannot create the cache folder {self.path.parent}: {error}; "
                              "pass a writable --cache-dir") from error
-        self._db = self._open()
+        self._db: sqlite3.Connection | None = None
+        with self._lock:
+            self._connection()  # open now: a bad file fails at startup, before any request
 
     def _open(self) -> sqlite3.Connection:
-        advice = (f"The file was left in place. Move it aside or pass another --cache-dir to continue "
-                  f"with a fresh cache (the build then re-requests what the old cache held).")
         try:
             db = sqlite3.connect(self.path, timeout=60, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as error:
+            raise CacheError(f"cannot open the response cache {self.path}: {error}; pass a writable --cache-dir") \
+                from error
+        try:
+            self._prepare(db)
+        except BaseException:
+            db.close()  # never keep a handle on a file we refused
+            raise
+        return db
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        advice = ("The file was left in place. Move it aside or pass another --cache-dir to continue "
+                  "with a fresh cache (the build then re-requests what the old cache held).")
+        try:
             db.execute("PRAGMA busy_timeout=60000")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
@@ -61,14 +75,19 @@ class ResponseCache:
                                  f"reads version {FORMAT_VERSION}. {advice}")
             db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
                        "created REAL NOT NULL)")
-            return db
         except sqlite3.DatabaseError as error:
             raise CacheError(f"the response cache {self.path} is unreadable ({error}). {advice}") from error
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open connection (callers hold the lock); after close() the file is opened again."""
+        if self._db is None:
+            self._db = self._open()
+        return self._db
 
     def get(self, key: str) -> dict | None:
         with self._lock:
             try:
-                row = self._db.execute("SELECT value FROM responses WHERE key=?", (key,)).fetchone()
+                row = self._connection().execute("SELECT value FROM responses WHERE key=?", (key,)).fetchone()
             except sqlite3.DatabaseError as error:
                 raise CacheError(f"reading the response cache {self.path} failed: {error}") from error
         if row is None:
@@ -82,14 +101,18 @@ class ResponseCache:
         blob = canonical_json(value)
         with self._lock:
             try:
-                self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, blob, time.time()))
+                self._connection().execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?)",
+                                           (key, blob, time.time()))
             except sqlite3.DatabaseError as error:
                 raise CacheError(f"writing the response cache {self.path} failed: {error}") from error
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            return self._connection().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def close(self) -> None:
+        """Release the file; using the cache again reopens it."""
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None

@@ -7,37 +7,51 @@ budget. A builder only builds `ChatRequest`s and reads `ChatReply`s.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import random
 from pathlib import Path
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
-
-from .accounting import Accounting
+from .accounting import PRICES_FILE, Accounting
 from .cache import ResponseCache, request_key
 from .errors import ConfigError, FatalProviderError, RateLimited, RequestFailed, TransientError
 from .limits import AdaptiveLimiter, RateBudget
 from .models import ModelSpec, parse_model
-from .providers.anthropic_api import AnthropicProvider
-from .providers.local_model import LocalModelProvider
-from .providers.openai_api import OpenAIProvider
 from .structured import InvalidReply, check_schema, parse_reply
 from .types import ChatReply, ChatRequest, RawReply
 
 MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is capped so a build never stalls for hours
 
 
+CACHE_FILE = "responses.sqlite"  # in --cache-dir (as the CLI names it), next to the embedded model's models/
+
+
 class LLM:
-    def __init__(self, model: str, *, cache: ResponseCache, accounting: Accounting | None = None,
+    """One model behind cache, retries, limits and accounting.
+
+    Give either `cache_dir` (the client opens `<cache_dir>/responses.sqlite` and closes it on
+    exit) or a shared `cache` (a builder's generator and judge use one file); likewise either
+    `max_cost` or a shared `accounting` that carries the budget.
+    """
+
+    def __init__(self, model: str, *, cache_dir: Path | None = None, cache: ResponseCache | None = None,
+                 accounting: Accounting | None = None, max_cost: float | None = None,
                  concurrency: int = 8, rpm: float | None = None, tpm: float | None = None, seed: int = 0,
                  timeout: float = 120.0, max_retries: int = 6, max_invalid_retries: int = 2,
-                 retry_base_delay: float = 1.0, cache_dir: Path | None = None):
+                 retry_base_delay: float = 1.0):
         self.spec: ModelSpec = parse_model(model)
         self._api_key = self.spec.api_key()  # a missing key fails here, before any work starts
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
-        self.cache = cache
-        self.accounting = accounting or Accounting()
+        if cache is None and cache_dir is None:
+            raise ConfigError("the LLM client needs a response cache: pass cache_dir=<folder> (or a shared cache=)")
+        if accounting is not None and max_cost is not None:
+            raise ConfigError("pass max_cost to the shared Accounting(max_cost=...) instead of to each LLM")
+        self.accounting = accounting or Accounting(max_cost)
+        self._check_budget_is_enforceable()
+        self._owns_cache = cache is None
+        self.cache = cache if cache is not None else ResponseCache(Path(cache_dir) / CACHE_FILE)
         self.seed = seed
         self.concurrency = concurrency
         self._limiter: AdaptiveLimiter | None = None  # created inside the running event loop
@@ -46,8 +60,13 @@ class LLM:
         self._max_retries = max_retries
         self._max_invalid_retries = max_invalid_retries
         self._retry_base_delay = retry_base_delay
-        self._cache_dir = cache_dir or cache.path.parent
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else self.cache.path.parent
         self.provider = None
+
+    def _check_budget_is_enforceable(self) -> None:
+        if self.accounting.max_cost is not None and self.accounting.price_of(self.label) is None:
+            raise ConfigError(f"--max-cost cannot be enforced for {self.label}: its price is not in "
+                              f"{PRICES_FILE}; add it there (USD per million input/output tokens) or drop --max-cost")
 
     @property
     def label(self) -> str:
@@ -65,18 +84,29 @@ class LLM:
         if self.provider is not None:
             await self.provider.close()
             self.provider = None
+        if self._owns_cache:
+            self.cache.close()
 
     def _make_provider(self):
+        # Each provider module imports its SDK; importing only the one in use saves seconds per
+        # process (the anthropic SDK alone takes about two).
         spec = self.spec
         if spec.provider == "anthropic":
+            from .providers.anthropic_api import AnthropicProvider
+
             return AnthropicProvider(model=spec.model, api_key=self._api_key,
                                      base_url=_env("ANTHROPIC_BASE_URL"), timeout=self._timeout)
         if spec.provider == "local":
+            from .providers.local_model import LocalModelProvider
+
             return LocalModelProvider(model=spec.model, cache_dir=self._cache_dir,
                                       slots=min(self.concurrency, 8), timeout=self._timeout)
+        from .providers.openai_api import OpenAIProvider
+
         base_url = spec.base_url if spec.provider == "openai-compatible" else _env("OPENAI_BASE_URL")
+        dialect = "openai-strict" if spec.provider == "openai" else "full"
         return OpenAIProvider(name=spec.provider, model=spec.model, api_key=self._api_key, base_url=base_url,
-                              timeout=self._timeout, schema_dialect="openai-strict" if spec.provider == "openai" else "full")
+                              timeout=self._timeout, schema_dialect=dialect)
 
     # -- the one call builders make ------------------------------------------------------------
 
@@ -90,9 +120,11 @@ class LLM:
         hit = self.cache.get(key)
         if hit is not None:
             usage.cache_hits += 1
-            return _reply_from_cache(hit)
+            reply = _reply_from_cache(hit)
+            # Identical messages may come from an edited template: provenance names this request's.
+            reply.provenance["prompt_hash"] = request.prompt_hash
+            return reply
 
-        self.accounting.check_budget()
         reasons = []
         for attempt in range(self._max_invalid_retries + 1):
             seed = self._seed_for(request, attempt)
@@ -111,8 +143,8 @@ class LLM:
             return _reply_from_cache(entry, cached=False)
         usage.failures += 1
         usage.retries -= 1  # the last invalid attempt was not followed by a retry
-        raise RequestFailed(f"{self.label}: no valid reply after {len(reasons)} attempts; last: {reasons[-1]}",
-                            request_hash=key, attempts=len(reasons))
+        raise self._failure(f"{self.label}: no valid reply after {len(reasons)} attempts; last: {reasons[-1]}",
+                            key, attempts=len(reasons))
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -136,44 +168,55 @@ class LLM:
         return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
     async def _send(self, request: ChatRequest, seed: int, key: str) -> RawReply:
+        """One reply from the provider, retrying transient faults; RequestFailed when they persist."""
         usage = self.accounting.usage(self.label, request.step)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._max_retries + 1),
-            wait=self._wait,
-            retry=retry_if_exception_type(TransientError),
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    if attempt.retry_state.attempt_number > 1:
-                        usage.retries += 1
-                    await self._budget.acquire(_estimate_tokens(request))
-                    async with self._limiter:
-                        usage.requests += 1
-                        try:
-                            raw = await self.provider.complete(request, seed if self.provider.supports_seed else None)
-                        except RateLimited as error:
-                            self._limiter.record_rate_limited(error.retry_after)
-                            raise
-                    self._limiter.record_success()
-        except TransientError as error:
-            usage.failures += 1
-            raise RequestFailed(f"{self.label}: gave up after {self._max_retries + 1} attempts: {error}",
-                                request_hash=key, attempts=self._max_retries + 1) from None
-        except FatalProviderError as error:  # authentication, bad request: retrying cannot help
-            usage.failures += 1
-            raise RequestFailed(f"{self.label}: {error}", request_hash=key, attempts=1) from None
+        attempts = self._max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                raw = await self._attempt(request, seed, usage)
+                break
+            except FatalProviderError as error:  # authentication, bad request: retrying cannot help
+                usage.failures += 1
+                raise self._failure(f"{self.label}: {error}", key, attempts=attempt) from None
+            except TransientError as error:
+                if attempt == attempts:
+                    usage.failures += 1
+                    raise self._failure(f"{self.label}: gave up after {attempts} attempts: {error}",
+                                        key, attempts=attempts) from None
+                usage.retries += 1
+                await asyncio.sleep(self._wait(attempt, error))
         self.accounting.add_tokens(self.label, request.step, raw.input_tokens, raw.output_tokens)
         return raw
 
-    def _wait(self, retry_state) -> float:
-        error = retry_state.outcome.exception()
-        if isinstance(error, TransientError) and error.retry_after is not None:
+    async def _attempt(self, request: ChatRequest, seed: int, usage) -> RawReply:
+        async with self._limiter:  # verdicts inside, so the next waiter sees the new limit
+            # The budget is taken once a slot is free, when the request really leaves: taken
+            # earlier, requests queued behind the limit would leave in a burst the budget forbids.
+            await self._budget.acquire(_estimate_tokens(request))
+            # Checked here and not on entry to chat(), for the same reason: queued requests would
+            # all have passed an entry check made while nothing was spent yet.
+            self.accounting.check_budget()
+            usage.requests += 1
+            try:
+                raw = await self.provider.complete(request, seed if self.provider.supports_seed else None)
+            except RateLimited as error:
+                self._limiter.record_rate_limited(error.retry_after)
+                raise
+            self._limiter.record_success()
+            return raw
+
+    def _wait(self, attempt: int, error: TransientError) -> float:
+        """Retry-After when the server gives one (capped), else exponential backoff with jitter."""
+        if error.retry_after is not None:
             return min(error.retry_after, MAX_RETRY_AFTER)
-        backoff = wait_exponential_jitter(initial=self._retry_base_delay, max=60 * self._retry_base_delay,
-                                          jitter=self._retry_base_delay)
-        return backoff(retry_state)
+        base = self._retry_base_delay
+        return min(base * 2 ** (attempt - 1), 60 * base) + random.uniform(0, base)
+
+    def _failure(self, reason: str, key: str, *, attempts: int) -> RequestFailed:
+        """A RequestFailed whose text never carries the API key, even when a server echoes it back."""
+        if self._api_key:
+            reason = reason.replace(self._api_key, "<API key>")
+        return RequestFailed(reason, request_hash=key, attempts=attempts)
 
     def _check(self, raw: RawReply, request: ChatRequest):
         if raw.finish_reason == "refusal":
@@ -194,8 +237,8 @@ class LLM:
             "request_hash": key,
             "prompt_hash": request.prompt_hash,
             "sample": request.sample,
-            "temperature": request.temperature,
-            "top_p": request.top_p,
+            "temperature": request.temperature if self.provider.supports_sampling_parameters else None,
+            "top_p": request.top_p if self.provider.supports_sampling_parameters else None,
             "max_tokens": request.max_tokens,
             "seed": seed if self.provider.supports_seed else None,
             "attempts": attempts,

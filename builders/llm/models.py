@@ -20,7 +20,8 @@ KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 # An openai-compatible server may or may not want a key; it is read from here when set.
 COMPATIBLE_KEY_VARIABLE = "OPENAI_COMPATIBLE_API_KEY"
 
-EXAMPLES = "openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, openai-compatible:http://127.0.0.1:8000/v1#my-model, local:smollm2"
+EXAMPLES = ("openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, openai-compatible:http://127.0.0.1:8000/v1#my-model, "
+            "local:smollm2")
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,15 @@ from typing import Any
 import jsonschema
 
 from .cache import canonical_json
+from .errors import ConfigError
 
 # Keywords Anthropic's tool input_schema rejects or ignores; we check them locally instead.
 _ANTHROPIC_UNSUPPORTED = ("minLength", "maxLength", "pattern", "minItems", "maxItems", "minimum",
                           "maximum", "exclusiveMinimum", "exclusiveMaximum", "format", "$schema", "$id")
+
+
+# Keywords OpenAI's strict structured outputs reject with HTTP 400.
+_OPENAI_STRICT_UNSUPPORTED = ("minLength", "maxLength", "minProperties", "maxProperties", "uniqueItems")
 
 
 class InvalidReply(ValueError):
@@ -27,13 +32,19 @@ class InvalidReply(ValueError):
 
 
 def openai_strict_schema(schema: dict) -> dict:
-    """OpenAI strict mode: every object closed and every property required (optional ones nullable)."""
+    """OpenAI strict mode: every object closed and every property required (optional ones nullable).
+
+    Keywords strict mode rejects are dropped (the reply is still checked against them locally); a
+    null for a property that was optional means "absent" and is removed again by `parse_reply`."""
     out = copy.deepcopy(schema)
     out.pop("$schema", None)
     out.pop("$id", None)
 
     def visit(node: Any) -> None:
         if isinstance(node, dict):
+            for keyword in _OPENAI_STRICT_UNSUPPORTED:
+                if not isinstance(node.get(keyword), dict):  # a dict here is a property of that name
+                    node.pop(keyword, None)
             if node.get("type") == "object" and "properties" in node:
                 required = set(node.get("required", []))
                 for name, sub in node["properties"].items():
@@ -101,7 +112,12 @@ def _validator(schema_json: bytes) -> jsonschema.protocols.Validator:
 
 def check_schema(schema: dict) -> None:
     """Fail early (before any request) on a schema that is itself invalid."""
-    _validator(canonical_json(schema))
+    try:
+        _validator(canonical_json(schema))
+    except jsonschema.SchemaError as error:
+        where = "/".join(str(p) for p in error.path) or "(root)"
+        raise ConfigError(f"the request's JSON schema is invalid at {where}: {error.message[:200]}; "
+                          "fix the schema file that the builder passes") from None
 
 
 def validate(data: Any, schema: dict) -> None:
@@ -116,7 +132,7 @@ def parse_reply(text: str, schema: dict, *, data: Any = None) -> Any:
     """JSON from a reply (tolerating a fenced block), unwrapped if wrapped, then validated."""
     if data is None:
         data = _load_json(text)
-    data = _unwrap(data, schema)
+    data = _drop_optional_nulls(_unwrap(data, schema), schema)
     validate(data, schema)
     return data
 
@@ -140,3 +156,32 @@ def _unwrap(data: Any, schema: dict) -> Any:
             if _validator(canonical_json(schema)).is_valid(inner):
                 return inner
     return data
+
+
+def _drop_optional_nulls(data: Any, schema: Any) -> Any:
+    """Remove `"name": null` where `name` is optional and its schema takes no null (strict mode's
+    stand-in for an absent property), so that the reply validates against the full schema."""
+    if not isinstance(schema, dict):
+        return data
+    properties = schema.get("properties")
+    if isinstance(data, dict) and isinstance(properties, dict):
+        required = set(schema.get("required", []))
+        return {name: _drop_optional_nulls(value, properties.get(name)) for name, value in data.items()
+                if not (value is None and name not in required and name in properties
+                        and not _accepts_null(properties[name]))}
+    if isinstance(data, list) and isinstance(schema.get("items"), dict):
+        return [_drop_optional_nulls(value, schema["items"]) for value in data]
+    return data
+
+
+def _accepts_null(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return True  # `true` or an unknown form: leave the value to the validator
+    types = schema.get("type")
+    if types == "null" or (isinstance(types, list) and "null" in types) or None in schema.get("enum", ()):
+        return True
+    if "const" in schema and schema["const"] is None:
+        return True
+    if "$ref" in schema:
+        return True  # cannot tell without resolving; keep the null and let validation decide
+    return any(_accepts_null(alt) for alt in schema.get("anyOf", []) + schema.get("oneOf", []))

@@ -17,6 +17,9 @@ TOOL_NAME = "reply"
 class AnthropicProvider:
     name = "anthropic"
     supports_seed = False  # recorded in provenance; determinism then rests on the response cache
+    # The Messages API of anthropic SDK 2.x takes no temperature/top_p (the SDK rejects them), so
+    # they are not sent; provenance records None for them instead of a value that had no effect.
+    supports_sampling_parameters = False
 
     def __init__(self, *, model: str, api_key: str, base_url: str | None, timeout: float):
         self.model = model
@@ -32,12 +35,9 @@ class AnthropicProvider:
     async def complete(self, request: ChatRequest, seed: int | None) -> RawReply:
         system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
         messages = [m for m in request.messages if m["role"] != "system"]
-        kwargs: dict = {"model": self.model, "messages": messages, "max_tokens": request.max_tokens,
-                        "temperature": request.temperature}
+        kwargs: dict = {"model": self.model, "messages": messages, "max_tokens": request.max_tokens}
         if system:
             kwargs["system"] = system
-        if request.top_p is not None:
-            kwargs["top_p"] = request.top_p
         if request.schema is not None:
             kwargs["tools"] = [{"name": TOOL_NAME, "description": "Give the answer in this structure.",
                                 "input_schema": anthropic_tool_schema(request.schema)}]
@@ -48,6 +48,9 @@ class AnthropicProvider:
             raise classify_status(error.status_code, error.response.headers, str(error)) from None
         except (anthropic.APITimeoutError, anthropic.APIConnectionError) as error:
             raise TransientError(f"{type(error).__name__}: {error}") from None
+        except (anthropic.APIError, ValueError) as error:  # a 200 whose body is not a message (a proxy page)
+            raise TransientError(f"the server's answer is not a Messages API reply: {type(error).__name__}: "
+                                 f"{str(error)[:200]}") from None
         return _raw_reply(response)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import openai
+import orjson
 
 from ..errors import FatalProviderError, RateLimited, TransientError
 from ..structured import llamacpp_schema, openai_strict_schema
@@ -11,6 +12,7 @@ from ..types import ChatRequest, RawReply
 
 class OpenAIProvider:
     supports_seed = True
+    supports_sampling_parameters = True
 
     def __init__(self, *, name: str, model: str, api_key: str | None, base_url: str | None,
                  timeout: float, schema_dialect: str):
@@ -46,29 +48,40 @@ class OpenAIProvider:
         if seed is not None:
             kwargs["seed"] = seed
         if request.schema is not None:
-            kwargs["response_format"] = self._response_format(request.schema)
+            # As extra_body, which goes out as it is: given as response_format, the SDK walks the
+            # whole schema to "transform" it (a no-op for plain JSON) at ~0.4 ms of CPU a request.
+            kwargs["extra_body"] = {"response_format": self._response_format(request.schema)}
         try:
-            response = await self._client.chat.completions.create(**kwargs)
+            # The raw body, read as plain JSON: building the SDK's pydantic objects for every reply
+            # cost ~0.3 ms of CPU a request, a tenth of the client's work at 64 requests in flight.
+            response = await self._client.chat.completions.with_raw_response.create(**kwargs)
+            body = orjson.loads(response.http_response.content)
         except openai.APIStatusError as error:
             raise classify_status(error.status_code, error.response.headers, str(error)) from None
         except (openai.APITimeoutError, openai.APIConnectionError) as error:
             raise TransientError(f"{type(error).__name__}: {error}") from None
-        return _raw_reply(response)
+        except (openai.APIError, ValueError) as error:  # a 200 whose body is not a completion (a proxy page)
+            raise TransientError(f"the server's answer is not a chat completion: {type(error).__name__}: "
+                                 f"{str(error)[:200]}") from None
+        return _raw_reply(body)
 
 
-def _raw_reply(response) -> RawReply:
-    if not response.choices:
+def _raw_reply(body: dict) -> RawReply:
+    """The reply from a chat completion's JSON body; anything missing reads as empty."""
+    if not isinstance(body, dict):
+        raise TransientError(f"the server's answer is not a chat completion: {str(body)[:200]}")
+    if not body.get("choices"):
         return RawReply(text="", finish_reason="empty")
-    choice = response.choices[0]
-    message = choice.message
-    refusal = getattr(message, "refusal", None)
-    usage = response.usage
+    choice = body["choices"][0]
+    message = choice.get("message") or {}
+    refusal = message.get("refusal")
+    usage = body.get("usage") or {}
     return RawReply(
-        text=refusal if refusal else (message.content or ""),
-        finish_reason="refusal" if refusal else (choice.finish_reason or "stop"),
-        input_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-        output_tokens=getattr(usage, "completion_tokens", 0) or 0,
-        model=response.model or "",
+        text=refusal if refusal else (message.get("content") or ""),
+        finish_reason="refusal" if refusal else (choice.get("finish_reason") or "stop"),
+        input_tokens=usage.get("prompt_tokens") or 0,
+        output_tokens=usage.get("completion_tokens") or 0,
+        model=body.get("model") or "",
     )
 
 

@@ -1,0 +1,189 @@
+"""Structured output per provider: what is sent, how replies are parsed, and how bad replies fail."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from builders.llm import ChatRequest, RequestFailed
+from tests.support.llm_fixtures import chat_once, run_chats
+from tests.support.scripted_llm import malformed_json, refusal, reply_json, reply_text, truncated
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "properties": {
+        "answer": {"type": "string", "enum": ["yes", "no"]},
+        "why": {"type": "string", "minLength": 3, "maxLength": 200},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "required": ["answer", "why"],
+    "additionalProperties": False,
+}
+GOOD = {"answer": "yes", "why": "because it is"}
+
+
+def ask(**fields) -> ChatRequest:
+    return ChatRequest(messages=[{"role": "system", "content": "Answer in JSON."},
+                                 {"role": "user", "content": "Is the sky blue?"}],
+                       schema=SCHEMA, temperature=0.5, max_tokens=64, **fields)
+
+
+@pytest.fixture(params=["openai", "openai-compatible", "anthropic"])
+def provider(request):
+    """(scripted server, model string) for each provider the layer talks HTTP to."""
+    if request.param == "anthropic":
+        return request.getfixturevalue("anthropic_server"), "anthropic:claude-haiku-4-5"
+    server = request.getfixturevalue("openai_server")
+    if request.param == "openai":
+        return server, "openai:gpt-4o-mini"
+    return server, f"openai-compatible:{server.base_url}#scripted"
+
+
+# ---- what each provider is sent ----
+
+
+def test_openai_gets_a_strict_json_schema_and_a_seed(openai_server, make_llm):
+    openai_server.script(reply_json({**GOOD, "confidence": None}))  # strict mode's "absent"
+    reply = chat_once(make_llm("openai:gpt-4o-mini", seed=7), ask())
+
+    (body,) = openai_server.bodies("/chat/completions")
+    format_ = body["response_format"]
+    assert format_["type"] == "json_schema" and format_["json_schema"]["strict"] is True
+    sent = format_["json_schema"]["schema"]
+    assert sent["additionalProperties"] is False
+    assert sent["required"] == ["answer", "why", "confidence"]
+    assert sent["properties"]["confidence"] == {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1},
+                                                          {"type": "null"}]}
+    assert "minLength" not in sent["properties"]["why"] and "$schema" not in sent
+    assert body["model"] == "gpt-4o-mini" and body["temperature"] == 0.5 and body["max_tokens"] == 64
+    assert isinstance(body["seed"], int) and body["seed"] == reply.provenance["seed"]
+    assert reply.data == GOOD  # the null of the optional property is gone, the full schema holds
+
+
+def test_openai_compatible_gets_the_full_schema(openai_server, make_llm):
+    openai_server.script(reply_json(GOOD))
+    chat_once(make_llm(f"openai-compatible:{openai_server.base_url}#served-name"), ask())
+    (body,) = openai_server.bodies("/chat/completions")
+    assert body["model"] == "served-name"
+    assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA}}
+
+
+def test_anthropic_gets_a_forced_tool_and_the_system_prompt(anthropic_server, make_llm):
+    anthropic_server.script(reply_json(GOOD))
+    reply = chat_once(make_llm("anthropic:claude-haiku-4-5"), ask())
+
+    (body,) = anthropic_server.bodies("/v1/messages")
+    (tool,) = body["tools"]
+    assert body["tool_choice"] == {"type": "tool", "name": tool["name"]}
+    assert tool["input_schema"]["properties"]["why"] == {"type": "string"}  # checked locally instead
+    assert tool["input_schema"]["required"] == ["answer", "why"]
+    assert body["system"] == "Answer in JSON."
+    assert body["messages"] == [{"role": "user", "content": "Is the sky blue?"}]
+    assert "seed" not in body and "temperature" not in body
+    assert reply.data == GOOD
+    assert reply.provenance["seed"] is None and reply.provenance["temperature"] is None
+
+
+def test_anthropic_reply_wrapped_in_one_key_is_unwrapped(anthropic_server, make_llm):
+    anthropic_server.script(reply_json({"reply": GOOD}))
+    assert chat_once(make_llm("anthropic:claude-haiku-4-5"), ask()).data == GOOD
+
+
+def test_anthropic_text_reply_without_tool_use_is_parsed(anthropic_server, make_llm):
+    anthropic_server.script(reply_text("```json\n" + '{"answer": "no", "why": "night time"}' + "\n```"))
+    assert chat_once(make_llm("anthropic:claude-haiku-4-5"), ask()).data == {"answer": "no", "why": "night time"}
+
+
+def test_reply_provenance(provider, make_llm):
+    server, model = provider
+    server.script(reply_json(GOOD))
+    reply = chat_once(make_llm(model), ask(sample=3, prompt_hash="tmpl-abc"))
+    assert reply.cached is False and reply.text and reply.data == GOOD
+    provenance = reply.provenance
+    assert provenance["model"] == model and provenance["provider"] == model.split(":")[0]
+    assert len(provenance["request_hash"]) == 64
+    assert (provenance["sample"], provenance["max_tokens"], provenance["prompt_hash"]) == (3, 64, "tmpl-abc")
+    assert provenance["attempts"] == 1
+
+
+# ---- bad replies ----
+
+
+def test_schema_invalid_replies_are_retried_with_another_seed_then_fail(provider, make_llm):
+    server, model = provider
+    server.script(*[reply_json({"answer": "maybe", "why": "unsure"})] * 3)
+    llm = make_llm(model, max_invalid_retries=2)
+    with pytest.raises(RequestFailed) as caught:
+        chat_once(llm, ask())
+    assert "no valid reply after 3 attempts" in caught.value.reason
+    assert "fails the schema at answer" in caught.value.reason and "'maybe'" in caught.value.reason
+    assert caught.value.attempts == 3 and len(caught.value.request_hash) == 64
+    assert len(server.requests) == 3
+    if not model.startswith("anthropic"):
+        seeds = [body["seed"] for body in server.bodies()]
+        assert len(set(seeds)) == 3
+    usage = llm.accounting.totals()
+    assert (usage.requests, usage.failures, usage.retries) == (3, 1, 2)
+    assert len(llm.cache) == 0  # nothing invalid is ever cached
+
+
+def test_an_invalid_reply_then_a_valid_one_succeeds(openai_server, make_llm):
+    openai_server.script(reply_json({"answer": "yes"}), reply_json(GOOD))
+    reply = chat_once(make_llm(f"openai-compatible:{openai_server.base_url}#m"), ask())
+    first, second = (body["seed"] for body in openai_server.bodies())
+    assert reply.data == GOOD and reply.provenance["attempts"] == 2
+    assert reply.provenance["seed"] == second != first
+
+
+def test_retry_seeds_are_reproducible(openai_server, make_llm, tmp_path):
+    for cache in ("one", "two"):
+        openai_server.script(malformed_json(), reply_json(GOOD))
+        chat_once(make_llm(f"openai-compatible:{openai_server.base_url}#m", cache_dir=tmp_path / cache), ask())
+    seeds = [body["seed"] for body in openai_server.bodies()]
+    assert seeds[:2] == seeds[2:] and seeds[0] != seeds[1]
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (truncated(), "reply truncated at max_tokens=64"),
+    (refusal("I won't answer that."), "the model refused: \"I won't answer that.\""),
+    (malformed_json(), "reply is not valid JSON"),
+    (reply_text(""), "reply is not valid JSON"),
+    (reply_json(["yes", "because"]), "fails the schema at (root)"),
+])
+def test_bad_replies_fail_with_the_reason(provider, make_llm, bad, reason):
+    server, model = provider
+    server.script(bad, bad)
+    with pytest.raises(RequestFailed) as caught:
+        chat_once(make_llm(model, max_invalid_retries=1), ask())
+    assert reason in caught.value.reason
+    assert len(server.requests) == 2
+
+
+def test_truncated_tool_call_on_anthropic_is_a_failure(anthropic_server, make_llm):
+    cut = replace(reply_json(GOOD), finish="length")  # a complete-looking tool_use, but stop_reason max_tokens
+    anthropic_server.script(cut, cut)
+    with pytest.raises(RequestFailed, match="truncated"):
+        chat_once(make_llm("anthropic:claude-haiku-4-5", max_invalid_retries=1), ask())
+
+
+def test_free_text_requests(provider, make_llm):
+    server, model = provider
+    server.script(reply_text("  "), reply_text("Hello there."))
+    reply = chat_once(make_llm(model), ChatRequest(messages=[{"role": "user", "content": "hi"}]))
+    assert reply.text == "Hello there." and reply.data is None
+    assert "response_format" not in server.requests[-1].json and "tools" not in server.requests[-1].json
+
+
+def test_one_failure_does_not_disturb_concurrent_requests(openai_server, make_llm):
+    def answer(request):
+        content = request.json["messages"][-1]["content"]
+        return malformed_json() if content == "bad" else reply_json({"answer": "yes", "why": content})
+
+    openai_server.responder = answer
+    requests = [ChatRequest(messages=[{"role": "user", "content": text}], schema=SCHEMA, max_tokens=64)
+                for text in ("one", "bad", "three")]
+    outcomes = run_chats(make_llm(f"openai-compatible:{openai_server.base_url}#m", max_invalid_retries=1), requests)
+    assert outcomes[0].data["why"] == "one" and outcomes[2].data["why"] == "three"
+    assert isinstance(outcomes[1], RequestFailed)
