@@ -7,11 +7,12 @@ budget. A builder only builds `ChatRequest`s and reads `ChatReply`s.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
-import random
 from pathlib import Path
+
+from tenacity import (AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt,
+                      wait_exponential_jitter)
 
 from .accounting import PRICES_FILE, Accounting
 from .cache import ResponseCache, request_key
@@ -170,21 +171,22 @@ class LLM:
     async def _send(self, request: ChatRequest, seed: int, key: str) -> RawReply:
         """One reply from the provider, retrying transient faults; RequestFailed when they persist."""
         usage = self.accounting.usage(self.label, request.step)
-        attempts = self._max_retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                raw = await self._attempt(request, seed, usage)
-                break
-            except FatalProviderError as error:  # authentication, bad request: retrying cannot help
-                usage.failures += 1
-                raise self._failure(f"{self.label}: {error}", key, attempts=attempt) from None
-            except TransientError as error:
-                if attempt == attempts:
-                    usage.failures += 1
-                    raise self._failure(f"{self.label}: gave up after {attempts} attempts: {error}",
-                                        key, attempts=attempts) from None
-                usage.retries += 1
-                await asyncio.sleep(self._wait(attempt, error))
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientError),  # 429, 5xx, timeouts, dropped connections
+            stop=stop_after_attempt(self._max_retries + 1),
+            wait=self._wait,
+            before_sleep=lambda state: setattr(usage, "retries", usage.retries + 1),
+            reraise=True,
+        )
+        try:
+            raw = await retrying(self._attempt, request, seed, usage)
+        except FatalProviderError as error:  # authentication, bad request: retrying cannot help
+            usage.failures += 1
+            raise self._failure(f"{self.label}: {error}", key, attempts=1) from None
+        except TransientError as error:
+            usage.failures += 1
+            raise self._failure(f"{self.label}: gave up after {self._max_retries + 1} attempts: {error}",
+                                key, attempts=self._max_retries + 1) from None
         self.accounting.add_tokens(self.label, request.step, raw.input_tokens, raw.output_tokens)
         return raw
 
@@ -205,12 +207,13 @@ class LLM:
             self._limiter.record_success()
             return raw
 
-    def _wait(self, attempt: int, error: TransientError) -> float:
+    def _wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gives one (capped), else exponential backoff with jitter."""
-        if error.retry_after is not None:
+        error = state.outcome.exception()
+        if getattr(error, "retry_after", None) is not None:
             return min(error.retry_after, MAX_RETRY_AFTER)
         base = self._retry_base_delay
-        return min(base * 2 ** (attempt - 1), 60 * base) + random.uniform(0, base)
+        return wait_exponential_jitter(multiplier=base, max=60 * base, jitter=base)(state)
 
     def _failure(self, reason: str, key: str, *, attempts: int) -> RequestFailed:
         """A RequestFailed whose text never carries the API key, even when a server echoes it back."""
