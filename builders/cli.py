@@ -94,6 +94,7 @@ def build_parser(benchmark: Benchmark, add_arguments: Callable | None = None) ->
     parser.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight per model")
     parser.add_argument("--rpm", type=positive_float, default=None, help="requests per minute limit")
     parser.add_argument("--tpm", type=positive_float, default=None, help="tokens per minute limit")
+    parser.add_argument("--timeout", type=positive_float, default=120.0, help="seconds per request (default 120)")
     parser.add_argument("--splits", type=split_ratios, default=dict(benchmark.splits),
                         help="e.g. test, or train=0.8,validation=0.1,test=0.1 (grouped, seeded)")
     parser.add_argument("--release-version", dest="release_version", default=None, help="release version (default: bump)")
@@ -130,7 +131,7 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
     cache = ResponseCache(cache_dir / CACHE_FILE)
     accounting = Accounting(max_cost=args.max_cost)
     options = dict(cache=cache, accounting=accounting, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
-                   seed=args.seed, cache_dir=cache_dir)
+                   seed=args.seed, cache_dir=cache_dir, timeout=args.timeout)
     llm = LLM(args.model, **options)  # model strings and API keys are checked here, before any work
     judge = llm if not args.judge_model or args.judge_model == args.model else LLM(args.judge_model, **options)
     schema = load_schema(benchmark.name)
@@ -210,7 +211,7 @@ def _progress(console: Console, total: int) -> Progress:
 
 def _config(args, benchmark: Benchmark) -> dict:
     """The build's configuration: everything that determines the release, nothing machine-specific."""
-    skip = {"out", "cache_dir", "quiet", "concurrency", "rpm", "tpm", "max_cost", "release_version", "bump",
+    skip = {"out", "cache_dir", "quiet", "concurrency", "rpm", "tpm", "timeout", "max_cost", "release_version", "bump",
             "repo_id"}
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items()) if k not in skip}
     config["judge_model"] = args.judge_model or args.model
@@ -227,6 +228,7 @@ def _release_report(args, benchmark, llm, judge, report: BuildReport, collected)
         "funnel": dict(report.funnel),
         "rejects": report.reject_summary(),
         "dedup": collected.dedup_stats,
+        **({"notes": list(report.notes)} if report.notes else {}),  # builder notes must be deterministic
     }
 
 
@@ -236,7 +238,7 @@ def _write_build_report(args, benchmark, report: BuildReport, accounting: Accoun
     folder = args.out / benchmark.name / "builds"
     folder.mkdir(parents=True, exist_ok=True)
     body = {"status": status, "config": _config(args, benchmark), "funnel": report.funnel,
-            "rejects": report.reject_summary(), "llm": accounting.report(),
+            "rejects": report.reject_summary(), "notes": report.notes, "llm": accounting.report(),
             "timings_seconds": {**watch.stages, "total": watch.total},
             "release": None if release is None else {"path": str(release.path), "version": release.version,
                                                      "noop": release.noop}}
@@ -254,6 +256,8 @@ def _print_summary(console: Console, report: BuildReport, accounting: Accounting
     for stage, count in report.funnel.items():
         table.add_row(stage, str(count))
     console.print(table)
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False)
     totals = accounting.totals()
     console.print(f"LLM: {totals.requests} requests ({totals.retries} retries, {totals.failures} failed), "
                   f"{totals.cache_hits} cache hits, {totals.input_tokens} in / {totals.output_tokens} out tokens, "

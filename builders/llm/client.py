@@ -22,6 +22,7 @@ from .models import ModelSpec, parse_model
 from .structured import InvalidReply, check_schema, parse_reply
 from .types import ChatReply, ChatRequest, RawReply
 
+LOCAL_MIN_TIMEOUT = 900.0  # seconds per request for the embedded model
 MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is capped so a build never stalls for hours
 
 
@@ -101,7 +102,9 @@ class LLM:
             from .providers.local_model import LocalModelProvider
 
             return LocalModelProvider(model=spec.model, cache_dir=self._cache_dir,
-                                      slots=min(self.concurrency, 8), timeout=self._timeout)
+                                      slots=min(self.concurrency, 8),
+                                      # a CPU model on a busy machine is slow, not broken
+                                      timeout=max(self._timeout, LOCAL_MIN_TIMEOUT))
         from .providers.openai_api import OpenAIProvider
 
         base_url = spec.base_url if spec.provider == "openai-compatible" else _env("OPENAI_BASE_URL")
