@@ -18,7 +18,7 @@ from .benchmark import Benchmark
 from .dedup import dedup_records
 from .llm import LLM
 from .splits import assign_splits
-from .validate import validate_records
+from .validate import RecordValidator, validate_records
 
 Record = dict
 
@@ -112,6 +112,7 @@ async def collect(benchmark: Benchmark, schema: dict, batches: AsyncIterator, re
                   on_progress: Callable[[int], None] = lambda kept: None,
                   dedup_options: dict | None = None) -> Collected:
     """Validate batches as they come; deduplicate whenever enough are valid; stop at n kept."""
+    validator = RecordValidator(schema, benchmark.checks)  # compiled once for the whole build
     valid: list[Record] = []
     kept: list[Record] = []
     dedup = None
@@ -122,7 +123,7 @@ async def collect(benchmark: Benchmark, schema: dict, batches: AsyncIterator, re
                 batch = Batch(records=list(batch))
             report.add_batch(batch)
             report.count("candidates", len(batch.records))
-            good, bad = validate_records(batch.records, schema, checks=benchmark.checks)
+            good, bad = validate_records(batch.records, validator)
             report.rejects.extend(bad)
             report.count("passed validation", len(good))
             valid.extend(good)

@@ -153,7 +153,9 @@ class LLM:
     # -- internals -----------------------------------------------------------------------------
 
     def _key(self, request: ChatRequest) -> str:
-        model_id = self.spec.label
+        # The model's identity, not where it is served: a vLLM server restarted on another port
+        # (or a team moving its server) keeps its cache.
+        model_id = f"{self.spec.provider}:{self.spec.model}"
         if self.spec.provider == "local":
             model_id += "@" + self._local_weights()
         return request_key(model=model_id, messages=request.messages, schema=request.schema,

@@ -1,0 +1,13 @@
+"""ToMATO builder: theory-of-mind questions from conversations between two role-playing LLMs.
+
+Steps, one module each (plain data in and out):
+  seeds.py, personas.py, catalog.py   seed lists -> agents (balanced Big Five) -> combos
+  scenarios.py                         scenario seed -> shared scenario + two private goals (LLM, checked)
+  conversation.py                      two agents alternate; thought + utterance per turn (structured output)
+  rewrite.py                           first-person thought -> third-person option (program logic)
+  questions.py, positions.py           question candidates, distractors, balanced answer positions
+  false_belief.py, llm_check.py        judge verdicts (FB label), optional blind answering
+  records.py, invariants.py, export.py released records, §3.2 checks, original-format export
+  build.py                             BENCHMARK, add_arguments, generate (the wiring)
+Spec: /work/shared/specs/tomato.md.
+"""

@@ -1,0 +1,78 @@
+"""Released records: the 16 published fields (spec §3) plus one `provenance` object.
+
+Oracle fields (the thought that became the answer and who thought it) live in provenance, apart
+from the generated surface fields (utterance, rewritten options).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import builders
+from builders.tomato.questions import Candidate
+from builders.tomato.vocab import FIRST_ORDER_TAG, SECOND_ORDER_TAG
+
+REWRITE_METHOD = "rules-v1"  # builders/tomato/rewrite.py
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What every record of one build shares in its provenance."""
+
+    seed: int
+    scenario_model: str
+    prompt_hashes: dict
+
+
+def q_id(order: int, state: str, combo5: str, u_id: int) -> str:
+    tag = FIRST_ORDER_TAG if order == 1 else SECOND_ORDER_TAG
+    return f"{tag}-{state}_{combo5}_{u_id}"
+
+
+def make_record(candidate: Candidate, a_idx: int, run: RunInfo, *, false_belief: bool = False,
+                false_belief_check: dict | None = None, llm_validation: dict | None = None) -> dict:
+    conversation = candidate.conversation
+    combo, environment = conversation.combo, conversation.environment
+    options = list(candidate.distractors)
+    options.insert(a_idx, candidate.gold)
+    record = {
+        "q": candidate.question,
+        **{f"a{i}": option.text for i, option in enumerate(options)},
+        "a_idx": a_idx,
+        "a_str": candidate.gold.text,
+        "big_five": candidate.speaker.big_five_text,
+        "conversation": conversation.transcript(),
+        "false_belief": false_belief,
+        "mental_state": conversation.state,
+        "order": candidate.order,
+        "q_id": q_id(candidate.order, conversation.state, combo.combo5, candidate.u_id),
+        "sotopia_agents": [combo.agent_a.id, combo.agent_b.id],
+        "sotopia_environment": environment.id,
+        "u_id": str(candidate.u_id),
+    }
+    record["provenance"] = {
+        "builder": "tomato",
+        "builder_version": builders.__version__,
+        "seed": run.seed,
+        "conversation_key": conversation.key,
+        "combo_id": combo.id,
+        "models": {"roleplay": conversation.model, "scenario": run.scenario_model},
+        "prompt_hashes": dict(run.prompt_hashes),
+        "conversation_sample": conversation.sample,
+        "exchanges": len(conversation.turns) // 2,
+        "failed_conversation_attempts": list(conversation.failed_attempts),
+        "turn_request_hash": conversation.turns[candidate.u_id].request_hash,
+        "turn_retries": conversation.turns[candidate.u_id].retries,
+        "agent_cards": [combo.agent_a.card(), combo.agent_b.card()],
+        "environment": {**environment.card(), "seed_id": environment.seed_id, "source": environment.source,
+                        "attempts": environment.attempts, "problems": list(environment.problems)},
+        "question_form": candidate.form,
+        "gold": {"u_id": candidate.u_id, "thinker": "A" if candidate.order == 1 else "B",
+                 "thought": candidate.gold.thought},
+        # where each option's thought was written (same speaker, same conversation): audits distractors
+        "option_sources": [{"u_id": o.u_id, "thought": o.thought} for o in options],
+        "rewrite_method": REWRITE_METHOD,
+        "false_belief_check": false_belief_check,
+        "llm_validation": llm_validation,
+    }
+    return record
