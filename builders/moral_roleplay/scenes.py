@@ -1,0 +1,177 @@
+"""A source scene made into an annotated CoSER scene (spec Steps B-D), or dropped with a reason.
+
+Order of calls, cheapest rejection first: brief (topic, scenario, summary, prominence, thoughts)
+-> rating (tone, completeness; a scene at or below the threshold stops here) -> one inner thought
+per line -> verbatim check of every speech -> profiles -> two annotations per key character.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+
+from builders.llm import RequestFailed
+from builders.moral_roleplay import writing
+from builders.moral_roleplay.annotate import (
+    Portrayal,
+    PortrayalContext,
+    annotate_portrayal,
+)
+from builders.moral_roleplay.coser import ENVIRONMENT, format_message, is_verbatim
+from builders.moral_roleplay.windows import SourceLine, SourceScene
+from builders.sources import Work
+
+MAX_SCENE_TURNS = 32
+
+
+@dataclass
+class Annotators:
+    first: object  # LLM clients (anything with an async chat(request))
+    second: object
+    adjudicator: object
+    temperature: float = 0.7
+
+
+@dataclass
+class SceneResult:
+    """One scene's outcome: the CoSER scene (None when dropped), its portrayals, counts and rejects."""
+
+    case_key: str
+    origin: str  # "source" | "synthetic"
+    group_work: str  # the work id used in split groups
+    scene: dict | None = None
+    portrayals: list[Portrayal] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+    counts: Counter = field(default_factory=Counter)
+    rejects: list[dict] = field(default_factory=list)
+
+    def drop(self, stage: str, reason: str) -> SceneResult:
+        self.scene = None
+        self.counts[f"scenes dropped: {stage}"] += 1
+        self.rejects.append({"stage": stage, "reason": reason, "record": {"case_key": self.case_key}})
+        return self
+
+
+def with_place_line(scene: SourceScene) -> tuple[SourceLine, ...]:
+    """Play windows without a stage direction open with their place (the scene heading after the
+    act and scene number, verbatim) as the Environment line."""
+    if any(line.kind == "environment" for line in scene.lines) or scene.kind == "novel":
+        return scene.lines
+    place = scene.chapter.split(".", 1)[1].strip() if "." in scene.chapter else ""
+    if not place:
+        return scene.lines
+    return (SourceLine("environment", None, ENVIRONMENT, place, (scene.span[0], scene.span[0])),) + scene.lines
+
+
+async def build_source_scene(llm, annotators: Annotators, profiles: writing.Profiles, work: Work,
+                             source: SourceScene, *, min_completeness: int, temperature: float) -> SceneResult:
+    result = SceneResult(case_key=source.case_key, origin="source", group_work=work.id)
+    result.counts["scenes attempted"] += 1
+    lines = with_place_line(source)
+    if len(lines) > MAX_SCENE_TURNS:
+        lines = lines[:MAX_SCENE_TURNS]  # directions can push a 32-speech window over the limit
+    if not any(line.kind == "environment" for line in lines):
+        return result.drop("scene filter", "no Environment turn (no stage direction, place line or narration)")
+    names = [work.characters[c].name for c in source.key_ids]
+    try:
+        brief = await writing.write_brief(llm, source, names, temperature=temperature)
+    except RequestFailed as error:
+        return result.drop("scene brief", f"brief failed: {error.reason}")
+    try:
+        rating = await writing.rate_scene(llm, source.book, brief.data["scenario"], lines)
+    except RequestFailed as error:
+        return result.drop("scene rating", f"rating failed: {error.reason}")
+    if rating.data["completeness"] < min_completeness:
+        return result.drop("scene rating", f"completeness {rating.data['completeness']} <= {min_completeness - 1}")
+    try:
+        thoughts = await writing.write_thoughts(llm, source.book, brief.data["scenario"], lines,
+                                                temperature=temperature,
+                                                chunk=writing.thought_chunk(getattr(llm, "label", "")))
+    except RequestFailed as error:
+        return result.drop("line thoughts", f"thoughts failed: {error.reason}")
+    dialogues = source_dialogues(lines, thoughts.data["thoughts"])
+    changed = [i for i, (line, turn) in enumerate(zip(lines, dialogues))
+               if line.kind == "speech" and not is_verbatim(turn["message"], line.text)]
+    if changed:
+        return result.drop("verbatim", f"not verbatim: speech text changed in turns {changed[:5]}")
+    result.counts["scenes written"] += 1
+    profile_replies = await _profiles(profiles, work, source.key_ids)
+    context = dict(book=source.book, summary=brief.data["summary"], scenario=brief.data["scenario"],
+                   lines=tuple(lines))
+    cast = [(c, work.characters[c].name) for c in source.key_ids if c in profile_replies]
+    portrayals = await asyncio.gather(*(
+        annotate_portrayal(annotators.first, annotators.second, annotators.adjudicator,
+                           PortrayalContext(name=name, profile=profile_replies[c].data["profile"],
+                                            thought=brief.data["thoughts"][name], **context),
+                           temperature=annotators.temperature)
+        for c, name in cast))
+    result.portrayals = list(portrayals)
+    result.scene = coser_scene(source.book, source.i_p, source.i_c, source.chapter, brief.data, rating.data,
+                               dialogues, {name: profile_replies[c].data["profile"] for c, name in cast})
+    result.provenance = {
+        "origin": "source", "work_id": work.id, "source": work.source, "license": work.license,
+        "section": source.section_id, "span": list(source.span),
+        "turn_ids": [line.turn_id for line in lines if line.turn_id],
+        "calls": {"brief": brief.provenance, "rating": rating.provenance, "thoughts": thoughts.provenance,
+                  "profiles": {name: profile_replies[c].provenance for c, name in cast}},
+    }
+    missing = len(source.key_ids) - len(cast)
+    if missing:
+        result.counts["profiles failed"] += missing
+    return result
+
+
+async def _profiles(profiles: writing.Profiles, work: Work, char_ids) -> dict:
+    replies = {}
+    for char_id in char_ids:
+        try:
+            replies[char_id] = await profiles.get(work, char_id)
+        except RequestFailed:
+            continue
+    return replies
+
+
+def source_dialogues(lines, thoughts: list[str]) -> list[dict]:
+    """CoSER turns around the source words: `[thought] (action) speech`; Environment turns verbatim."""
+    turns = []
+    for line, thought in zip(lines, thoughts):
+        if line.kind == "environment":
+            turns.append({"character": ENVIRONMENT, "message": line.text})
+        else:
+            turns.append({"character": line.speaker, "message": format_message(thought, line.text, line.actions)})
+    return turns
+
+
+def speaking_order(dialogues: list[dict]) -> list[str]:
+    """Speakers (Environment included) by number of turns, most first; ties by first appearance."""
+    counts = Counter(turn["character"] for turn in dialogues)
+    first = {}
+    for position, turn in enumerate(dialogues):
+        first.setdefault(turn["character"], position)
+    return sorted(counts, key=lambda name: (-counts[name], first[name]))
+
+
+def coser_scene(book: str, i_p: int, i_c: int, chapter: str | None, brief: dict, rating: dict,
+                dialogues: list[dict], profiles: dict[str, str]) -> dict:
+    """The scene fields shared by all its portrayals; key_characters get their labels later."""
+    return {
+        "book": book, "i_p": i_p, "i_c": i_c,
+        "topic": " ".join(brief["topic"].split()), "scenario": " ".join(brief["scenario"].split()),
+        "plot": {"i_p": i_p, "summary": " ".join(brief["summary"].split()), "prominence": brief.get("prominence"),
+                 "key_characters": [{"name": name, "description": _first_sentence(profile)}
+                                    for name, profile in profiles.items()],
+                 "chapter": chapter, "state": "finished", "i_chunk": i_p},
+        "character_profiles": dict(profiles),
+        "thoughts": {name: " ".join(brief["thoughts"][name].split()) for name in profiles},
+        "dialogues": dialogues,
+        "speaking_characters_w_env": speaking_order(dialogues),
+        "weight": 1.0, "tag": "id",
+        "tone": rating["tone"], "completeness": rating["completeness"],
+    }
+
+
+def _first_sentence(text: str) -> str:
+    text = " ".join(text.split())
+    end = text.find(". ")
+    return text[:end + 1] if end > 0 else text

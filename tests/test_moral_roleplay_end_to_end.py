@@ -1,0 +1,46 @@
+"""One real build on the embedded model (SmolLM2-135M through llama.cpp): slow, marked as such.
+
+It runs the command line exactly as a user would, on one play with top-up, and checks that a
+release was written whose records validate, or that the builder stopped cleanly with its funnel
+when the tiny model produced nothing usable (exit code 1, "failed: no records").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from builders.resources import load_schema
+
+pytestmark = pytest.mark.slow
+
+
+def test_embedded_model_build(tmp_path):
+    env = dict(os.environ)
+    command = [sys.executable, "-m", "builders.moral_roleplay", "--n", "4", "--plays", "othello",
+               "--max-scenes", "2", "--top-up", "--top-up-max", "1", "--concurrency", "2", "--quiet",
+               "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
+    done = subprocess.run(command, env=env, cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True, timeout=3600, check=False)
+    report = json.loads((tmp_path / "out" / "moral_roleplay" / "builds" / "build-report.json").read_text())
+    assert report["funnel"]["scenes attempted"] == 2
+    assert any(note.startswith("annotator agreement") for note in report["notes"])
+    if done.returncode == 1:
+        assert report["status"] == "failed: no records"
+        return
+    assert done.returncode == 0, done.stderr[-2000:]
+    import pyarrow.parquet as pq
+
+    release = Path(report["release"]["path"])
+    rows = pq.read_table(next((release / "data" / "characters").glob("*.parquet"))).to_pylist()
+    traits = set(load_schema("moral_roleplay")["$defs"]["trait"]["enum"])
+    for row in rows:
+        assert row["level"] in (1, 2, 3, 4) and set(row["key_traits"]) <= traits
+        assert row["name"] in [k["name"] for k in row["key_characters"]]
+        assert all(t["message"].startswith("[") for t in row["dialogues"] if t["character"] != "Environment")
+        assert json.loads(row["provenance"])["annotation"]["status"] in ("agreed", "adjudicated")

@@ -1,0 +1,324 @@
+"""The Moral RolePlay LLM steps and the whole generate() run against a tiny scripted fake LLM.
+
+The fake has an async `chat(request)` returning objects with `.data`, `.text`, `.provenance` and
+`.cached`, like builders.llm.LLM. It answers every JSON schema with schema-valid data; `levels`
+decides each annotator's level from (character name, sample index), so agreement, adjudication and
+drops are under the test's control.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import pytest
+
+from builders.moral_roleplay import annotate, build, scenes, synthetic, writing
+from builders.moral_roleplay.annotate import PortrayalContext, annotate_portrayal
+from builders.moral_roleplay.coser import spoken_part
+from builders.moral_roleplay.scenes import Annotators
+from builders.moral_roleplay.windows import scenes_of
+from builders.pipeline import BuildReport, collect, split_by_config
+from builders.resources import load_schema
+from builders.sources import plays
+
+TRAITS_BY_LEVEL = {1: ["Kind", "Brave", "Selfless", "Loyal"], 2: ["Loyal", "Impulsive", "Brave"],
+                   3: ["Selfish", "Ambitious", "Manipulative"], 4: ["Cruel", "Manipulative", "Malicious", "Deceitful"]}
+
+
+@dataclass
+class FakeLLM:
+    """Schema-driven scripted replies. `levels(name, sample, choices) -> int` labels a portrayal."""
+
+    levels: object = None
+    label: str = "fake:scripted"
+    traits: object = None  # optional (name, sample, level) -> list of traits
+    completeness: int = 5
+    fail_steps: tuple = ()
+    requests: list = field(default_factory=list)
+
+    async def chat(self, request):
+        from builders.llm import RequestFailed
+
+        self.requests.append(request)
+        await asyncio.sleep(0)
+        if request.step in self.fail_steps:
+            raise RequestFailed(f"scripted failure of {request.step}")
+        data = self._fill(request.schema, request, "$")
+        return SimpleNamespace(data=data, text=json.dumps(data), cached=False,
+                               provenance={"model": self.label, "sample": request.sample,
+                                           "request_hash": f"h{len(self.requests)}",
+                                           "prompt_hash": request.prompt_hash, "temperature": request.temperature,
+                                           "seed": 0})
+
+    def _fill(self, schema, request, path):
+        step = request.step.split(".")[-1]
+        if path == "$" and step in ("annotate", "traits"):
+            return self._annotation(schema, request, step)
+        if "enum" in schema:
+            if path.endswith("speaker"):
+                names = schema["enum"]
+                return names[int(path.split("[")[-1].split("]")[0]) % len(names)]
+            if path.endswith("completeness"):
+                return self.completeness
+            if path.endswith("tone"):
+                return "Negative"
+            return schema["enum"][0]
+        kind = schema.get("type")
+        if kind == "object":
+            return {key: self._fill(sub, request, f"{path}.{key}") for key, sub in schema["properties"].items()}
+        if kind == "array":
+            count = schema.get("minItems", 1)
+            return [self._fill(schema["items"], request, f"{path}[{i}]") for i in range(count)]
+        if kind == "integer":
+            return schema.get("minimum", 1) + 41
+        text = f"words for {path} " * 10
+        return text[:schema.get("maxLength", 200)].strip().ljust(schema.get("minLength", 1), "x")
+
+    def _annotation(self, schema, request, step):
+        content = request.messages[1]["content"]
+        name = content.split("Character: ", 1)[1].split("\n", 1)[0]
+        if step == "annotate":
+            choices = schema["properties"]["level"]["enum"]
+            level = self.levels(name, request.sample, choices) if self.levels else choices[0]
+            return {"level": level, "rationale": f"{name} acts as level {level}."}
+        level = int(request.messages[0]["content"].split("moral level ", 1)[1][0])
+        traits = self.traits(name, request.sample, level) if self.traits else TRAITS_BY_LEVEL[level]
+        return {"key_traits": traits}
+
+
+def context(name="Iago"):
+    return PortrayalContext(book="Othello", name=name, profile="A soldier.", summary="Plots.", scenario="A street.",
+                            thought="I hate the Moor.", lines=())
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+# -- annotation: agreement, adjudication, drops, re-asks -----------------------------------------------
+
+
+def test_agreeing_annotators_give_the_level_and_first_traits():
+    fake = FakeLLM(levels=lambda name, sample, choices: 4)
+    portrayal = run(annotate_portrayal(fake, fake, fake, context()))
+    assert (portrayal.status, portrayal.level, portrayal.pair) == ("agreed", 4, (4, 4))
+    assert portrayal.traits == TRAITS_BY_LEVEL[4]
+    assert [(r.step, r.sample) for r in fake.requests] == [  # two independent samples of one model
+        ("moral_roleplay.annotate", 0), ("moral_roleplay.traits", 0),
+        ("moral_roleplay.annotate", 1), ("moral_roleplay.traits", 1)]
+
+
+def test_one_level_split_goes_to_a_third_call_restricted_to_the_two_levels():
+    fake = FakeLLM(levels=lambda name, sample, choices: {0: 3, 1: 4}.get(sample, choices[-1]))
+    portrayal = run(annotate_portrayal(fake, fake, fake, context()))
+    assert portrayal.status == "adjudicated" and portrayal.level == 4 and portrayal.pair == (3, 4)
+    third = fake.requests[4]
+    assert third.sample == 2 and third.schema["properties"]["level"]["enum"] == [3, 4]
+    assert "level 3, the other level 4" in third.messages[0]["content"]
+
+
+def test_two_levels_apart_is_disputed_without_a_third_call():
+    fake = FakeLLM(levels=lambda name, sample, choices: {0: 1, 1: 4}[sample])
+    portrayal = run(annotate_portrayal(fake, fake, fake, context()))
+    assert portrayal.status == "disputed" and portrayal.level is None and len(fake.requests) == 4
+
+
+def test_contradicting_traits_are_reasked_once_then_dropped():
+    # level 4 with Kind: contradiction on both asks of annotator 1 -> the portrayal fails
+    fake = FakeLLM(levels=lambda name, sample, choices: 4, traits=lambda name, sample, level: ["Kind", "Cruel", "Vain"])
+    portrayal = run(annotate_portrayal(fake, fake, fake, context()))
+    assert portrayal.status == "failed"
+    assert [r.sample for r in fake.requests if r.step.endswith("traits")] == [0, 10, 1, 11]
+    assert all("contradicts level" in p for p in portrayal.problems)
+
+
+def test_a_reask_can_recover():
+    fake = FakeLLM(levels=lambda name, sample, choices: 4,
+                   traits=lambda name, sample, level: ["Cruel", "Cruel", "Cruel"] if sample == 0 else TRAITS_BY_LEVEL[4])
+    portrayal = run(annotate_portrayal(fake, fake, fake, context()))
+    assert portrayal.status == "agreed" and portrayal.problems == ["annotator 1: trait count: 1 distinct traits (need 3-7)"]
+
+
+def test_a_second_model_annotates_with_sample_zero():
+    first = FakeLLM(levels=lambda name, sample, choices: 2)
+    second = FakeLLM(levels=lambda name, sample, choices: 2, label="fake:judge")
+    portrayal = run(annotate_portrayal(first, second, second, context()))
+    assert portrayal.status == "agreed"
+    assert [r.sample for r in first.requests] == [0, 0] and [r.sample for r in second.requests] == [0, 0]
+
+
+def test_trait_schema_only_allows_the_vocabulary_consistent_with_the_level():
+    items = annotate.traits_schema(2)["properties"]["key_traits"]["items"]["enum"]
+    assert len(items) == 81 - 3 - 1 and "Melancholy" in items and "Evil" not in items  # no Cruel nor Sadistic
+    villain = annotate.traits_schema(4)["properties"]["key_traits"]["items"]["enum"]
+    assert "Cruel" in villain and not {"Kind", "Merciful", "Selfless"} & set(villain)
+    assert annotate.level_schema((3, 4))["properties"]["level"]["enum"] == [3, 4]
+
+
+# -- one source scene -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def othello():
+    return plays.load_play("othello")
+
+
+def _scene_run(fake, work, source, min_completeness=4):
+    annotators = Annotators(fake, fake, fake)
+    return run(scenes.build_source_scene(fake, annotators, writing.Profiles(fake, temperature=0.7), work, source,
+                                         min_completeness=min_completeness, temperature=0.7))
+
+
+def test_source_scene_keeps_every_speech_verbatim_and_labels_key_characters(othello):
+    source = scenes_of(othello).scenes[0]
+    fake = FakeLLM(levels=lambda name, sample, choices: 4 if name == "Iago" else 2)
+    result = _scene_run(fake, othello, source)
+    scene = result.scene
+    speeches = [line for line in source.lines if line.kind == "speech"]
+    messages = [t for t in scene["dialogues"] if t["character"] != "Environment"]
+    assert [spoken_part(t["message"]) for t in messages] == [line.text for line in speeches]
+    assert all(t["message"].startswith("[") for t in messages)
+    assert scene["dialogues"][0] == {"character": "Environment", "message": "Enter RODERIGO and IAGO"}
+    assert {p.name: p.level for p in result.portrayals} == {"Roderigo": 2, "Iago": 4}
+    assert result.provenance["turn_ids"][0] == speeches[0].turn_id
+
+
+def test_incomplete_scene_is_dropped_before_thoughts_and_annotation(othello):
+    fake = FakeLLM(completeness=3)
+    result = _scene_run(fake, othello, scenes_of(othello).scenes[0])
+    assert result.scene is None and result.counts["scenes dropped: scene rating"] == 1
+    assert [r.step for r in fake.requests] == ["moral_roleplay.scene", "moral_roleplay.rating"]
+
+
+def test_failed_brief_drops_the_scene_with_a_reason(othello):
+    fake = FakeLLM(fail_steps=("moral_roleplay.scene",))
+    result = _scene_run(fake, othello, scenes_of(othello).scenes[0])
+    assert result.scene is None and "brief failed" in result.rejects[0]["reason"]
+
+
+def test_synthetic_scene_is_marked_and_annotated():
+    fake = FakeLLM(levels=lambda name, sample, choices: 4)
+    result = run(synthetic.build_synthetic_scene(fake, Annotators(fake, fake, fake), 0, 4, min_completeness=4,
+                                                 temperature=0.7))
+    assert result.origin == "synthetic" and result.scene is not None
+    assert result.provenance["requested_level"] == 4
+    assert sorted(p.name for p in result.portrayals) == ["Edith", "Malvern"]
+    assert any(t["character"] == "Environment" for t in result.scene["dialogues"])
+
+
+# -- the whole generate() -> validate -> dedup -> split, with the fake ----------------------------------
+
+
+def _args(**overrides):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int)
+    parser.add_argument("--concurrency", type=int, default=2)
+    build.add_arguments(parser)
+    args = parser.parse_args([])
+    args.n = 8
+    for key, value in {"plays": "othello", "max_scenes": 6, **overrides}.items():
+        setattr(args, key, value)
+    return args
+
+
+def _generate(fake, args):
+    from builders.pipeline import BuildContext
+
+    report = BuildReport()
+    ctx = BuildContext(args=args, llm=fake, judge=fake, seed=0, report=report, kept=lambda: 0)
+
+    async def go():
+        return await collect(build.BENCHMARK, load_schema("moral_roleplay"), build.generate(ctx), report, args.n)
+
+    return run(go()), report
+
+
+def _levels_by_name(name, sample, choices):
+    """Othello's cast by name; top-up scenes: the first character a villain, the second level 2."""
+    pairs = synthetic.synthetic_inputs()["names"]
+    level = {"Iago": 4, "Roderigo": 3, "Brabantio": 2, "Othello": 1, "Cassio": 1,
+             **{first: 4 for first, _ in pairs}}.get(name, 2)
+    return level if level in choices else choices[0]
+
+
+def test_generate_fills_levels_from_sources_and_top_up():
+    fake = FakeLLM(levels=_levels_by_name)
+    collected, report = _generate(fake, _args(top_up=True, max_per_character=1))
+    records = collected.kept
+    assert not [r for r in report.rejects if r["stage"] == "validate"]
+    test = [r for r in records if r["test"]]
+    by_level = {level: [r for r in test if r["level"] == level] for level in (1, 2, 3, 4)}
+    # one portrayal per (book, character) per level: Iago alone cannot fill level 4, the top-up does;
+    # nobody but Roderigo is level 3, so level 3 stays short and says so
+    assert [len(by_level[level]) for level in (1, 2, 3, 4)] == [2, 2, 1, 2]
+    assert sorted(r["origin"] for r in by_level[4]) == ["source", "synthetic"]
+    assert report.funnel["test level 4: synthetic"] == 1 and report.funnel["test level 4: missing"] == 0
+    assert report.funnel["test level 3: missing"] == 1
+    assert any("test level 3: 1/2 filled" in note and "NOT FILLED: 1 missing" in note for note in report.notes)
+    assert any(note.startswith("annotator agreement (two samples of one model): ") for note in report.notes)
+    assert len(records) <= 8 and records[:len(test)] == test  # the test set first, then pool scenes
+    scene_rows = [r for r in records if r["scene_row"]]
+    assert len(scene_rows) == len({r["case_key"] for r in records})
+    splits = split_by_config(build.BENCHMARK, records, {"test": 1.0}, 0)
+    assert len(splits["test"]["test"]) == 7 and len(splits["characters"]["test"]) == len(records)
+
+
+def test_generate_reports_an_unfilled_level_without_top_up():
+    fake = FakeLLM(levels=lambda name, sample, choices: 2 if 2 in choices else choices[0])
+    collected, report = _generate(fake, _args(max_scenes=2))
+    assert report.funnel["test level 4: missing"] == 2
+    assert any("test level 4: 0/2 filled" in note and "NOT FILLED: 2 missing" in note for note in report.notes)
+    assert all(r["level"] == 2 for r in collected.kept)
+
+
+def test_generate_is_deterministic():
+    first, _ = _generate(FakeLLM(levels=_levels_by_name), _args(top_up=True))
+    second, _ = _generate(FakeLLM(levels=_levels_by_name), _args(top_up=True))
+    assert json.dumps(first.kept, sort_keys=True) == json.dumps(second.kept, sort_keys=True)
+
+
+def test_release_card_reports_levels_agreement_and_fill(tmp_path):
+    from release import write_release
+
+    fake = FakeLLM(levels=_levels_by_name)
+    collected, report = _generate(fake, _args(top_up=True, max_per_character=1))
+    splits = split_by_config(build.BENCHMARK, collected.kept, {"test": 1.0}, 0)
+    result = write_release(build.BENCHMARK, splits, {"funnel": report.funnel, "notes": report.notes}, tmp_path)
+    card = (result.path / "README.md").read_text()
+    assert result.counts["test"]["test"] == 7 and result.counts["scenes"]["test"] == len(
+        {r["case_key"] for r in collected.kept})
+    assert "### `level` (test)" in card and "### `origin` (test)" in card and "### `tone` (test)" in card
+    assert "Cohen's kappa" in card and "test level 3: 1/2 filled" in card and "test traits: " in card
+    assert "config_name: characters" in card
+
+
+def test_records_pass_schema_and_invariants_and_keep_provenance_apart():
+    from builders.moral_roleplay.invariants import checks
+    from builders.validate import validate_records
+
+    collected, _ = _generate(FakeLLM(levels=_levels_by_name), _args(top_up=True))
+    valid, rejects = validate_records(collected.kept, load_schema("moral_roleplay"), checks=checks)
+    assert rejects == [] and len(valid) == len(collected.kept)
+    record = valid[0]
+    assert record["provenance"]["annotation"]["calls"][0]["rationale"]
+    assert "rationale" not in json.dumps({k: v for k, v in record.items() if k != "provenance"})
+    broken = json.loads(json.dumps(record))
+    broken["dialogues"][1]["message"] = broken["dialogues"][1]["message"].split("] ", 1)[1]
+    broken["key_characters"][0]["morality_classification"]["key_traits"] = ["Kind", "Cruel", "Brave"]
+    reasons = [r["reason"] for r in validate_records([broken], load_schema("moral_roleplay"), checks=checks)[1]]
+    assert reasons and ("does not start with a [thought]" in reasons[0] or "contradicts level" in reasons[0])
+
+
+def test_thoughts_are_asked_in_chunks_for_the_embedded_model(othello):
+    source = scenes_of(othello).scenes[0]
+    fake = FakeLLM(levels=lambda name, sample, choices: 2, label="local:smollm2")
+    result = _scene_run(fake, othello, source)
+    chunks = [r for r in fake.requests if r.step == "moral_roleplay.thoughts"]
+    assert len(chunks) == -(-len(source.lines) // writing.LOCAL_THOUGHT_CHUNK)
+    assert all(r.schema["properties"]["thoughts"]["maxItems"] <= writing.LOCAL_THOUGHT_CHUNK for r in chunks)
+    assert len(result.scene["dialogues"]) == len(source.lines)
+    assert len(result.provenance["calls"]["thoughts"]["chunks"]) == len(chunks)
