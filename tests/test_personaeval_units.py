@@ -1,0 +1,395 @@
+"""PersonaEval pure steps on small in-test works: names, aliases, instances, leakage, distractors,
+positions, profile checks, records and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import types
+from collections import Counter
+
+import pytest
+
+from builders.cli import UserError
+from builders.personaeval import (
+    distractors,
+    instances,
+    leakage,
+    names,
+    profiles,
+    records,
+    tracks,
+)
+from builders.personaeval.build import plan_work
+from builders.personaeval.export import PUBLISHED_COLUMNS, csv_text
+from builders.personaeval.positions import BalancedPositions
+from builders.sources import Character, Mention, Section, Turn, Work
+
+LINE = "I have a great many words to say about the weather and the sea today"  # 15 words
+
+
+def make_work(speeches, *, characters, kind="play", directions=(), title="The Test Play", sections=None):
+    """speeches: (section id, speaker id, text[, extra Turn fields]) in order."""
+    turns, offset = [], 0
+    for number, speech in enumerate(speeches):
+        section, speaker, text, *extra = speech
+        turns.append(Turn(id=f"t{number}", speaker=speaker, text=text, section=section,
+                          span=(offset, offset + len(text)), **(extra[0] if extra else {})))
+        offset += len(text) + 1
+    section_ids = sections or list(dict.fromkeys(t.section for t in turns))
+    return Work(id="test-work", title=title, author="Anon", kind=kind, license="public domain", source="memory",
+                text=" ".join(t.text for t in turns), characters={c.id: c for c in characters}, turns=tuple(turns),
+                sections=tuple(Section(id=s, title=f"Scene {s}. A room.", span=(0, offset)) for s in section_ids),
+                directions=tuple(directions))
+
+
+CAST = [
+    Character("lear", "King Lear", ("KING LEAR", "LEAR"), category="named"),
+    Character("kent", "Kent", ("KENT",), category="named"),
+    Character("edgar", "Edgar", ("EDGAR",), category="named"),
+    Character("fool", "Fool", ("Fool",), category="generic"),
+    Character("regan", "Regan", ("REGAN",), category="named"),
+    Character("oswald", "Oswald", ("OSWALD",), category="named"),
+    Character("all", "All", ("All",), category="collective"),
+]
+
+
+def lear_work(extra=()):
+    speeches = []
+    for speaker in ("lear", "kent", "edgar", "fool", "regan", "oswald"):
+        speeches += [("1.1", speaker, f"{LINE} number {i} from me") for i in range(5)]
+    return make_work(speeches + list(extra), characters=CAST)
+
+
+# -- names and aliases ----------------------------------------------------------------------------
+
+
+def test_names_match_capitalised_whole_words_only():
+    assert names.names_in("Come hither, Kent.", ["Kent"]) == ["Kent"]
+    assert names.names_in("the kentish men", ["Kent"]) == []
+    assert names.names_in("I will go", ["Will"]) == []
+    assert names.names_in("Will, go!", ["Will"]) == ["Will"]
+    assert names.names_in("Is that Lear's voice?", ["Lear"]) == ["Lear"]
+    assert names.names_in("Mr. Darcy came", ["Mr Darcy"]) == ["Mr Darcy"]
+
+
+def test_character_names_include_title_stripped_forms():
+    work = lear_work()
+    assert "Lear" in names.character_names(work, "lear")
+    assert "King Lear" in names.character_names(work, "lear")
+
+
+def test_same_person_merges_titles_but_not_sexes():
+    albany = Character("a", "Albany", ())
+    duke = Character("b", "Duke of Albany", ())
+    assert names.same_person(albany, duke) and names.same_person(duke, albany)
+    assert not names.same_person(Character("m", "Mr. Bennet", ()), Character("f", "Mrs. Bennet", ()))
+    assert not names.same_person(Character("x", "Regan", ()), Character("y", "Goneril", ()))
+    assert names.same_person(Character("x", "Lizzy", ("Elizabeth",)), Character("y", "Elizabeth Bennet", ("Elizabeth",)))
+    assert not names.same_person(Character("x", "Sam", (), gender="M"), Character("y", "Sam", (), gender="F"))
+
+
+# -- instances --------------------------------------------------------------------------------------
+
+
+def test_pairs_need_different_eligible_speakers_same_scene_and_enough_words():
+    work = make_work([
+        ("1", "lear", LINE), ("1", "lear", LINE),  # same speaker
+        ("1", "kent", "Too short, my lord."),  # under 8 words
+        ("1", "edgar", LINE), ("2", "kent", LINE),  # scene break
+        ("2", "fool", LINE),  # generic Character2
+        ("2", "kent", LINE),  # Character1 generic is fine
+    ], characters=CAST)
+    eligible = {"lear", "kent", "edgar"}
+    extraction = instances.candidate_pairs(work, eligible)
+    assert extraction.pairs == 6
+    assert [(i.character1, i.gold) for i in extraction.instances] == [("fool", "kent")]
+    assert extraction.drops == Counter({"same speaker": 1, "turn under min words": 2, "scene or chapter break": 1,
+                                        "Character2 not an eligible character": 1})
+
+
+def test_novel_pairs_respect_the_narration_gap():
+    turns = [Turn("q1", "kent", LINE, "ch1", (0, 60)), Turn("q2", "lear", LINE, "ch1", (2000, 2060))]
+    work = Work(id="n", title="N", author="", kind="novel", license="", source="", text="x" * 2100,
+                characters={c.id: c for c in CAST}, turns=tuple(turns), sections=())
+    assert instances.candidate_pairs(work, {"kent", "lear"}).drops == Counter({"narration gap too long": 1})
+
+
+def test_context_keeps_only_the_two_speakers_of_the_exchange():
+    work = make_work([("1", "regan", LINE), ("1", "kent", LINE), ("1", "lear", LINE), ("1", "kent", LINE),
+                      ("1", "lear", LINE)], characters=CAST)
+    found = instances.candidate_pairs(work, {"lear", "kent", "regan"}, context_turns=5).instances
+    last = found[-1]
+    assert (last.character1, last.gold) == ("kent", "lear")
+    assert [t.id for t in last.context] == ["t1", "t2"]  # Regan's turn t0 ends the context
+
+
+def test_eligible_speakers_exclude_groups_and_rare_speakers_and_cap_the_cast():
+    work = lear_work([("1.1", "all", LINE)] * 6)
+    assert set(instances.eligible_speakers(work)) == {"lear", "kent", "edgar", "regan", "oswald"}
+    assert len(instances.eligible_speakers(work, max_characters=2)) == 2
+    assert instances.eligible_speakers(work, min_lines=6) == []
+
+
+def test_per_section_cap_spreads_picks_and_never_reuses_a_turn():
+    speeches = [(s, sp, LINE) for s in ("1", "2") for sp in ("lear", "kent") * 4]
+    work = make_work(speeches, characters=CAST)
+    found = instances.candidate_pairs(work, {"lear", "kent"}).instances
+    selected, drops = instances.select_per_section(found, per_section=2, seed=0)
+    assert len(selected) == 4
+    assert [i.section for i in selected[:2]] == ["1", "2"]  # every scene's first pick comes first
+    targets = [t.id for i in selected for t in (i.first, i.second)]
+    assert len(targets) == len(set(targets))
+    assert sum(drops.values()) == len(found) - 4
+    again, _ = instances.select_per_section(found, per_section=2, seed=0)
+    assert again == selected
+
+
+def test_trim_words_cuts_at_sentence_ends_from_the_right_side():
+    text = "One two three. Four five six seven. Eight nine."
+    assert instances.trim_words(text, 6, keep="start") == "One two three."
+    assert instances.trim_words(text, 6, keep="end") == "Four five six seven. Eight nine."
+    assert instances.trim_words(text, 5, keep="end") == "Eight nine."
+    assert instances.trim_words("a b c d e f g", 3) == "a b c …"
+    assert instances.trim_words(text, 50) == text
+
+
+def test_play_turns_show_verse_breaks():
+    work = make_work([("1", "kent", "First line\nsecond line")], characters=CAST)
+    assert instances.display_text(work, work.turns[0]) == "First line / second line"
+
+
+# -- leakage ----------------------------------------------------------------------------------------
+
+
+def _instance(work, index):
+    return instances.Instance(work.id, index, work.turns[index], work.turns[index + 1])
+
+
+def test_vocative_and_self_naming_of_the_gold_are_leaks():
+    work = make_work([("1", "kent", f"Good {LINE}, Lear"), ("1", "lear", LINE),
+                      ("1", "kent", LINE), ("1", "lear", f"I am King Lear and {LINE}"),
+                      ("1", "kent", LINE), ("1", "lear", LINE)], characters=CAST)
+    assert leakage.leak_reason(work, _instance(work, 0)) == "names Character2"
+    assert leakage.leak_reason(work, _instance(work, 2)) == "names Character2"
+    assert leakage.leak_reason(work, _instance(work, 4)) is None
+
+
+def test_resolved_epithets_and_directions_naming_the_gold_are_leaks():
+    epithet = Mention("your father", (0, 11), ("lear",))
+    pronoun = Mention("you", (0, 3), ("lear",))
+    work = make_work([("1", "kent", LINE, {"mentions": (epithet,)}), ("1", "lear", LINE),
+                      ("1", "kent", LINE, {"mentions": (pronoun,)}), ("1", "lear", LINE),
+                      ("1", "kent", LINE, {"directions": ("To LEAR",)}), ("1", "lear", LINE)], characters=CAST)
+    assert leakage.leak_reason(work, _instance(work, 0)) == "refers to Character2 by epithet"
+    assert leakage.leak_reason(work, _instance(work, 2)) is None
+    assert leakage.leak_reason(work, _instance(work, 4)) == "stage direction names Character2"
+
+
+def test_context_line_leaves_out_titles_naming_any_character():
+    work = make_work([("1", "kent", LINE)], characters=CAST, title="King Lear")
+    line, omitted = leakage.context_line(work, work.sections[0], ["lear", "kent"])
+    assert "Lear" not in line and omitted == ["work title"]
+    line, omitted = leakage.context_line(work, work.sections[0], ["kent"])
+    assert line.startswith("From King Lear by Anon.") and omitted == []
+
+
+def test_leakage_drops_are_counted_in_the_work_plan():
+    work = lear_work([("1.1", "kent", f"{LINE} Lear"), ("1.1", "lear", LINE)])
+    args = types.SimpleNamespace(min_lines=5, max_characters=0, min_words=8, context_turns=0, per_scene=9)
+    plan = plan_work(tracks.TRACKS["drama"], work, args, seed=0)
+    assert plan.counts["Drama: pairs dropped (leak): names Character2"] == 1
+    assert all(not names.names_in(t.text, ["Lear"]) for i in plan.instances if i.gold == "lear" for t in i.shown_turns)
+
+
+# -- distractors ------------------------------------------------------------------------------------
+
+
+def test_distractors_exclude_gold_character1_aliases_named_and_generic_roles():
+    cast = CAST + [Character("lear2", "Lear", (), category="named")]  # the gold under another name
+    speeches = [("1", sp, f"{LINE} {i}") for sp in ("lear", "kent", "edgar", "regan", "oswald", "lear2", "fool")
+                for i in range(5)]
+    speeches += [("2", "kent", f"Where is Oswald? {LINE}"), ("2", "lear", LINE)]
+    work = make_work(speeches, characters=cast)
+    eligible = instances.eligible_speakers(work)
+    instance = _instance(work, len(speeches) - 2)
+    ranked = distractors.rank_distractors(work, instance, eligible, distractors.SpeechSimilarity(work, eligible), 0)
+    chosen = {r.char_id for r in ranked}
+    assert chosen == {"edgar", "regan"}  # not lear, kent (Character1), lear2 (alias), oswald (named), fool
+    excluded = distractors.excluded_characters(work, instance, eligible)
+    assert excluded["lear2"] == "alias of the gold or Character1" and excluded["oswald"] == "named in the dialogue"
+
+
+def test_same_scene_distractors_come_first_nearest_first():
+    speeches = [("1", sp, f"{LINE} {i}") for sp in ("edgar", "regan", "oswald") for i in range(5)]
+    speeches += [("2", "regan", LINE), ("2", "kent", LINE), ("2", "lear", LINE)]
+    work = make_work(speeches + [("1", "kent", LINE)] * 4 + [("1", "lear", LINE)] * 4, characters=CAST)
+    eligible = instances.eligible_speakers(work)
+    instance = _instance(work, 16)
+    assert (instance.character1, instance.gold) == ("kent", "lear")
+    ranked = distractors.rank_distractors(work, instance, eligible, distractors.SpeechSimilarity(work, eligible), 0)
+    assert ranked[0] == distractors.Ranked("regan", "same_scene")
+    assert {r.kind for r in ranked[1:]} <= {"similar_speech", "random"}
+
+
+def test_speech_similarity_prefers_characters_who_talk_alike():
+    work = make_work([("1", "lear", "thunder storm heath madness"), ("1", "kent", "thunder storm heath rain"),
+                      ("1", "edgar", "poor tom is cold")], characters=CAST)
+    similarity = distractors.SpeechSimilarity(work, ["lear", "kent", "edgar"])
+    assert similarity.similarity("lear", "kent") > similarity.similarity("lear", "edgar")
+
+
+# -- positions --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 7, 50, 203])
+def test_gold_positions_are_balanced_within_one_item(n):
+    positions = BalancedPositions(seed=3, track="Drama")
+    counts = Counter(positions.next() for _ in range(n))
+    assert set(counts) <= {0, 1, 2, 3}
+    assert max(counts.values()) - min(counts.get(slot, 0) for slot in range(4)) <= 1
+
+
+def test_gold_positions_are_seeded():
+    first = [BalancedPositions(seed=1).next() for _ in range(1)]
+    a, b, c = BalancedPositions(seed=1), BalancedPositions(seed=1), BalancedPositions(seed=2)
+    seq_a, seq_b, seq_c = ([p.next() for _ in range(40)] for p in (a, b, c))
+    assert seq_a == seq_b and seq_a != seq_c and first[0] == seq_a[0]
+
+
+# -- profile checks ---------------------------------------------------------------------------------
+
+
+def _evidence(text):
+    work = make_work([("1", "kent", text)], characters=CAST)
+    return profiles.WorkEvidence.of(work, {"t0"})
+
+
+def _reply(words_per_part, filler="calm"):
+    return {part: " ".join(f"{filler}{i}" for i in range(words_per_part)) + "." for part in profiles.PARTS}
+
+
+def test_profile_accepts_lengths_in_range_and_cuts_long_ones():
+    evidence = _evidence(LINE)
+    text, masked, reason = profiles.accept(_reply(40), evidence, last_attempt=False)
+    assert reason is None and masked == 0 and 150 <= len(text.split()) <= 400
+    short, _, reason = profiles.accept(_reply(10), evidence, last_attempt=True)
+    assert short is None and reason.startswith("shorter than 150")
+    long_text, _, _ = profiles.accept(_reply(120), evidence, last_attempt=False)
+    assert len(long_text.split()) <= 400
+
+
+def test_profile_quoting_a_target_turn_is_rejected_then_masked():
+    target = "the quality of mercy is not strained it droppeth as the gentle rain"
+    reply = _reply(40)
+    reply["speech"] = f"They once said {target} and more."
+    evidence = _evidence(target)
+    text, _, reason = profiles.accept(reply, evidence, last_attempt=False)
+    assert text is None and "quotes an evaluation turn" in reason
+    text, masked, reason = profiles.accept(reply, evidence, last_attempt=True)
+    assert reason is None and masked >= 8 and "mercy is not strained" not in text and profiles.MASK in text
+    assert not profiles.ngrams(profiles.tokens(text)) & evidence.ngrams
+
+
+def test_profile_lines_leave_out_evaluation_turns():
+    work = lear_work()
+    evidence = profiles.WorkEvidence.of(work, {"t0", "t1"})
+    lines = profiles.profile_lines(evidence, "lear")
+    assert len(lines) == 3 and all("number 0" not in line and "number 1" not in line for line in lines)
+
+
+def test_match_lengths_bounds_the_ratio_and_keeps_the_shortest():
+    texts = ["a " * 150, "b. " * 300, "c " * 190, "d " * 400]
+    matched = profiles.match_lengths([t.strip() for t in texts])
+    lengths = [len(t.split()) for t in matched]
+    assert lengths[0] == 150 and max(lengths) <= 1.25 * min(lengths)
+
+
+# -- records ----------------------------------------------------------------------------------------
+
+
+def _record(gold_slot=2, gold_profile_words=200):
+    work = lear_work([("2", "kent", LINE), ("2", "lear", LINE)])
+    instance = _instance(work, len(work.turns) - 2)
+    fake = lambda cid, n: profiles.Profile(cid, " ".join([cid] * n), 0, 0, {"request_hash": "h"})
+    chosen = [("edgar", "same_scene"), ("regan", "similar_speech"), ("oswald", "random")]
+    chosen.insert(gold_slot, ("lear", "gold"))
+    options = [records.Option(cid, work.characters[cid].name, kind, fake(cid, 200), fake(cid, 200).text)
+               for cid, kind in chosen]
+    return records.make_record(work=work, track="Drama", instance=instance, options=options, gold_slot=gold_slot,
+                               context_line="From The Test Play by Anon.", omitted_context=[], seed=0,
+                               context_turns=0, profile_model="fake", section_title="Scene 2")
+
+
+def test_record_has_published_columns_and_passes_every_check():
+    record = _record()
+    assert record["gt"] == "King Lear" == record["option3"] and record["gold_index"] == 2
+    assert record["option5"] == "" and record["option5_profile"] == ""
+    assert "Character1 (Kent): " in record["prompt"] and "\nCharacter2: " in record["prompt"]
+    assert [check(record) for check in records.CHECKS] == [None] * len(records.CHECKS)
+    assert records.render_prompt_from(record) == record["prompt"]
+
+
+def test_record_checks_catch_broken_invariants():
+    record = _record()
+    broken = dict(record, option1="King Lear")
+    assert records.check_gold(broken) is not None and records.check_distinct_options(broken) is not None
+    leaked = dict(record, prompt=record["prompt"].replace("Character2: ", "Character2 (King Lear): ", 1))
+    assert records.check_gold_not_leaked(leaked) is not None
+    assert records.check_option5(dict(record, option5="X")) is not None
+    uneven = dict(record, option1_profile="short " * 100)
+    assert records.check_profiles(uneven) is not None
+
+
+def test_record_id_is_stable_and_schema_valid():
+    import json
+
+    from builders.resources import SCHEMAS
+    from builders.validate import validate_records
+
+    schema = json.loads((SCHEMAS / "personaeval.schema.json").read_text())
+    record = _record()
+    assert record["id"] == _record(gold_slot=0)["id"]
+    valid, rejects = validate_records([record], schema, checks=records.CHECKS)
+    assert len(valid) == 1 and rejects == []
+
+
+def test_csv_export_has_the_published_columns_in_order():
+    record = _record()
+    text = csv_text([record])
+    rows = list(csv.reader(io.StringIO(text)))
+    assert tuple(rows[0]) == PUBLISHED_COLUMNS and len(rows) == 2
+    assert rows[1][0] == record["prompt"] and rows[1][-2:] == ["", ""]
+    header = next(csv.reader(io.StringIO(csv_text([record], with_ids=True))))
+    assert header[0] == "id"
+
+
+# -- tracks (bad input) -----------------------------------------------------------------------------
+
+
+def test_bad_track_and_missing_inputs_raise_user_errors(tmp_path):
+    with pytest.raises(UserError, match="unknown --track"):
+        tracks.parse_tracks("opera")
+    with pytest.raises(UserError, match="needs --pdnc-dir"):
+        tracks.load_novels(None, [])
+    with pytest.raises(UserError, match="does not exist"):
+        tracks.load_novels(tmp_path / "nowhere", [])
+    with pytest.raises(UserError, match="holds no PDNC novel folders"):
+        tracks.load_novels(tmp_path, [])
+    with pytest.raises(UserError, match="needs --script"):
+        tracks.load_user_script(None)
+    with pytest.raises(UserError, match="is not a file"):
+        tracks.load_user_script(tmp_path / "missing.txt")
+
+
+def test_unknown_play_id_names_the_choices():
+    pytest.importorskip("builders.sources.plays")
+    with pytest.raises(UserError, match="unknown play id.*choose from"):
+        tracks.load_plays(["king-leer"])
+
+
+def test_script_without_speaker_lines_is_a_user_error(tmp_path):
+    script = tmp_path / "notes.txt"
+    script.write_text("just some prose\nwith no speakers at all\n")
+    with pytest.raises(UserError, match="speaker"):
+        tracks.load_user_script(script)
