@@ -36,16 +36,28 @@ class Batch:
     rejects: list[dict] = field(default_factory=list)  # {"stage", "reason", "record"}
 
 
+PIPELINE_STAGES = ("candidates", "passed validation", "after dedup", "released")
+
+
 class BuildReport:
-    """The funnel (stage -> count, in the order stages first appear) and the rejects with reasons."""
+    """The funnel (stage -> count) and the rejects with reasons.
+
+    The builder's own stages come first, in the order they first appear, then the pipeline's
+    stages in pipeline order, so the funnel reads top to bottom like the build ran.
+    """
 
     def __init__(self) -> None:
-        self.funnel: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
         self.rejects: list[dict] = []
         self.notes: list[str] = []
 
+    @property
+    def funnel(self) -> dict[str, int]:
+        builder = {s: k for s, k in self._counts.items() if s not in PIPELINE_STAGES}
+        return {**builder, **{s: self._counts[s] for s in PIPELINE_STAGES if s in self._counts}}
+
     def count(self, stage: str, k: int = 1) -> None:
-        self.funnel[stage] = self.funnel.get(stage, 0) + k
+        self._counts[stage] = self._counts.get(stage, 0) + k
 
     def reject(self, stage: str, reason: str, record: Any = None) -> None:
         self.rejects.append({"stage": stage, "reason": reason, "record": record})
