@@ -19,7 +19,7 @@ class Benchmark:
     id_field: str  # a stable, unique record id
     group: Callable[[Record], str]  # records of one group never straddle two splits
     dedup_text: Callable[[Record], str]  # the text compared by exact and near-duplicate removal
-    # config name -> membership test; the first config is the default one
+    # config name -> membership test; the first non-empty config is the default one
     configs: dict[str, Callable[[Record], bool]]
     splits: dict[str, float] = field(default_factory=lambda: {"test": 1.0})
     # categorical fields whose distributions the card tabulates and charts

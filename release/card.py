@@ -35,6 +35,15 @@ class Chart:
 
 
 @dataclass(frozen=True)
+class ConfigStats:
+    """The statistics tables of one released config."""
+
+    config: str
+    distributions: list[Distribution]  # of benchmark.stats_fields
+    answer_positions: Distribution | None  # of benchmark.answer_field
+
+
+@dataclass(frozen=True)
 class CardInputs:
     """Everything the card shows that is not in the benchmark descriptor."""
 
@@ -43,17 +52,21 @@ class CardInputs:
     content_hash: str
     repo_id: str | None
     arrow_schema: pa.Schema
-    counts: dict[str, dict[str, int]]  # config -> split -> rows
+    counts: dict[str, dict[str, int]]  # config -> split -> rows; released (non-empty) configs only
     split_bytes: dict[str, dict[str, int]]  # config -> split -> in-memory Arrow bytes
-    distributions: list[Distribution]  # of benchmark.stats_fields, default config
-    answer_positions: Distribution | None
-    charts: list[Chart]
+    stats: list[ConfigStats]  # one per config of `counts`, in the same order
+    charts: list[Chart]  # of the default config only: one set keeps the card short
     build_report: dict
+
+    @property
+    def default_config(self) -> str:
+        """The first released config: the benchmark's first declared config unless it is empty."""
+        return next(iter(self.counts))
 
 
 def front_matter(benchmark: Benchmark, inputs: CardInputs) -> dict:
     features = datasets.Features.from_arrow_schema(inputs.arrow_schema)._to_yaml_list()
-    configs = [_config_entry(benchmark, config, splits) for config, splits in inputs.counts.items()]
+    configs = [_config_entry(config, splits, inputs.default_config) for config, splits in inputs.counts.items()]
     dataset_info = [
         {
             "config_name": config,
@@ -88,12 +101,12 @@ def render_card(benchmark: Benchmark, inputs: CardInputs, resources_root: Path |
     return text
 
 
-def _config_entry(benchmark: Benchmark, config: str, splits: dict[str, int]) -> dict:
+def _config_entry(config: str, splits: dict[str, int], default_config: str) -> dict:
     entry = {
         "config_name": config,
         "data_files": [{"split": split, "path": split_glob(config, split)} for split in splits],
     }
-    if config == benchmark.default_config:
+    if config == default_config:
         entry["default"] = True
     return entry
 
@@ -109,10 +122,9 @@ def _body_context(benchmark: Benchmark, inputs: CardInputs) -> dict:
         "content_hash": inputs.content_hash,
         "repo_id": inputs.repo_id,
         "dataset_path": inputs.repo_id or f"{benchmark.name}/v{inputs.version}",
-        "default_config": benchmark.default_config,
+        "default_config": inputs.default_config,
         "counts": inputs.counts,
-        "distributions": inputs.distributions,
-        "answer_positions": inputs.answer_positions,
+        "config_stats": inputs.stats,
         "answer_field": benchmark.answer_field,
         "charts": inputs.charts,
         "build_sections": build_sections(inputs.build_report),

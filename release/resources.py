@@ -1,8 +1,8 @@
-"""Where a release finds a benchmark's JSON schema and card templates.
+"""The release's view of the project resources: a benchmark's JSON schema and card templates.
 
-The repository root is the parent of the `release` package. Callers (tests, other checkouts) may
-point at another root holding `schemas/` and `cards/`; card templates are looked up there first and
-then in the repository's `cards/`, so a benchmark template anywhere can extend `_base.md`.
+Paths come from `builders.resources`. Callers (tests, other checkouts) may point at another root
+holding `schemas/` and `cards/`; card templates are looked up there first and then in the
+repository's `cards/`, so a benchmark template anywhere can extend `_base.md`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from pathlib import Path
 
 import jinja2
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from builders.resources import CARDS, ROOT, cards_dir, schema_path
 
-
-def schema_path(benchmark_name: str, root: Path | None = None) -> Path:
-    return (root or REPO_ROOT) / "schemas" / f"{benchmark_name}.schema.json"
+REPO_ROOT = ROOT  # the name release code and tests import
 
 
 def load_json_schema(benchmark_name: str, root: Path | None = None) -> dict:
@@ -52,7 +50,7 @@ def card_environment(root: Path | None = None) -> jinja2.Environment:
 
 
 def _card_dirs(root: Path | None) -> list[Path]:
-    dirs = [(root or REPO_ROOT) / "cards"]
-    if REPO_ROOT / "cards" not in dirs:
-        dirs.append(REPO_ROOT / "cards")
+    dirs = [cards_dir(root)]
+    if CARDS not in dirs:
+        dirs.append(CARDS)
     return dirs

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Distribution:
-    """Counts of one categorical field, per split, with overall totals and shares."""
+    """Counts of one categorical field, per split, with overall totals and shares.
+
+    For a list-valued field (e.g. a character's key traits) every element is counted, so
+    `grand_total` counts elements and the shares are shares of all elements, not of rows.
+    """
 
     field: str
     splits: list[str]
@@ -17,6 +21,8 @@ class Distribution:
     counts: dict[str, list[int]]  # value -> count per split, in `splits` order
     totals: dict[str, int]
     grand_total: int
+    rows: int = 0  # rows the counts come from
+    list_valued: bool = False  # some row holds a list, whose elements were counted one by one
 
     def share(self, value: str) -> str:
         if not self.grand_total:
@@ -33,7 +39,8 @@ def record_counts(rows_by_config: dict[str, dict[str, list[dict]]]) -> dict[str,
 
 def distribution(rows_by_split: dict[str, list[dict]], field: str) -> Distribution:
     splits = list(rows_by_split)
-    per_split = {split: Counter(category_label(row.get(field)) for row in rows) for split, rows in rows_by_split.items()}
+    per_split = {split: Counter(label for row in rows for label in category_labels(row.get(field)))
+                 for split, rows in rows_by_split.items()}
     totals: Counter = Counter()
     for counter in per_split.values():
         totals.update(counter)
@@ -45,7 +52,16 @@ def distribution(rows_by_split: dict[str, list[dict]], field: str) -> Distributi
         counts={value: [per_split[split][value] for split in splits] for value in values},
         totals=dict(totals),
         grand_total=sum(totals.values()),
+        rows=sum(len(rows) for rows in rows_by_split.values()),
+        list_valued=any(isinstance(row.get(field), list) for rows in rows_by_split.values() for row in rows),
     )
+
+
+def category_labels(value) -> list[str]:
+    """The categories one row contributes: one per element of a list, else its one value."""
+    if isinstance(value, list):
+        return [category_label(element) for element in value]
+    return [category_label(value)]
 
 
 def category_label(value) -> str:

@@ -3,9 +3,12 @@
 Layout of `<releases_root>/<benchmark>/vX.Y.Z/`:
     README.md                                   dataset card (YAML front matter + body)
     data/<config>/<split>-00000-of-0000N.parquet explicit Arrow schema, deterministic bytes
-    charts/*.png                                stats and answer-position bar charts
+    charts/*.png                                stats and answer-position bar charts (default config)
     CHANGELOG.md                                against the previous release
     manifest.json                               written last: digests, counts, build report, hash
+
+Only configs with at least one record are released: an empty config gets no parquet file and no
+card entry, and the card's default config is the first released one in the benchmark's order.
 
 Everything is written into a hidden staging folder next to the target and renamed into place at
 the end; a failure removes the staging folder, and a folder without `manifest.json` never counts
@@ -25,7 +28,7 @@ import builders
 from builders.benchmark import Benchmark
 from release import changelog as changelog_module
 from release.arrow_schema import arrow_schema_from_json_schema, encode_record, parse_json_schema
-from release.card import CardInputs, Chart, render_card
+from release.card import CardInputs, Chart, ConfigStats, render_card
 from release.card_merge import merge_card
 from release.charts import bar_chart
 from release.manifest import (
@@ -74,6 +77,7 @@ def write_release(
     `resources_root` holds `schemas/` and `cards/` (default: the repository root).
     """
     _check_request(benchmark, splits_by_config, version, bump)
+    splits_by_config = released_configs(benchmark, splits_by_config)
     json_schema = load_json_schema(benchmark.name, resources_root)
     record_tree = parse_json_schema(json_schema)
     arrow_schema = arrow_schema_from_json_schema(json_schema)
@@ -88,7 +92,7 @@ def write_release(
         shards = _write_data(benchmark, splits_by_config, record_tree, arrow_schema, staging)
         digests = {path: sha256_file(staging / path) for path in _shard_paths(shards)}
         new_hash = content_hash(json_schema, digests)
-        counts = record_counts({c: splits_by_config[c] for c in _ordered_configs(benchmark, splits_by_config)})
+        counts = record_counts(splits_by_config)
         if previous_dir is not None and read_manifest(previous_dir)["content_hash"] == new_hash:
             shutil.rmtree(staging)
             return ReleaseResult(previous_dir, str(previous), True,
@@ -129,33 +133,39 @@ def _check_request(benchmark: Benchmark, splits_by_config: dict, version: str | 
             f"configs {unknown} are not declared by benchmark {benchmark.name!r} "
             f"(declared: {list(benchmark.configs)})."
         )
-    if benchmark.default_config not in splits_by_config:
-        raise ValueError(
-            f"the default config {benchmark.default_config!r} of {benchmark.name!r} has no data; "
-            "a release must contain it."
-        )
     for config, splits in splits_by_config.items():
         for name in [config, *splits]:
             if not name.replace("_", "").isalnum() or not name.isascii():
                 raise ValueError(f"config/split name {name!r} must use only {_NAME_PATTERN}.")
+    if not released_configs(benchmark, splits_by_config):
+        raise ValueError(
+            f"no config of {benchmark.name!r} has any record (given: {list(splits_by_config)}); "
+            "there is nothing to release."
+        )
 
 
 # --- data ----------------------------------------------------------------------------------------
 
 
+def released_configs(benchmark: Benchmark, splits_by_config: dict) -> dict[str, dict[str, list[dict]]]:
+    """The configs that get released, in the benchmark's order: those with a record in some split.
+
+    An empty config would be an empty parquet file and a card entry that loads nothing (a
+    Literary-only PersonaEval build has no Drama rows), so it is left out altogether.
+    """
+    return {config: splits_by_config[config] for config in benchmark.configs
+            if config in splits_by_config and any(splits_by_config[config].values())}
+
+
 def _write_data(benchmark, splits_by_config, record_tree, arrow_schema, staging: Path) -> dict:
     """Write every config/split in release order; return {config: {split: [shard paths]}}."""
     shards: dict[str, dict[str, list[str]]] = {}
-    for config in _ordered_configs(benchmark, splits_by_config):
+    for config in splits_by_config:
         shards[config] = {}
         for split, records in splits_by_config[config].items():
             rows = _release_rows(benchmark, records, record_tree, f"{config}/{split}")
             shards[config][split] = write_split(rows, arrow_schema, staging, config, split)
     return shards
-
-
-def _ordered_configs(benchmark: Benchmark, splits_by_config: dict) -> list[str]:
-    return [config for config in benchmark.configs if config in splits_by_config]
 
 
 def _release_rows(benchmark: Benchmark, records: list[dict], record_tree, where: str) -> list[dict]:
@@ -184,10 +194,8 @@ def _write_documents(benchmark, staging, shards, arrow_schema, counts, build_rep
     rows = {config: {split: read_rows([staging / p for p in paths]) for split, paths in splits.items()}
             for config, splits in shards.items()}
     _write_changelog(benchmark, staging, rows, new_version, previous, previous_dir)
-    default_rows = rows[benchmark.default_config]
-    distributions = [distribution(default_rows, field) for field in benchmark.stats_fields]
-    answers = distribution(default_rows, benchmark.answer_field) if benchmark.answer_field else None
-    charts = _write_charts(staging, distributions, answers)
+    stats = [config_stats(benchmark, config, config_rows) for config, config_rows in rows.items()]
+    charts = _write_charts(staging, stats[0])  # the default config's only: the card stays readable
     inputs = CardInputs(
         version=str(new_version),
         previous_version=str(previous) if previous else None,
@@ -197,8 +205,7 @@ def _write_documents(benchmark, staging, shards, arrow_schema, counts, build_rep
         counts=counts,
         split_bytes={config: {split: arrow_nbytes([staging / p for p in paths]) for split, paths in splits.items()}
                      for config, splits in shards.items()},
-        distributions=distributions,
-        answer_positions=answers,
+        stats=stats,
         charts=charts,
         build_report=build_report,
     )
@@ -207,12 +214,20 @@ def _write_documents(benchmark, staging, shards, arrow_schema, counts, build_rep
     (staging / README_NAME).write_text(merge_card(previous_card, card), encoding="utf-8")
 
 
+def config_stats(benchmark: Benchmark, config: str, rows_by_split: dict[str, list[dict]]) -> ConfigStats:
+    return ConfigStats(
+        config=config,
+        distributions=[distribution(rows_by_split, field) for field in benchmark.stats_fields],
+        answer_positions=distribution(rows_by_split, benchmark.answer_field) if benchmark.answer_field else None,
+    )
+
+
 def _write_changelog(benchmark, staging, rows, new_version, previous, previous_dir) -> None:
     diffs = []
-    for config, splits in rows.items():
-        for split, new_rows in splits.items():
-            old_rows = _previous_rows(previous_dir, config, split) if previous_dir else []
-            diffs.append(changelog_module.diff_split(config, split, old_rows, new_rows, benchmark.id_field))
+    for config, split in _changelog_splits(rows, previous_dir):
+        new_rows = rows.get(config, {}).get(split, [])
+        old_rows = _previous_rows(previous_dir, config, split) if previous_dir else []
+        diffs.append(changelog_module.diff_split(config, split, old_rows, new_rows, benchmark.id_field))
     text = changelog_module.render_changelog(
         version=str(new_version),
         previous_version=str(previous) if previous else None,
@@ -223,17 +238,27 @@ def _write_changelog(benchmark, staging, rows, new_version, previous, previous_d
     (staging / changelog_module.CHANGELOG_NAME).write_text(text, encoding="utf-8")
 
 
+def _changelog_splits(rows: dict, previous_dir: Path | None) -> list[tuple[str, str]]:
+    """This release's (config, split) pairs, then those only the previous release had (a config that
+    is empty now is not written, and its rows show up as removed)."""
+    pairs = [(config, split) for config, splits in rows.items() for split in splits]
+    previous_counts = read_manifest(previous_dir)["counts"] if previous_dir else {}
+    return pairs + [(config, split) for config, splits in previous_counts.items() for split in splits
+                    if (config, split) not in pairs]
+
+
 def _previous_rows(previous_dir: Path, config: str, split: str) -> list[dict]:
     prefix = f"data/{config}/{split}-"
     files = sorted(path for path in read_manifest(previous_dir)["files"] if path.startswith(prefix))
     return read_rows([previous_dir / path for path in files])
 
 
-def _write_charts(staging: Path, distributions, answers) -> list[Chart]:
+def _write_charts(staging: Path, stats: ConfigStats) -> list[Chart]:
     charts = []
-    for dist in distributions:
-        charts.append(_chart(staging, dist, f"charts/{dist.field}.png", f"{dist.field}"))
-    if answers is not None:
+    for dist in stats.distributions:
+        charts.append(_chart(staging, dist, f"charts/{dist.field}.png", dist.field))
+    if stats.answer_positions is not None:
+        answers = stats.answer_positions
         charts.append(_chart(staging, answers, "charts/answer_position.png", f"answer position ({answers.field})"))
     return charts
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from builders.litchartom.positions import BalancedLetters, lettered, place_gold
+from builders.litchartom.build import POSITIONS_NAMESPACE
+from builders.litchartom.records import lettered, place_gold
+from builders.positions import BalancedPositions
 
 
 def test_every_stream_is_balanced_to_within_one_whatever_the_interleaving():
-    letters = BalancedLetters(seed=7)
+    letters = BalancedPositions(7, namespace=POSITIONS_NAMESPACE)
     dealt = {"ood:belief": [], "ood:emotion": [], "current:belief": []}
     for i in range(203):
         stream = list(dealt)[i % 3 if i % 5 else 0]
@@ -20,7 +22,7 @@ def test_every_stream_is_balanced_to_within_one_whatever_the_interleaving():
 
 def test_same_seed_same_letters_other_seed_other_letters():
     def deal(seed):
-        letters = BalancedLetters(seed)
+        letters = BalancedPositions(seed, namespace=POSITIONS_NAMESPACE)
         return [letters.next("s") for _ in range(40)]
 
     assert deal(1) == deal(1)

@@ -291,7 +291,9 @@ def test_release_card_reports_levels_agreement_and_fill(tmp_path):
     card = (result.path / "README.md").read_text()
     assert result.counts["test"]["test"] == 7 and result.counts["scenes"]["test"] == len(
         {r["case_key"] for r in collected.kept})
-    assert "### `level` (test)" in card and "### `origin` (test)" in card and "### `tone` (test)" in card
+    assert "### Config `test` (default)" in card
+    assert "#### `level`" in card and "#### `origin`" in card and "#### `tone`" in card
+    assert "#### `key_traits` (a list per row: each element counted" in card
     assert "Cohen's kappa" in card and "test level 3: 1/2 filled" in card and "test traits: " in card
     assert "config_name: characters" in card
 

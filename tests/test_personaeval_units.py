@@ -20,9 +20,9 @@ from builders.personaeval import (
     records,
     tracks,
 )
-from builders.personaeval.build import plan_work
+from builders.personaeval.build import POSITIONS_NAMESPACE, plan_work
 from builders.personaeval.export import PUBLISHED_COLUMNS, csv_text
-from builders.personaeval.positions import BalancedPositions
+from builders.positions import BalancedPositions
 from builders.sources import Character, Mention, Section, Turn, Work
 
 LINE = "I have a great many words to say about the weather and the sea today"  # 15 words
@@ -244,15 +244,15 @@ def test_speech_similarity_prefers_characters_who_talk_alike():
 
 @pytest.mark.parametrize("n", [1, 7, 50, 203])
 def test_gold_positions_are_balanced_within_one_item(n):
-    positions = BalancedPositions(seed=3, track="Drama")
-    counts = Counter(positions.next() for _ in range(n))
+    positions = BalancedPositions(seed=3, namespace=POSITIONS_NAMESPACE)
+    counts = Counter(positions.next("Drama") for _ in range(n))
     assert set(counts) <= {0, 1, 2, 3}
     assert max(counts.values()) - min(counts.get(slot, 0) for slot in range(4)) <= 1
 
 
 def test_gold_positions_are_seeded():
-    first = [BalancedPositions(seed=1).next() for _ in range(1)]
-    a, b, c = BalancedPositions(seed=1), BalancedPositions(seed=1), BalancedPositions(seed=2)
+    first = [BalancedPositions(seed=1, namespace=POSITIONS_NAMESPACE).next() for _ in range(1)]
+    a, b, c = (BalancedPositions(seed=s, namespace=POSITIONS_NAMESPACE) for s in (1, 1, 2))
     seq_a, seq_b, seq_c = ([p.next() for _ in range(40)] for p in (a, b, c))
     assert seq_a == seq_b and seq_a != seq_c and first[0] == seq_a[0]
 

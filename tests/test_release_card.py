@@ -13,8 +13,10 @@ from release import write_release
 from release.card_merge import merge_card
 from release.charts import bar_chart
 from release.resources import REPO_ROOT
+from release.stats import distribution
 from tests.test_release_fixtures import (  # noqa: F401  (fixtures)
     BUILD_REPORT,
+    QUIZ_CARD,
     quiz_benchmark,
     quiz_record,
     quiz_splits,
@@ -185,3 +187,65 @@ def test_tomato_card_template_renders_description_citation_and_lm_eval_task(tmp_
     assert "| false_belief | test | 5 |" in text
     loaded = datasets.load_dataset(str(result.path), "false_belief", cache_dir=str(tmp_path / "cache"))
     assert loaded["test"].num_rows == 5
+
+
+def stats_section(body: str, config: str) -> str:
+    """The card text of one config's statistics, up to the next config or the end of the stats."""
+    start = body.index(f"### Config `{config}`")
+    ends = [i for i in (body.find("### Config", start + 1), body.index("<!-- toolkit:end stats")) if i > 0]
+    return body[start : min(ends)]
+
+
+def test_every_config_gets_its_own_tables_and_only_the_default_one_gets_charts(resources_root, releases_root):
+    result = write_quiz(resources_root, releases_root)
+    body = DatasetCard.load(result.path / "README.md").text
+    default, hard = stats_section(body, "all"), stats_section(body, "hard")
+    assert default.startswith("### Config `all` (default)") and hard.startswith("### Config `hard`\n")
+    # 40 quiz records: hard = level 2 or 3; test = ids not divisible by 5
+    assert "| 1 | 11 | 3 | 35.0% |" in default and "| 1 |" not in hard.split("#### `level`")[1].split("####")[0]
+    assert "| desire | 11 | 2 | 50.0% |" in hard and "| belief |" not in hard  # hard = ids with i % 3 in (1, 2)
+    assert "#### Answer positions (`answer_idx`)" in hard
+    assert "![category](charts/category.png)" in default and "![" not in hard
+    assert sorted(p.name for p in (result.path / "charts").iterdir()) == [
+        "answer_position.png", "category.png", "level.png"]
+
+
+TRAITS_SCHEMA = {
+    "type": "object", "required": ["id", "key_traits", "kind"],
+    "properties": {"id": {"type": "string"}, "kind": {"enum": ["villain", "hero"]},
+                   "key_traits": {"type": "array", "items": {"type": "string"}}},
+}
+
+
+def test_a_list_valued_stats_field_counts_each_element(tmp_path):
+    root = tmp_path / "resources"
+    (root / "schemas").mkdir(parents=True)
+    (root / "cards").mkdir()
+    (root / "schemas" / "traits.schema.json").write_text(json.dumps(TRAITS_SCHEMA))
+    (root / "cards" / "traits.md").write_text(QUIZ_CARD)
+    benchmark = quiz_benchmark(name="traits", configs={"all": lambda r: True}, splits={"test": 1.0},
+                               stats_fields=("key_traits", "kind"), answer_field=None)
+    records = [{"id": "a", "kind": "villain", "key_traits": ["cruel", "cunning"]},
+               {"id": "b", "kind": "villain", "key_traits": ["cunning"]},
+               {"id": "c", "kind": "hero", "key_traits": []},
+               {"id": "d", "kind": "hero", "key_traits": ["brave", "cunning", "loyal"]}]
+    result = write_release(benchmark, {"all": {"test": records}}, BUILD_REPORT, tmp_path / "releases",
+                           resources_root=root)
+    body = DatasetCard.load(result.path / "README.md").text
+    traits = body.split("#### `key_traits`")[1].split("####")[0]
+    assert traits.startswith(" (a list per row: each element counted, 6 values in 4 rows)")
+    assert "| cunning | 3 | 50.0% |" in traits and "| cruel | 1 | 16.7% |" in traits
+    assert "| brave | 1 | 16.7% |" in traits and "[" not in traits  # elements, never whole lists
+    kinds = body.split("#### `kind`")[1]
+    assert "| villain | 2 | 50.0% |" in kinds and "a list per row" not in kinds.split("\n")[0]
+    assert (result.path / "charts" / "key_traits.png").is_file()
+
+
+def test_distribution_of_a_list_field_counts_elements_per_split():
+    rows = {"test": [{"t": ["x", "y"]}, {"t": ["x"]}], "validation": [{"t": []}, {"t": ["y", "y"]}]}
+    dist = distribution(rows, "t")
+    assert dist.values == ["x", "y"] and dist.counts == {"x": [2, 0], "y": [1, 2]}
+    assert (dist.grand_total, dist.rows, dist.list_valued) == (5, 4, True)
+    assert dist.share("y") == "60.0%"
+    scalar = distribution({"test": [{"t": "x"}, {"t": None}]}, "t")
+    assert scalar.list_valued is False and scalar.values == ["null", "x"]

@@ -9,6 +9,7 @@ import random
 import datasets
 import pyarrow.parquet as pq
 import pytest
+from huggingface_hub import DatasetCard
 
 from release import write_release
 from release import parquet_io
@@ -113,6 +114,55 @@ def test_changed_rebuild_gets_a_patch_version_and_a_changelog(resources_root, re
     assert "- added: `q0050`" in changelog and "- changed: `q0000`" in changelog
 
 
+def easy_first_benchmark():
+    """A benchmark whose first declared config (`easy`, level 1) is empty when only hard items are built."""
+    return quiz_benchmark(configs={"easy": lambda r: r["level"] == 1, "hard": lambda r: r["level"] >= 2})
+
+
+def hard_records(n=40):
+    return [r for r in records(n) if r["level"] >= 2]
+
+
+def test_an_empty_config_is_not_written_and_the_first_non_empty_one_is_the_default(resources_root, releases_root,
+                                                                                     tmp_path):
+    result = release(resources_root, releases_root, hard_records(), benchmark=easy_first_benchmark())
+    assert result.counts == {"hard": {"test": 21, "validation": 5}}
+    assert not (result.path / "data" / "easy").exists()
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["counts"] == result.counts and not [f for f in manifest["files"] if "easy" in f]
+    card = DatasetCard.load(result.path / "README.md")
+    assert card.data.to_dict()["configs"] == [{"config_name": "hard", "default": True, "data_files": [
+        {"split": "test", "path": "data/hard/test-*.parquet"},
+        {"split": "validation", "path": "data/hard/validation-*.parquet"}]}]
+    assert [info["config_name"] for info in card.data.to_dict()["dataset_info"]] == ["hard"]
+    assert "| hard (default) | test | 21 |" in card.text and "easy" not in card.text
+    assert 'load_dataset("quiz/v1.0.0", "hard")' in card.text
+    level_table = card.text.split("#### `level`")[1].split("####")[0]
+    assert "| 2 | 11 | 2 | 50.0% |" in level_table and "| 1 |" not in level_table  # the hard config's rows
+    loaded = datasets.load_dataset(str(result.path), "hard", cache_dir=str(tmp_path / "cache"))
+    assert loaded["validation"].num_rows == 5
+
+
+def test_an_empty_split_of_a_non_empty_config_is_still_written(resources_root, releases_root):
+    only_test = [r for r in records() if int(r["id"][1:]) % 5 != 0]
+    result = release(resources_root, releases_root, only_test)
+    assert result.counts == {"all": {"test": 32, "validation": 0}, "hard": {"test": 21, "validation": 0}}
+    assert (result.path / "data/hard/validation-00000-of-00001.parquet").is_file()
+
+
+def test_a_config_that_became_empty_shows_its_rows_as_removed_in_the_changelog(resources_root, releases_root):
+    benchmark = easy_first_benchmark()
+    release(resources_root, releases_root, records(12), benchmark=benchmark)
+    result = release(resources_root, releases_root, hard_records(12), benchmark=benchmark)
+    assert set(result.counts) == {"hard"}
+    changelog = (result.path / "CHANGELOG.md").read_text()
+    assert "| easy | test | 0 | 0 | 3 | 0 | 0 |" in changelog
+    assert "| easy | validation | 0 | 0 | 1 | 0 | 0 |" in changelog
+    latest = changelog.split("## v1.0.0")[0]
+    assert "### easy / test\n\n- removed: `q0003`, `q0006`, `q0009`" in latest
+    assert "### easy / validation\n\n- removed: `q0000`" in latest
+
+
 def test_version_policy_and_requested_versions(resources_root, releases_root):
     assert release(resources_root, releases_root, records(10)).version == "1.0.0"
     assert release(resources_root, releases_root, records(11), bump="minor").version == "1.1.0"
@@ -172,7 +222,7 @@ def test_a_killed_write_is_not_mistaken_for_a_release(resources_root, releases_r
 @pytest.mark.parametrize(
     "splits, message",
     [
-        ({"hard": {"test": []}}, "default config 'all'"),
+        ({"all": {"test": []}, "hard": {"test": [], "validation": []}}, "nothing to release"),
         ({"all": {"test": []}, "other": {"test": []}}, r"configs \['other'\] are not declared"),
         ({"all": {"test-x": []}}, "must use only letters"),
         ({"all": {"test": [quiz_record(1), quiz_record(1)]}}, r"duplicate id values \['q0001'\]"),
@@ -186,4 +236,5 @@ def test_bad_input_is_rejected_before_anything_is_written(resources_root, releas
 
 def test_missing_schema_names_the_file_to_add(tmp_path, releases_root):
     with pytest.raises(FileNotFoundError, match=r"quiz\.schema\.json"):
-        write_release(quiz_benchmark(), {"all": {"test": []}}, {}, releases_root, resources_root=tmp_path)
+        write_release(quiz_benchmark(), {"all": {"test": [quiz_record(1)]}}, {}, releases_root,
+                      resources_root=tmp_path)

@@ -9,12 +9,13 @@ import json
 
 import pytest
 
+from builders.positions import BalancedPositions
 from builders.resources import load_schema
 from builders.tomato import invariants
+from builders.tomato.build import POSITIONS_NAMESPACE
 from builders.tomato.catalog import iter_combos
 from builders.tomato.conversation import Conversation, Turn
 from builders.tomato.export import FILES, dumps, export_compat, release_sort_key
-from builders.tomato.positions import BalancedPositions
 from builders.tomato.questions import build_candidates, pick_form, question_text
 from builders.tomato.records import RunInfo, make_record
 from builders.tomato.scenarios import seed_environment
@@ -48,7 +49,7 @@ RUN = RunInfo(seed=0, scenario_model="fake:model", prompt_hashes={"roleplay_syst
 
 
 def records_of(conversation, positions=None, fb=None):
-    positions = positions or BalancedPositions(0)
+    positions = positions or BalancedPositions(0, namespace=POSITIONS_NAMESPACE)
     candidates, drops = build_candidates(conversation, seed=0)
     fb = fb or {}
     return [make_record(c, positions.next(), RUN, false_belief=fb.get(c.u_id, False),
@@ -128,17 +129,18 @@ def test_question_forms_are_about_half_and_half():
 
 
 def test_balanced_positions_stay_within_one_of_a_quarter_for_every_prefix():
-    positions = BalancedPositions(5)
+    positions = BalancedPositions(5, namespace=POSITIONS_NAMESPACE)
     counts = collections.Counter()
     for n in range(1, 2001):
         counts[positions.next()] += 1
         assert max(counts.values()) - min(counts[p] for p in range(4)) <= 1
-    assert [BalancedPositions(5).next() for _ in range(1)] == [BalancedPositions(5).next()]
+    fresh = [BalancedPositions(5, namespace=POSITIONS_NAMESPACE) for _ in range(2)]
+    assert fresh[0].next() == fresh[1].next()
 
 
 def test_records_pass_the_schema_and_every_invariant():
     records = []
-    positions = BalancedPositions(0)
+    positions = BalancedPositions(0, namespace=POSITIONS_NAMESPACE)
     for index, state in enumerate(("emotion", "belief", "intention", "desire", "knowledge")):
         batch, _ = records_of(make_conversation(state=state, combo_index=index), positions, fb={1: True, 3: True})
         records += batch

@@ -25,7 +25,6 @@ from builders.cli import positive_int
 from builders.litchartom import autocheck, questions, triple_step
 from builders.litchartom.invariants import CHECKS
 from builders.litchartom.leakage import FutureLeakCheck
-from builders.litchartom.positions import BalancedLetters
 from builders.litchartom.records import (
     base_provenance,
     current_record,
@@ -36,6 +35,7 @@ from builders.litchartom.timesteps import Timestep, interleave, select_timesteps
 from builders.litchartom.triples import Triple, link_to_previous
 from builders.litchartom.vocab import DIMENSIONS
 from builders.pipeline import Batch, ordered_map
+from builders.positions import BalancedPositions
 from builders.prompts import template_hash
 from builders.scenes import default_chunk_chars, extract_work, load_works, split_corpus
 from builders.scenes import prompt_hash as scene_prompt_hash
@@ -43,6 +43,8 @@ from builders.scenes import prompt_hash as scene_prompt_hash
 DEFAULT_PLAYS = ("king-lear", "macbeth")
 DEFAULT_OOD = ("macbeth",)
 SCENE_OUTPUT_TOKENS = 320
+# the seed namespace of the gold-position shuffles; changing it changes every released position
+POSITIONS_NAMESPACE = "litchartom-letters"
 PROMPT_TEMPLATES = (triple_step.TEMPLATE, questions.TEMPLATE, autocheck.TEMPLATE, "litchartom/ood_messages.j2")
 
 
@@ -168,7 +170,7 @@ async def generate(ctx) -> AsyncIterator[Batch]:
                                   "plots of the given works: lower --min-plots, raise --max-chunks or add works",
                                   "record": {"works": [w.id for w in corpus.works]}}])
         return
-    positions = BalancedLetters(ctx.seed)
+    positions = BalancedPositions(ctx.seed, namespace=POSITIONS_NAMESPACE)  # a stream per record kind and dimension
 
     async def run_timeline(timeline: list[Timestep]) -> list[StepOutcome]:
         return await _run_timeline(ctx, timeline, sources[timeline[0].work.id].leak_check, args)
@@ -197,7 +199,7 @@ async def _run_timeline(ctx, timeline: list[Timestep], leak_check: FutureLeakChe
     return outcomes
 
 
-def _batch(outcomes: list[StepOutcome], sources: dict[str, Source], positions: BalancedLetters, run: dict) -> Batch:
+def _batch(outcomes: list[StepOutcome], sources: dict[str, Source], positions: BalancedPositions, run: dict) -> Batch:
     """Records of one character, with the funnel counts and rejects behind them."""
     batch = Batch(records=[])
     counts = batch.counts

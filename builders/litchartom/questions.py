@@ -43,7 +43,7 @@ class Draft:
 
     @property
     def options(self) -> tuple[str, ...]:
-        """Gold first; the released order is dealt later (positions.py)."""
+        """Gold first; the released order is dealt later (builders.positions)."""
         return (self.answer, *self.distractors)
 
 

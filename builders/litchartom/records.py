@@ -14,7 +14,6 @@ import hashlib
 
 from builders import __version__
 from builders.litchartom.autocheck import CheckedQuestion
-from builders.litchartom.positions import LETTERS, lettered, place_gold
 from builders.litchartom.timesteps import Timestep
 from builders.litchartom.triples import Triple, format_triple
 from builders.prompts import render
@@ -23,6 +22,21 @@ from builders.sources.aliases import name_key
 WRAPPER_KEY = "Target Character"  # the one, information-free key of the released wrappers
 OOD_TEMPLATE = "litchartom/ood_messages.j2"
 MIN_CORRESPONDING, MAX_CORRESPONDING = 2, 4
+
+
+LETTERS = "ABCD"
+
+
+def place_gold(options: tuple[str, ...], gold_position: int) -> list[tuple[str, int]]:
+    """(option text, index in `options`) in released order: the gold (options[0]) at
+    `gold_position`, the distractors in their own order around it. The options are re-lettered
+    here, never taken in the model's order, so the dealt position is the released one."""
+    distractors = [(text, i) for i, text in enumerate(options) if i != 0]
+    return distractors[:gold_position] + [(options[0], 0)] + distractors[gold_position:]
+
+
+def lettered(texts: list[str]) -> list[str]:
+    return [f"{LETTERS[i]}. {text}" for i, text in enumerate(texts)]
 
 
 def stable_id(*parts) -> str:

@@ -64,7 +64,7 @@ BENCHMARK = Benchmark(
         "characters": lambda r: True,
     },
     splits={"test": 1.0},
-    stats_fields=("level", "tone", "origin", "annotation", "completeness"),
+    stats_fields=("level", "key_traits", "tone", "origin", "annotation", "completeness"),
     sort_key=records_module.release_sort_key,
     checks=record_checks,
     license="cc-by-4.0",

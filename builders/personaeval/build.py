@@ -32,7 +32,6 @@ from builders.personaeval.instances import (
     select_per_section,
 )
 from builders.personaeval.leakage import context_line, leak_reason
-from builders.personaeval.positions import BalancedPositions
 from builders.personaeval.profiles import (
     ProfileOutcome,
     ProfileWriter,
@@ -42,9 +41,12 @@ from builders.personaeval.profiles import (
 from builders.personaeval.records import CHECKS, OPTIONS, Option, make_record
 from builders.personaeval.tracks import TRACKS, Track, load_works, parse_tracks
 from builders.pipeline import Batch, ordered_map
+from builders.positions import BalancedPositions
 from builders.sources import Work
 
 DISTRACTORS = OPTIONS - 1
+# the seed namespace of the gold-position shuffles; changing it changes every released position
+POSITIONS_NAMESPACE = "personaeval-positions"
 
 
 def work_group(record: dict) -> str:
@@ -245,7 +247,7 @@ class ItemBuilder:
 
     def __init__(self, args, seed: int, model_label: str):
         self._args, self._seed, self._model = args, seed, model_label
-        self._positions: dict[str, BalancedPositions] = {}
+        self._positions = BalancedPositions(seed, namespace=POSITIONS_NAMESPACE, options=OPTIONS)  # a stream per track
         self._counted_profiles: set[tuple[str, str]] = set()
 
     def batch(self, item: Assembled) -> Batch:
@@ -263,7 +265,7 @@ class ItemBuilder:
             counts[f"{prefix}items dropped: failed a record check"] = 1
             reject = {"stage": "personaeval.records", "reason": problems[0], "record": record}
             return Batch(records=[], counts=counts, rejects=[reject])
-        self._positions[plan.track.config].next()
+        self._positions.next(plan.track.config)
         for option in record["provenance"]["options"]:
             if option["kind"] != "gold":
                 key = f"{prefix}distractors: {option['kind']}"
@@ -288,8 +290,7 @@ class ItemBuilder:
     def _record(self, item: Assembled) -> dict:
         plan, instance = item.plan, item.instance
         track = plan.track.config
-        positions = self._positions.setdefault(track, BalancedPositions(self._seed, options=OPTIONS, track=track))
-        gold_slot = positions.peek()
+        gold_slot = self._positions.peek(track)
         distractors = list(item.chosen)
         random.Random(f"personaeval-slots:{self._seed}:{plan.work.id}:{instance.second.id}").shuffle(distractors)
         slots = distractors[:gold_slot] + [(distractor_step.Ranked(instance.gold, "gold"), item.gold)] + distractors[gold_slot:]

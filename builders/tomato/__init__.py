@@ -5,7 +5,7 @@ Steps, one module each (plain data in and out):
   scenarios.py                         scenario seed -> shared scenario + two private goals (LLM, checked)
   conversation.py                      two agents alternate; thought + utterance per turn (structured output)
   rewrite.py                           first-person thought -> third-person option (program logic)
-  questions.py, positions.py           question candidates, distractors, balanced answer positions
+  questions.py                         question candidates and distractors (positions: builders.positions)
   false_belief.py, llm_check.py        judge verdicts (FB label), optional blind answering
   records.py, invariants.py, export.py released records, §3.2 checks, original-format export
   build.py                             BENCHMARK, add_arguments, generate (the wiring)

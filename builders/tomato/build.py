@@ -16,6 +16,7 @@ from typing import AsyncIterator, Iterator
 
 from builders.benchmark import Benchmark
 from builders.pipeline import Batch, ordered_map
+from builders.positions import BalancedPositions
 from builders.prompts import template_hash
 from builders.tomato import false_belief as false_belief_step
 from builders.tomato import llm_check
@@ -23,13 +24,14 @@ from builders.tomato.catalog import Combo, iter_combos
 from builders.tomato.conversation import Conversation, ConversationFailed, conversation_key, run_conversation
 from builders.tomato.export import release_sort_key
 from builders.tomato.invariants import checks as record_checks
-from builders.tomato.positions import BalancedPositions
 from builders.tomato.questions import Candidate, Drop, build_candidates
 from builders.tomato.records import RunInfo, make_record
 from builders.tomato.scenarios import Environment, seed_environment, write_environment
 from builders.tomato.seeds import ScenarioSeed, load_seeds
 from builders.tomato.vocab import MENTAL_STATES
 
+# the seed namespace of the gold-position shuffles; changing it changes every released position
+POSITIONS_NAMESPACE = "tomato-positions"
 QUESTIONS_PER_CONVERSATION = 14  # upper bound: one per generated message at 7 exchanges
 
 
@@ -139,7 +141,7 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     run = RunInfo(seed=ctx.seed, scenario_model="" if args.no_scenario_llm else ctx.llm.label,
                   prompt_hashes={name: template_hash(f"tomato/{name}.j2")
                                  for name in ("scenario", "roleplay_system", "false_belief", "answer")})
-    positions = BalancedPositions(ctx.seed)
+    positions = BalancedPositions(ctx.seed, namespace=POSITIONS_NAMESPACE)
     limit = args.max_conversations or 10 + math.ceil(3 * args.n / 7)
     jobs = itertools.islice(iter_jobs(ctx.seed), limit)
 

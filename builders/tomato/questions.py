@@ -6,7 +6,7 @@
   its form. Near-duplicates of the gold (token Jaccard >= 0.8) are not eligible.
 - An agent with fewer than 4 distinct thoughts yields no questions (diversity filter).
 - Question text: one of the two surface forms of §4.3, picked by a seeded coin per item.
-Positions (a_idx) are assigned later, in dataset order, by positions.BalancedPositions.
+Positions (a_idx) are assigned later, in dataset order, by builders.positions.BalancedPositions.
 """
 
 from __future__ import annotations
