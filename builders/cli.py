@@ -112,21 +112,25 @@ def run_builder(benchmark: Benchmark, generate: Callable[[BuildContext], AsyncIt
     console = Console(stderr=True, quiet=args.quiet)
     try:
         return asyncio.run(_build(benchmark, generate, args, console))
-    except UserError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
-        return EXIT_BAD_INPUT
-    except LLMError as error:  # ConfigError (bad model string, missing key), CacheError
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
+    except (UserError, LLMError) as error:  # LLMError here: ConfigError (bad model string, missing key), CacheError
+        _tell(f"[red]error:[/red] {error}")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted: run the same command again to resume from the response cache")
+        _tell("interrupted: run the same command again to resume from the response cache")
         return 130
+
+
+def _tell(message: str) -> None:
+    """Errors and stops are printed even with --quiet, unwrapped so that paths stay whole."""
+    Console(stderr=True, soft_wrap=True).print(message, highlight=False)
 
 
 async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
     from release import write_release
+    from release.versioning import VersionError
 
     _check_output(args.out)
+    _check_requested_version(args, benchmark)
     cache_dir = args.cache_dir or default_cache_dir()
     cache = ResponseCache(cache_dir / CACHE_FILE)
     accounting = Accounting(max_cost=args.max_cost)
@@ -141,7 +145,8 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
                   f"seed={args.seed} cache={cache.path}", highlight=False)
 
     kept_so_far = [0]
-    async with _opened(llm, judge):
+    stopped: BudgetExceeded | None = None
+    async with _opened(llm, judge):  # on exit, replies already asked for arrive and are cached
         watch.lap("start models")
         ctx = BuildContext(args=args, llm=llm, judge=judge, seed=args.seed, report=report,
                            kept=lambda: kept_so_far[0])
@@ -158,23 +163,29 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
             try:
                 collected = await collect(benchmark, schema, generate(ctx), report, args.n, on_progress)
             except BudgetExceeded as error:
-                _write_build_report(args, benchmark, report, accounting, watch, status="stopped: budget")
-                console.print(f"[yellow]stopped:[/yellow] {error}", highlight=False)
-                return EXIT_BUDGET
+                stopped = error
     watch.lap("generate")
+    if stopped is not None:
+        _write_build_report(args, benchmark, report, accounting, watch, status="stopped: budget")
+        _tell(f"[yellow]stopped:[/yellow] {stopped}")
+        return EXIT_BUDGET
 
     records = collected.kept
     if collected.exhausted and len(records) < args.n:
-        console.print(f"[yellow]only {len(records)} of {args.n} records[/yellow]: the builder ran out of "
-                      "attempts (see the funnel and rejects below).", highlight=False)
+        _tell(f"[yellow]only {len(records)} of {args.n} records[/yellow]: the builder ran out of attempts "
+              f"(the funnel, every reject and every failed request are in {_builds_folder(args, benchmark)}).")
     if not records:
         _write_build_report(args, benchmark, report, accounting, watch, status="failed: no records")
         _print_summary(console, report, accounting, None)
         return EXIT_FAILED
     report.count("released", len(records))
     splits = split_by_config(benchmark, records, args.splits, args.seed)
-    result = write_release(benchmark, splits, _release_report(args, benchmark, llm, judge, report, collected),
-                           args.out, version=args.release_version, bump=args.bump, repo_id=args.repo_id)
+    try:
+        result = write_release(benchmark, splits, _release_report(args, benchmark, llm, judge, report, collected),
+                               args.out, version=args.release_version, bump=args.bump, repo_id=args.repo_id)
+    except VersionError as error:  # e.g. another build took the requested version meanwhile
+        raise UserError(f"{error} Everything paid for is in the response cache: re-running costs nothing.") \
+            from None
     watch.lap("release")
     _write_build_report(args, benchmark, report, accounting, watch, status="ok", release=result)
     _print_summary(console, report, accounting, result)
@@ -185,8 +196,27 @@ def _check_output(out: Path) -> None:
     target = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder (releases go to <out>/<benchmark>/vX.Y.Z)")
+    if not target.is_dir():
+        raise UserError(f"--out {out} cannot be created: {target} is a file; give a folder path")
     if not os.access(target, os.W_OK):
         raise UserError(f"--out {out} is not writable (checked {target}); choose a folder you can write to")
+
+
+def _check_requested_version(args, benchmark: Benchmark) -> None:
+    """A --release-version that cannot be written fails now, before anything is paid for."""
+    from release.versioning import VersionError, next_version, released_versions
+
+    benchmark_dir = args.out / benchmark.name
+    existing = released_versions(benchmark_dir)
+    try:
+        version = next_version(max(existing) if existing else None, set(existing),
+                               requested=args.release_version, bump=args.bump)
+    except VersionError as error:
+        raise UserError(f"--release-version: {error}") from None
+    target = benchmark_dir / version.tag
+    if target.exists():  # a folder without manifest.json: an interrupted copy, or not ours
+        raise UserError(f"{target} exists but is not a complete release (no manifest.json); "
+                        "move it aside (or delete it) and run the same command again")
 
 
 class _opened:
@@ -235,7 +265,7 @@ def _release_report(args, benchmark, llm, judge, report: BuildReport, collected)
 def _write_build_report(args, benchmark, report: BuildReport, accounting: Accounting, watch: Stopwatch, *,
                         status: str, release=None) -> Path:
     """This run's own record (timings, what was paid, every reject): next to the releases, never in them."""
-    folder = args.out / benchmark.name / "builds"
+    folder = _builds_folder(args, benchmark)
     folder.mkdir(parents=True, exist_ok=True)
     body = {"status": status, "config": _config(args, benchmark), "funnel": report.funnel,
             "rejects": report.reject_summary(), "notes": report.notes, "llm": accounting.report(),
@@ -247,6 +277,10 @@ def _write_build_report(args, benchmark, report: BuildReport, accounting: Accoun
         for reject in report.rejects:
             handle.write(json.dumps(reject, sort_keys=True, default=str) + "\n")
     return folder
+
+
+def _builds_folder(args, benchmark: Benchmark) -> Path:
+    return args.out / benchmark.name / "builds"
 
 
 def _print_summary(console: Console, report: BuildReport, accounting: Accounting, result) -> None:
@@ -267,4 +301,7 @@ def _print_summary(console: Console, report: BuildReport, accounting: Accounting
         console.print(f"Release {result.version} {verb}: {result.path}", highlight=False)
     if report.rejects:
         console.print(f"{len(report.rejects)} rejects with reasons: see builds/rejects.jsonl next to the releases")
+    if accounting.failed_requests:
+        console.print(f"{len(accounting.failed_requests)} requests failed after their retries: reasons under "
+                      "llm.failed_requests in builds/build-report.json")
     sys.stderr.flush()

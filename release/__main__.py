@@ -13,7 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from release.hub import PushError, push_release
+from huggingface_hub.errors import HfHubHTTPError
+
+from release.hub import PushError, describe_hub_error, push_release
 from release.rebuild import all_config_paths, config_path_for, load_config, rebuild
 from release.versioning import latest_release
 
@@ -24,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (PushError, FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except HfHubHTTPError as error:  # not retried (4xx) or retries exhausted: one line, no traceback
+        print(f"error: {describe_hub_error(error)}", file=sys.stderr)
         return 1
 
 

@@ -25,7 +25,7 @@ try:  # the HTTP library huggingface_hub uses: httpx2 in 2.x, httpx before
     from httpx2 import TransportError as _TransportError
 except ImportError:  # pragma: no cover - depends on the installed huggingface_hub
     from httpx import TransportError as _TransportError
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, DatasetCard, HfApi, get_token
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, RepositoryNotFoundError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
@@ -102,6 +102,8 @@ def push_release(
     release_dir = Path(release_dir)
     manifest = read_manifest(release_dir)
     check_release_files(release_dir, manifest)
+    if not dry_run:
+        _require_token(repo_id)
     api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
     plan = make_plan(release_dir, manifest, repo_id, read_state(api, repo_id))
     result = PushResult(plan=plan, dry_run=dry_run)
@@ -202,6 +204,20 @@ def check_release_files(release_dir: Path, manifest: dict) -> None:
                 f"{local} is missing or differs from manifest.json; releases are immutable, so write a "
                 "new release instead of editing this one."
             )
+
+
+def _require_token(repo_id: str) -> None:
+    """A push needs a token; without one the Hub answers 401 half-way through reading its state."""
+    if not get_token():
+        raise PushError(f"no Hugging Face token: set HF_TOKEN to a token with write access to {repo_id} "
+                        "(or run `hf auth login`); nothing was pushed.")
+
+
+def describe_hub_error(error: HfHubHTTPError) -> str:
+    """One line for the command line: the status, the Hub's message, and for 401/403 what to check."""
+    hint = {401: "the Hub did not accept the token: check HF_TOKEN (and HF_ENDPOINT)",
+            403: "the token may not write to this repo: check HF_TOKEN's permissions"}.get(_status(error))
+    return _describe(error) + (f"; {hint}" if hint else "")
 
 
 def _check_version_is_new(tag: str, version: str, hub_tags: dict[str, str]) -> None:

@@ -59,7 +59,7 @@ class RebuildResult:
 
 
 def load_config(path: Path) -> ReleaseConfig:
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    raw = _read_yaml(Path(path))
     missing = [key for key in REQUIRED_KEYS if key not in raw]
     if missing:
         raise ValueError(f"{path}: missing required key(s) {missing}; see release/rebuild.py for the format.")
@@ -68,8 +68,47 @@ def load_config(path: Path) -> ReleaseConfig:
         raise ValueError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(ReleaseConfig.__dataclass_fields__)}.")
     if raw.get("version_policy", "patch") not in BUMPS:
         raise ValueError(f"{path}: version_policy must be one of {', '.join(BUMPS)}.")
+    _check_types(path, raw)
     raw["releases_root"] = Path(raw.get("releases_root", "releases"))
     return ReleaseConfig(**raw)
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"release config {path} not found; pass an existing YAML file "
+                                f"(the checked-in ones are in {CONFIG_DIR}).")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(error, "problem", None) or type(error).__name__
+        raise ValueError(f"{path} is not valid YAML{line} ({problem}); fix the file, "
+                         "see release/rebuild.py for the format.") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path} must be a YAML mapping of keys to values (benchmark: ..., model: ..., "
+                         "n: ..., seed: ...); see release/rebuild.py for the format.")
+    return raw
+
+
+# What each key must be; a wrong type would otherwise surface later as a builder's usage error.
+_KEY_TYPES = {"benchmark": (str, "a benchmark name"), "model": (str, "a model string"), "n": (int, "a whole number"),
+              "seed": (int, "a whole number"), "version_policy": (str, "patch, minor or major"),
+              "hub_repo": (str, "org/name"), "releases_root": (str, "a folder path"),
+              "builder_module": (str, "a module name"), "builder_args": (dict, "a mapping of flag: value")}
+
+
+def _check_types(path: Path, raw: dict) -> None:
+    for key, value in raw.items():
+        kind, meaning = _KEY_TYPES[key]
+        if value is None and key in ("hub_repo", "builder_module"):
+            continue  # optional keys may be left empty
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"{path}: {key} must be {meaning}, got {value!r}.")
+    if raw["n"] < 1:
+        raise ValueError(f"{path}: n must be at least 1, got {raw['n']}.")
 
 
 def config_path_for(benchmark: str) -> Path:

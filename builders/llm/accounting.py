@@ -32,6 +32,7 @@ class Accounting:
     def __init__(self, max_cost: float | None = None):
         self.max_cost = max_cost
         self.by_model_step: dict[tuple[str, str], Usage] = defaultdict(Usage)
+        self.failed_requests: list[dict] = []  # every request given up, with its reason (for the build report)
         self._prices = load_prices()
 
     def price_of(self, model: str) -> dict[str, float] | None:
@@ -48,6 +49,12 @@ class Accounting:
         usage.output_tokens += output_tokens
         price = self.price_of(model) or {"input": 0.0, "output": 0.0}
         usage.cost_usd += (input_tokens * price["input"] + output_tokens * price["output"]) / 1e6
+
+    def record_failure(self, model: str, step: str, *, request_hash: str, reason: str, attempts: int) -> None:
+        """A request given up after its retries: counted, and listed with its reason."""
+        self.usage(model, step).failures += 1
+        self.failed_requests.append({"model": model, "step": step, "request_hash": request_hash,
+                                     "reason": reason, "attempts": attempts})
 
     @property
     def total_cost(self) -> float:
@@ -70,4 +77,6 @@ class Accounting:
     def report(self) -> dict:
         rows = [{"model": model, "step": step, **asdict(usage)}
                 for (model, step), usage in sorted(self.by_model_step.items())]
-        return {"by_model_step": rows, "total": asdict(self.totals())}
+        # Sorted: concurrent requests fail in any order, the report should not.
+        failed = sorted(self.failed_requests, key=lambda f: (f["model"], f["step"], f["request_hash"], f["reason"]))
+        return {"by_model_step": rows, "total": asdict(self.totals()), "failed_requests": failed}

@@ -62,21 +62,33 @@ class ResponseCache:
                   "with a fresh cache (the build then re-requests what the old cache held).")
         try:
             db.execute("PRAGMA busy_timeout=60000")
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            # Read-only checks first: a file we refuse is left byte-identical (switching it to WAL
+            # or adding our tables would already rewrite it).
             check = db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise CacheError(f"the response cache {self.path} is corrupt ({check}). {advice}")
+            self._check_format(db, advice)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             db.execute("INSERT OR IGNORE INTO meta VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
-            version = db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()[0]
-            if version != str(FORMAT_VERSION):
-                raise CacheError(f"the response cache {self.path} has format version {version}; this toolkit "
-                                 f"reads version {FORMAT_VERSION}. {advice}")
             db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
                        "created REAL NOT NULL)")
         except sqlite3.DatabaseError as error:
             raise CacheError(f"the response cache {self.path} is unreadable ({error}). {advice}") from error
+
+    def _check_format(self, db: sqlite3.Connection, advice: str) -> None:
+        """A new file, or a response cache of our format version; anything else is refused untouched."""
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return  # a new, empty file
+        if "meta" not in tables:
+            raise CacheError(f"{self.path} is an SQLite file but not a response cache of this toolkit "
+                             f"(tables: {', '.join(sorted(tables))}). {advice}")
+        row = db.execute("SELECT value FROM meta WHERE key='format_version'").fetchone()
+        if row is not None and row[0] != str(FORMAT_VERSION):
+            raise CacheError(f"the response cache {self.path} has format version {row[0]}; this toolkit "
+                             f"reads version {FORMAT_VERSION}. {advice}")
 
     def _connection(self) -> sqlite3.Connection:
         """The open connection (callers hold the lock); after close() the file is opened again."""

@@ -7,8 +7,10 @@ budget. A builder only builds `ChatRequest`s and reads `ChatReply`s.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from tenacity import (AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt,
@@ -64,6 +66,7 @@ class LLM:
         self._retry_base_delay = retry_base_delay
         self._cache_dir = Path(cache_dir) if cache_dir is not None else self.cache.path.parent
         self.provider = None
+        self._trips: set[asyncio.Task] = set()  # uncached requests under way (see _Trip)
 
     def _check_budget_is_enforceable(self) -> None:
         if self.accounting.max_cost is not None and self.accounting.price_of(self.label) is None:
@@ -83,6 +86,8 @@ class LLM:
         return self
 
     async def __aexit__(self, *exc) -> None:
+        if self._trips:  # replies already asked for are paid for: let them arrive and be cached
+            await asyncio.gather(*self._trips, return_exceptions=True)
         if self.provider is not None:
             await self.provider.close()
             self.provider = None
@@ -129,10 +134,28 @@ class LLM:
             reply.provenance["prompt_hash"] = request.prompt_hash
             return reply
 
+        trip = _Trip()
+        task = asyncio.ensure_future(self._fetch(request, key, trip))
+        self._trips.add(task)
+        task.add_done_callback(self._trip_done)
+        try:
+            entry = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            trip.abandoned = True  # no new attempt starts
+            if not trip.on_the_wire:  # nothing asked for yet (queued, or waiting to retry): stop now
+                task.cancel()
+            raise
+        return _reply_from_cache(entry, cached=False)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    async def _fetch(self, request: ChatRequest, key: str, trip: "_Trip") -> dict:
+        """A valid reply from the provider, cached; re-asked (another seed) when a reply is invalid."""
+        usage = self.accounting.usage(self.label, request.step)
         reasons = []
         for attempt in range(self._max_invalid_retries + 1):
             seed = self._seed_for(request, attempt)
-            raw = await self._send(request, seed, key)
+            raw = await self._send(request, seed, key, trip)
             try:
                 data = self._check(raw, request)
             except InvalidReply as error:
@@ -144,13 +167,15 @@ class LLM:
                      "provenance": self._provenance(request, key, seed, attempt + 1,
                                                    getattr(self.provider, "reported_model", raw.model))}
             self.cache.put(key, entry)
-            return _reply_from_cache(entry, cached=False)
-        usage.failures += 1
+            return entry
         usage.retries -= 1  # the last invalid attempt was not followed by a retry
         raise self._failure(f"{self.label}: no valid reply after {len(reasons)} attempts; last: {reasons[-1]}",
-                            key, attempts=len(reasons))
+                            request, key, attempts=len(reasons))
 
-    # -- internals -----------------------------------------------------------------------------
+    def _trip_done(self, task: asyncio.Task) -> None:
+        self._trips.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: an abandoned trip's failure has nobody left to tell
 
     def _key(self, request: ChatRequest) -> str:
         # The model's identity, not where it is served: a vLLM server restarted on another port
@@ -173,29 +198,32 @@ class LLM:
         digest = hashlib.sha256(f"{base}:{request.sample}:{attempt}".encode()).digest()
         return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
-    async def _send(self, request: ChatRequest, seed: int, key: str) -> RawReply:
+    async def _send(self, request: ChatRequest, seed: int, key: str, trip: "_Trip") -> RawReply:
         """One reply from the provider, retrying transient faults; RequestFailed when they persist."""
         usage = self.accounting.usage(self.label, request.step)
+
+        def before_sleep(state: RetryCallState) -> None:
+            usage.retries += 1
+            trip.on_the_wire = False  # the failed attempt is over; the next one has not left yet
+
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TransientError),  # 429, 5xx, timeouts, dropped connections
             stop=stop_after_attempt(self._max_retries + 1),
             wait=self._wait,
-            before_sleep=lambda state: setattr(usage, "retries", usage.retries + 1),
+            before_sleep=before_sleep,
             reraise=True,
         )
         try:
-            raw = await retrying(self._attempt, request, seed, usage)
+            raw = await retrying(self._attempt, request, seed, usage, trip)
         except FatalProviderError as error:  # authentication, bad request: retrying cannot help
-            usage.failures += 1
-            raise self._failure(f"{self.label}: {error}", key, attempts=1) from None
+            raise self._failure(f"{self.label}: {error}", request, key, attempts=1) from None
         except TransientError as error:
-            usage.failures += 1
             raise self._failure(f"{self.label}: gave up after {self._max_retries + 1} attempts: {error}",
-                                key, attempts=self._max_retries + 1) from None
+                                request, key, attempts=self._max_retries + 1) from None
         self.accounting.add_tokens(self.label, request.step, raw.input_tokens, raw.output_tokens)
         return raw
 
-    async def _attempt(self, request: ChatRequest, seed: int, usage) -> RawReply:
+    async def _attempt(self, request: ChatRequest, seed: int, usage, trip: "_Trip") -> RawReply:
         async with self._limiter:  # verdicts inside, so the next waiter sees the new limit
             # The budget is taken once a slot is free, when the request really leaves: taken
             # earlier, requests queued behind the limit would leave in a burst the budget forbids.
@@ -203,7 +231,10 @@ class LLM:
             # Checked here and not on entry to chat(), for the same reason: queued requests would
             # all have passed an entry check made while nothing was spent yet.
             self.accounting.check_budget()
+            if trip.abandoned:
+                raise asyncio.CancelledError()
             usage.requests += 1
+            trip.on_the_wire = True
             try:
                 raw = await self.provider.complete(request, seed if self.provider.supports_seed else None)
             except RateLimited as error:
@@ -220,10 +251,12 @@ class LLM:
         base = self._retry_base_delay
         return wait_exponential_jitter(multiplier=base, max=60 * base, jitter=base)(state)
 
-    def _failure(self, reason: str, key: str, *, attempts: int) -> RequestFailed:
-        """A RequestFailed whose text never carries the API key, even when a server echoes it back."""
+    def _failure(self, reason: str, request: ChatRequest, key: str, *, attempts: int) -> RequestFailed:
+        """A RequestFailed whose text never carries the API key, even when a server echoes it back;
+        counted and listed (with its reason) in the accounting."""
         if self._api_key:
             reason = reason.replace(self._api_key, "<API key>")
+        self.accounting.record_failure(self.label, request.step, request_hash=key, reason=reason, attempts=attempts)
         return RequestFailed(reason, request_hash=key, attempts=attempts)
 
     def _check(self, raw: RawReply, request: ChatRequest):
@@ -251,6 +284,19 @@ class LLM:
             "seed": seed if self.provider.supports_seed else None,
             "attempts": attempts,
         }
+
+
+@dataclass
+class _Trip:
+    """One uncached request on its way to the provider, run as its own task.
+
+    A request that has left is paid for. Its trip therefore runs to the end (the reply arrives, is
+    validated and cached) even when the caller is cancelled: a build stopped by --max-cost, by
+    reaching --n or by Ctrl-C never pays twice for it. An abandoned trip starts no new attempt.
+    """
+
+    abandoned: bool = False
+    on_the_wire: bool = False  # an attempt has left and its reply is not in yet
 
 
 def _reply_from_cache(entry: dict, cached: bool = True) -> ChatReply:
