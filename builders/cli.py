@@ -269,7 +269,7 @@ def _write_build_report(args, benchmark, report: BuildReport, accounting: Accoun
     folder.mkdir(parents=True, exist_ok=True)
     body = {"status": status, "config": _config(args, benchmark), "funnel": report.funnel,
             "rejects": report.reject_summary(), "notes": report.notes, "llm": accounting.report(),
-            "timings_seconds": {**watch.stages, "total": watch.total},
+            "timings_seconds": {**watch.stages, "total": watch.total, "llm_busy": round(accounting.busy_seconds, 3)},
             "release": None if release is None else {"path": str(release.path), "version": release.version,
                                                      "noop": release.noop}}
     (folder / "build-report.json").write_text(json.dumps(body, indent=2, sort_keys=True, default=str))

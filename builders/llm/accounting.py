@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +35,21 @@ class Accounting:
         self.by_model_step: dict[tuple[str, str], Usage] = defaultdict(Usage)
         self.failed_requests: list[dict] = []  # every request given up, with its reason (for the build report)
         self._prices = load_prices()
+        # Wall time during which at least one request was on the wire: the rest of a build's time
+        # is the toolkit's own overhead (what the ToMATO benchmark reports).
+        self.busy_seconds = 0.0
+        self._in_flight = 0
+        self._busy_since = 0.0
+
+    def request_started(self) -> None:
+        if self._in_flight == 0:
+            self._busy_since = time.perf_counter()
+        self._in_flight += 1
+
+    def request_finished(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self.busy_seconds += time.perf_counter() - self._busy_since
 
     def price_of(self, model: str) -> dict[str, float] | None:
         if model.startswith("local:") or model.startswith("openai-compatible:"):

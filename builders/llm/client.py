@@ -235,11 +235,14 @@ class LLM:
                 raise asyncio.CancelledError()
             usage.requests += 1
             trip.on_the_wire = True
+            self.accounting.request_started()
             try:
                 raw = await self.provider.complete(request, seed if self.provider.supports_seed else None)
             except RateLimited as error:
                 self._limiter.record_rate_limited(error.retry_after)
                 raise
+            finally:
+                self.accounting.request_finished()
             self._limiter.record_success()
             return raw
 
