@@ -31,8 +31,9 @@ def test_embedded_model_structured_reply_then_cache_hit(smollm2_model_dir, tmp_p
 
     async def session():
         async with llm:
-            address = llm.provider._server.listening_address
+            assert llm.provider._server is None  # started lazily: a fully cached build never loads it
             first = await llm.chat(QUESTION)
+            address = llm.provider._server.listening_address
             requests_after_first = llm.accounting.totals().requests
             second = await llm.chat(QUESTION)
         return address, first, requests_after_first, second

@@ -189,7 +189,7 @@ class LLM:
 
     def _local_weights(self) -> str:
         if not hasattr(self, "_weights"):
-            self._weights = self.provider.weights_sha256
+            self._weights = self.provider.fingerprint
         return self._weights
 
     def _seed_for(self, request: ChatRequest, attempt: int) -> int:

@@ -12,6 +12,7 @@ goes through exactly the same client code as any OpenAI-compatible server.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import importlib.util
@@ -32,6 +33,11 @@ GGUF_SHA256 = base64.urlsafe_b64decode("sXnJUj0Oag-YozDHVitoJ1Cm-MjBXlvHDqNzcoEQ
 GGUF_SIZE = 98362432
 ENV_PATH = "TOOLKIT_SMOLLM2_GGUF"
 CONTEXT_PER_SLOT = 2048
+# The 135M model copies its partner's last line and repeats itself; a repetition penalty over the
+# recent context (prompt included) fixes most of it. Measured on ToMATO --n 10: 31 requests and
+# 98 s with it, more than 209 requests and no release after 7 minutes without it.
+REPEAT_PENALTY = 1.3
+PENALTY_LAST_N = 256
 
 
 def locate_gguf(cache_dir: Path, *, download: bool = True) -> Path:
@@ -101,9 +107,15 @@ class LocalModelProvider(OpenAIProvider):
         self._gguf = locate_gguf(cache_dir)
         self._slots = max(1, slots)
         self._server = None
+        self._starting = None  # an asyncio.Lock, made inside the running loop
         self._timeout = timeout
         self.name = "local"
         self.model = model
+
+    @property
+    def fingerprint(self) -> str:
+        """Weights and server-side sampling: part of every cache key, so changing either re-requests."""
+        return f"{self.weights_sha256}/repeat_penalty={REPEAT_PENALTY}/last_n={PENALTY_LAST_N}"
 
     @property
     def weights_sha256(self) -> str:
@@ -117,6 +129,18 @@ class LocalModelProvider(OpenAIProvider):
         return GGUF_SHA256
 
     async def start(self) -> None:
+        """Nothing yet: the server starts on the first request, so a rebuild served entirely
+        from the response cache never loads the model."""
+        self._starting = asyncio.Lock()
+
+    async def complete(self, request, seed):
+        if self._server is None:
+            async with self._starting:
+                if self._server is None:
+                    self._start_server()
+        return await super().complete(request, seed)
+
+    def _start_server(self) -> None:
         import xllamacpp
 
         params = xllamacpp.CommonParams()
@@ -130,6 +154,8 @@ class LocalModelProvider(OpenAIProvider):
         params.port = 0  # a free port chosen by the OS
         params.verbosity = -1
         params.endpoint_metrics = False
+        params.sampling.penalty_repeat = REPEAT_PENALTY
+        params.sampling.penalty_last_n = PENALTY_LAST_N
         self._server = xllamacpp.Server(params)
         base_url = self._server.listening_address.rstrip("/") + "/v1"
         super().__init__(name="local", model=self.model, api_key=None, base_url=base_url,
