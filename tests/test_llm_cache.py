@@ -203,10 +203,16 @@ def test_an_unwritable_cache_folder_is_a_clear_error(tmp_path):
         ResponseCache(blocker / "cache.sqlite")
 
 
-def test_only_valid_replies_are_cached(openai_server, make_llm):
+def test_an_invalid_verdict_is_remembered_and_a_new_sample_asks_again(openai_server, make_llm):
+    """Invalid replies were paid for and the same seeds would repeat them: a rebuild replays the
+    failure without a request (same release, nothing paid twice); another sample asks again."""
     openai_server.script(reply_text("not json"), reply_text("still not json"))
     llm = make_llm(model_of(openai_server), max_invalid_retries=1)
     (failed,) = run_chats(llm, [ask("a")])
-    assert isinstance(failed, Exception) and len(llm.cache) == 0
+    assert isinstance(failed, Exception) and len(openai_server.requests) == 2
+    (again,) = run_chats(llm, [ask("a")])
+    assert isinstance(again, Exception) and str(again) == str(failed) and len(openai_server.requests) == 2
     openai_server.script(reply_json({"said": "a"}))
-    assert chat_once(llm, ask("a")).data == {"said": "a"}
+    assert chat_once(llm, ask("a", sample=1)).data == {"said": "a"}
+
+

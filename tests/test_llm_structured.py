@@ -126,7 +126,8 @@ def test_schema_invalid_replies_are_retried_with_another_seed_then_fail(provider
         assert len(set(seeds)) == 3
     usage = llm.accounting.totals()
     assert (usage.requests, usage.failures, usage.retries) == (3, 1, 2)
-    assert len(llm.cache) == 0  # nothing invalid is ever cached
+    # no invalid reply is cached, only the verdict (so a rebuild replays it without paying again)
+    assert llm.cache.get(caught.value.request_hash) == {"failed": caught.value.reason, "attempts": 3}
 
 
 def test_an_invalid_reply_then_a_valid_one_succeeds(openai_server, make_llm):

@@ -129,6 +129,8 @@ class LLM:
         hit = self.cache.get(key)
         if hit is not None:
             usage.cache_hits += 1
+            if "failed" in hit:  # the model was asked and paid for; its replies were all invalid
+                raise self._failure(hit["failed"], request, key, attempts=hit.get("attempts", 0))
             reply = _reply_from_cache(hit)
             # Identical messages may come from an edited template: provenance names this request's.
             reply.provenance["prompt_hash"] = request.prompt_hash
@@ -169,8 +171,12 @@ class LLM:
             self.cache.put(key, entry)
             return entry
         usage.retries -= 1  # the last invalid attempt was not followed by a retry
-        raise self._failure(f"{self.label}: no valid reply after {len(reasons)} attempts; last: {reasons[-1]}",
-                            request, key, attempts=len(reasons))
+        reason = f"{self.label}: no valid reply after {len(reasons)} attempts; last: {reasons[-1]}"
+        # Invalid replies were paid for and re-asking with the same seeds repeats them: remember the
+        # verdict, so a rebuild neither pays again nor gets a different outcome. (Transport failures
+        # are not remembered: the next run asks again.)
+        self.cache.put(key, {"failed": reason, "attempts": len(reasons)})
+        raise self._failure(reason, request, key, attempts=len(reasons))
 
     def _trip_done(self, task: asyncio.Task) -> None:
         self._trips.discard(task)
