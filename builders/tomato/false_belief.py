@@ -40,7 +40,7 @@ async def ask_judge(judge, conversation: Conversation, pair: dict, *, temperatur
     prompt = render(TEMPLATE, a_name=a.first_name, b_name=b.first_name, a_possessive=a.pronouns.possessive,
                     noun=STATE_NOUNS[conversation.state], a_thought=pair["a_thought"], b_thought=pair["b_thought"])
     request = ChatRequest(messages=[{"role": "user", "content": prompt}], schema=VERDICT_SCHEMA,
-                          temperature=temperature, max_tokens=100, step="tomato.false_belief",
+                          temperature=temperature, max_tokens=200, step="tomato.false_belief",
                           prompt_hash=template_hash(TEMPLATE))
     try:
         reply = await judge.chat(request)
