@@ -61,12 +61,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
+
+from tests.support.http_base import TrackingHTTPServer
 
 logger = logging.getLogger(__name__)
 
@@ -1070,28 +1072,12 @@ def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 # --------------------------------------------------------------------------------------------------
 
 
-class _HubHTTPServer(ThreadingHTTPServer):
-    # Non-daemon handler threads, so that server_close() joins them: no thread outlives stop().
-    daemon_threads = False
+class _HubHTTPServer(TrackingHTTPServer):
     request_queue_size = 64  # HfFileSystem lists and downloads with up to 16 parallel connections
 
     def __init__(self, address, handler_class, *, hub: LocalHub):
         super().__init__(address, handler_class)
         self.hub = hub
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-
-    def track(self, connection: socket.socket, active: bool) -> None:
-        with self._connections_lock:
-            (self._connections.add if active else self._connections.discard)(connection)
-
-    def close_open_connections(self) -> None:
-        with self._connections_lock:
-            for connection in self._connections:
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # already closed by the peer
 
 
 class _HubRequestHandler(BaseHTTPRequestHandler):

@@ -42,8 +42,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.http_base import TrackingHTTPServer
 
 # ---------------------------------------------------------------------------------------------
 # Actions
@@ -397,27 +399,12 @@ class ScriptedAnthropicServer(ScriptedServer):
 # ---------------------------------------------------------------------------------------------
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins the handler threads: none outlives stop()
+class _HTTPServer(TrackingHTTPServer):
     request_queue_size = 512  # the default backlog of 5 drops connections when 64 clients connect at once
 
     def __init__(self, address, handler_class, *, scripted: ScriptedServer):
         super().__init__(address, handler_class)
         self.scripted = scripted
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-
-    def track(self, connection: socket.socket, active: bool) -> None:
-        with self._connections_lock:
-            (self._connections.add if active else self._connections.discard)(connection)
-
-    def close_open_connections(self) -> None:
-        with self._connections_lock:
-            for connection in self._connections:
-                try:
-                    connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # already closed by the peer
 
 
 class _Handler(BaseHTTPRequestHandler):
