@@ -13,6 +13,7 @@ import pytest
 from builders.cli import UserError
 from builders.personaeval import (
     distractors,
+    gender,
     instances,
     leakage,
     names,
@@ -308,6 +309,9 @@ def test_match_lengths_bounds_the_ratio_and_keeps_the_shortest():
 # -- records ----------------------------------------------------------------------------------------
 
 
+NO_GENDER_CUE = {"shortcut": gender.NO_CUE, "cue": None, "options": [{"gender": None, "basis": "unknown"}] * 4}
+
+
 def _record(gold_slot=2, gold_profile_words=200):
     work = lear_work([("2", "kent", LINE), ("2", "lear", LINE)])
     instance = _instance(work, len(work.turns) - 2)
@@ -318,7 +322,8 @@ def _record(gold_slot=2, gold_profile_words=200):
                for cid, kind in chosen]
     return records.make_record(work=work, track="Drama", instance=instance, options=options, gold_slot=gold_slot,
                                context_line="From The Test Play by Anon.", omitted_context=[], seed=0,
-                               context_turns=0, profile_model="fake", section_title="Scene 2")
+                               context_turns=0, profile_model="fake", section_title="Scene 2",
+                               gender=NO_GENDER_CUE)
 
 
 def test_record_has_published_columns_and_passes_every_check():
@@ -393,3 +398,54 @@ def test_script_without_speaker_lines_is_a_user_error(tmp_path):
     script.write_text("just some prose\nwith no speakers at all\n")
     with pytest.raises(UserError, match="speaker"):
         tracks.load_user_script(script)
+
+
+# -- gender shortcut --------------------------------------------------------------------------------
+
+
+def test_address_cues_count_terms_of_address_not_pronouns():
+    assert gender.address_cues("Good my lord, I pray you, sir, hear me.") == Counter({"M": 2})
+    assert gender.address_cues("Madam, he told her so.") == Counter({"F": 1})  # "he"/"her": about someone else
+    assert gender.address_cues("The lady is gone; my lord's horse too.") == Counter()  # not vocatives
+    assert gender.cue_gender(gender.address_cues("Sir, madam, both of you")) is None  # mixed: no cue
+    assert gender.cue_gender(gender.address_cues("Nothing to see here.")) is None
+
+
+def test_character_gender_from_source_then_title_then_how_others_address_them():
+    assert gender.title_gender("Player Queen") == "F" and gender.title_gender("Duke of Albany") == "M"
+    cast = [Character("lear", "King Lear", category="named"), Character("gon", "Goneril", category="named"),
+            Character("kent", "Kent", category="named"), Character("eliza", "Elizabeth", gender="F"),
+            Character("edm", "Edmund", category="named")]
+    speeches = [("1", "lear", "Speak, madam, speak."), ("1", "gon", LINE)] * 3 + [("1", "lear", "Sir, one word."),
+                ("1", "kent", LINE), ("2", "lear", "Madam, sir, lady."), ("2", "edm", LINE)]
+    genders = gender.character_genders(make_work(speeches, characters=cast))
+    assert genders["eliza"] == gender.CharacterGender("F", "source")
+    assert genders["lear"] == gender.CharacterGender("M", "title")
+    assert genders["gon"] == gender.CharacterGender("F", "addressed")  # three "madam"s before her speeches
+    assert genders["kent"] == gender.CharacterGender(None, "unknown")  # one cue is not enough
+    assert genders["edm"].gender is None  # mixed cues (2 F, 1 M is under the 0.75 agreement)
+
+
+@pytest.mark.parametrize("cue, gold, distractors, expected", [
+    (None, "F", ["M", "M", "M"], gender.NO_CUE),
+    ("F", "F", ["M", "M", "M"], gender.ONLY_GOLD),
+    ("F", "F", ["M", "F", "M"], gender.DISTRACTOR_TOO),
+    ("F", "F", ["M", None, "M"], gender.UNKNOWN),
+    ("F", None, ["F", None, "M"], gender.DISTRACTOR_TOO),
+    ("M", "F", ["M", "M", "M"], gender.GOLD_MISFIT),
+])
+def test_shortcut_values(cue, gold, distractors, expected):
+    known = lambda g: gender.CharacterGender(g, "source" if g else "unknown")
+    assert gender.shortcut(cue, known(gold), [known(g) for g in distractors]) == expected
+
+
+def test_built_item_records_the_gender_audit():
+    from builders.personaeval.build import gender_audit
+    work = lear_work([("2", "kent", "Hear me, my lord, and you, sir: " + LINE), ("2", "lear", LINE)])
+    plan = types.SimpleNamespace(genders={cid: gender.CharacterGender("M" if cid != "regan" else "F", "source")
+                                          for cid in work.characters})
+    instance = _instance(work, len(work.turns) - 2)
+    options = [types.SimpleNamespace(char_id=cid) for cid in ("regan", "edgar", "lear", "oswald")]
+    audit = gender_audit(plan, instance, options, gold_slot=2)
+    assert audit["cue"] == "M" and audit["shortcut"] == gender.DISTRACTOR_TOO
+    assert [o["gender"] for o in audit["options"]] == ["F", "M", "M", "M"]

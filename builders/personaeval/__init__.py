@@ -8,6 +8,7 @@ Steps, one module each, in the order a build runs them:
     leakage.py      drop items whose shown text names the hidden speaker (spec section 6, step 3)
     distractors.py  hard negatives from the same work: same scene, similar speech, then random
     profiles.py     one LLM-written profile per character per work, checked and length-matched
+    gender.py       the gender-shortcut measure: can gender alone pick the gold? (reported, not filtered)
     (gold positions are balanced over a whole track by builders.positions)
     records.py      the published columns, the rendered prompt and one `provenance` object
     export.py       the published CSV layout (Literary.csv, Drama.csv)

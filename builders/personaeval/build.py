@@ -22,6 +22,7 @@ from pathlib import Path
 
 from builders.benchmark import Benchmark
 from builders.personaeval import distractors as distractor_step
+from builders.personaeval import gender as gender_step
 from builders.personaeval.instances import (
     MAX_NARRATION_GAP,
     MIN_LINES,
@@ -71,7 +72,7 @@ BENCHMARK = Benchmark(
     dedup_text=dedup_text,
     configs={track.config: (lambda r, name=track.config: r["track"] == name) for track in TRACKS.values()},
     splits={"test": 1.0},
-    stats_fields=("track", "work"),  # the gold position has its own table (answer_field)
+    stats_fields=("track", "work", "gender_shortcut"),  # the gold position has its own table (answer_field)
     answer_field="gold_index",
     sort_key=release_sort_key,
     checks=CHECKS,
@@ -124,6 +125,7 @@ class WorkPlan:
     instances: list[Instance]
     evidence: WorkEvidence
     similarity: distractor_step.SpeechSimilarity
+    genders: dict[str, gender_step.CharacterGender]
     counts: dict[str, int] = field(default_factory=dict)
     rejects: list[dict] = field(default_factory=list)
     _context: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
@@ -166,7 +168,7 @@ def plan_work(track: Track, work: Work, args, seed: int) -> WorkPlan:
     return WorkPlan(track=track, work=work, eligible=eligible, instances=selected,
                     evidence=WorkEvidence.of(work, evaluation_turns),
                     similarity=distractor_step.SpeechSimilarity(work, eligible, evaluation_turns),
-                    counts=counts, rejects=rejects)
+                    genders=gender_step.character_genders(work), counts=counts, rejects=rejects)
 
 
 EXTRACTION_STAGES = ("adjacent turn pairs", "pairs dropped: ", "pairs dropped (leak): ", "pairs dropped: per-scene cap",
@@ -299,10 +301,22 @@ class ItemBuilder:
                           profile=outcome.profile, shown_profile=text)
                    for (ranked, outcome), text in zip(slots, profiles)]
         line, omitted = plan.context_for(instance.section)
+        gender = gender_audit(plan, instance, options, gold_slot)
         return make_record(work=plan.work, track=track, instance=instance, options=options, gold_slot=gold_slot,
                            context_line=line, omitted_context=omitted, seed=self._seed,
                            context_turns=self._args.context_turns, profile_model=self._model,
-                           section_title=plan.section_title(instance.section))
+                           section_title=plan.section_title(instance.section), gender=gender)
+
+
+def gender_audit(plan: WorkPlan, instance: Instance, options: list[Option], gold_slot: int) -> dict:
+    """The item's gender cue, its candidates' genders and the resulting shortcut value."""
+    spoken_to_gold = [turn for turn in instance.shown_turns if turn.speaker == instance.character1]
+    cue = gender_step.cue_gender(sum((gender_step.address_cues(turn.text) for turn in spoken_to_gold),
+                                     Counter()))
+    genders = [plan.genders[option.char_id] for option in options]
+    distractors = [g for slot, g in enumerate(genders) if slot != gold_slot]
+    return {"shortcut": gender_step.shortcut(cue, genders[gold_slot], distractors), "cue": cue,
+            "options": [{"gender": g.gender, "basis": g.basis} for g in genders]}
 
 
 async def generate(ctx) -> AsyncIterator[Batch]:

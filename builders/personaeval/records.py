@@ -2,7 +2,8 @@
 
 Published columns (spec section 3): `prompt`, `gt`, `option1`..`option4`, `option1_profile`..
 `option4_profile`, `option5` and `option5_profile` (empty: Drama and Literary have four options).
-Extra columns (spec section 12): `id`, `track`, `work`, `gold_index` (0-based slot of `gt`).
+Extra columns (spec section 12): `id`, `track`, `work`, `gold_index` (0-based slot of `gt`) and
+`gender_shortcut` (builders/personaeval/gender.py).
 `prompt` is rendered from prompts/personaeval/item.j2 and re-renders byte for byte from the
 row's provenance (`render_prompt_from`).
 
@@ -82,7 +83,7 @@ def render_prompt_from(record: dict) -> str:
 
 def make_record(*, work: Work, track: str, instance: Instance, options: list[Option], gold_slot: int,
                 context_line: str, omitted_context: list[str], seed: int, context_turns: int,
-                profile_model: str, section_title: str) -> dict:
+                profile_model: str, section_title: str, gender: dict) -> dict:
     turns = dialogue(work, instance)
     shown_options = [{"name": option.name, "profile": option.shown_profile} for option in options]
     record = {
@@ -99,6 +100,7 @@ def make_record(*, work: Work, track: str, instance: Instance, options: list[Opt
         record[f"option{slot}_profile"] = option.shown_profile
     record["option5"] = ""
     record["option5_profile"] = ""
+    record["gender_shortcut"] = gender["shortcut"]
     record["provenance"] = {
         "builder": "personaeval",
         "builder_version": __version__,
@@ -125,6 +127,7 @@ def make_record(*, work: Work, track: str, instance: Instance, options: list[Opt
             "profile_request_hash": option.profile.provenance.get("request_hash", ""),
         } for option in options],
         "profile": {"model": profile_model, "prompt_hash": profile_prompt_hash()},
+        "gender": {"cue": gender["cue"], "options": gender["options"]},
         "prompt_template_hash": template_hash(TEMPLATE),
     }
     return record
