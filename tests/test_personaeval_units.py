@@ -449,3 +449,13 @@ def test_built_item_records_the_gender_audit():
     audit = gender_audit(plan, instance, options, gold_slot=2)
     assert audit["cue"] == "M" and audit["shortcut"] == gender.DISTRACTOR_TOO
     assert [o["gender"] for o in audit["options"]] == ["F", "M", "M", "M"]
+
+
+def test_jobs_open_only_the_works_needed_for_n_then_fall_back_to_the_rest():
+    from builders.personaeval.build import jobs_of
+    plan = lambda name, k, flag="drama": types.SimpleNamespace(name=name, track=types.SimpleNamespace(flag=flag),
+                                                              instances=[f"{name}{i}" for i in range(k)])
+    plans = [plan("a", 3), plan("b", 3), plan("c", 2), plan("n", 2, "literary")]
+    order = [f"{p.name}:{i}" for p, i in jobs_of(plans, n=4)]  # 1.25 * 4 = 5 -> works a and b are opened
+    assert order == ["a:a0", "n:n0", "b:b0", "n:n1", "a:a1", "b:b1", "a:a2", "b:b2", "c:c0", "c:c1"]
+    assert [i for _, i in jobs_of(plans[:3], n=100)][:3] == ["a0", "b0", "c0"]  # too few: every work at once

@@ -3,8 +3,8 @@
 generate(ctx):
 1. loads every work of the requested tracks and extracts their instances (pure, counted once in
    the first batch): adjacent pairs -> structural rules -> leakage filters -> per-scene selection;
-2. walks the instances in a fixed order (tracks and works interleaved round-robin, every scene's
-   first pick before any second pick) and assembles items concurrently (`ordered_map`): the gold's
+2. walks the instances in a fixed order (tracks interleaved; per track, the first works that cover
+   1.25 x --n interleaved round-robin, then the rest; every scene's first pick before any second) and assembles items concurrently (`ordered_map`): the gold's
    profile, then distractors down the ranked list until three have profiles;
 3. in that fixed order, deals the gold slot from one balanced sequence per track, length-matches
    the profiles and renders the record. Funnel counts travel in the batches.
@@ -197,12 +197,38 @@ def round_robin(streams: list[list]) -> Iterator:
         yield from (item for item in group if item is not None)
 
 
-def jobs_of(plans: list[WorkPlan]) -> Iterator[tuple[WorkPlan, Instance]]:
-    """Tracks and works interleaved, so a short build still spreads over every work."""
-    per_track: dict[str, list[list]] = {}
+# Works are opened until their instances cover this many times --n: every item needs up to four
+# profiles of its work, so profiling a few works fully is far cheaper than every work a little.
+WORK_MARGIN = 1.25
+
+
+def jobs_of(plans: list[WorkPlan], n: int) -> Iterator[tuple[WorkPlan, Instance]]:
+    """Tracks and works interleaved, so a short build still spreads over several works.
+
+    Per track, the first works (in the track's order) whose instances cover WORK_MARGIN * n are
+    interleaved first; the other works follow, interleaved, and are reached only when items fail.
+    """
+    per_track: dict[str, list[WorkPlan]] = {}
     for plan in plans:
-        per_track.setdefault(plan.track.flag, []).append([(plan, instance) for instance in plan.instances])
-    return round_robin([list(round_robin(streams)) for streams in per_track.values()])
+        per_track.setdefault(plan.track.flag, []).append(plan)
+    streams = []
+    for track_plans in per_track.values():
+        first, rest = _opened_works(track_plans, WORK_MARGIN * n)
+        streams.append([*round_robin([_jobs(plan) for plan in first]), *round_robin([_jobs(plan) for plan in rest])])
+    return round_robin(streams)
+
+
+def _opened_works(plans: list[WorkPlan], wanted: float) -> tuple[list[WorkPlan], list[WorkPlan]]:
+    covered = 0
+    for count, plan in enumerate(plans, start=1):
+        covered += len(plan.instances)
+        if covered >= wanted:
+            return plans[:count], plans[count:]
+    return plans, []
+
+
+def _jobs(plan: WorkPlan) -> list[tuple[WorkPlan, Instance]]:
+    return [(plan, instance) for instance in plan.instances]
 
 
 # -- step 2: assembling one item ---------------------------------------------------------------
@@ -333,7 +359,7 @@ async def generate(ctx) -> AsyncIterator[Batch]:
 
     concurrency = 2 * getattr(args, "concurrency", 4)
     try:
-        async for item in ordered_map(produce, jobs_of(plans), concurrency=concurrency):
+        async for item in ordered_map(produce, jobs_of(plans, args.n), concurrency=concurrency):
             yield builder.batch(item)
             if ctx.needed() <= 0:
                 return
