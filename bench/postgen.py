@@ -1,4 +1,4 @@
-"""Benchmark of the post-generation stages: validate -> dedup -> split -> parquet write, and leakage.
+"""Benchmark of the post-generation stages: validate -> dedup -> split -> release, and leakage.
 
     python -m bench.postgen [--n 1000000] [--leak-new 100000] [--compare 20000]
 
@@ -8,6 +8,11 @@ duplicates (a few words changed) and schema-invalid records, then times each sta
 records/s, peak memory (ru_maxrss) and dedup precision/recall against the planted truth.
 Generating the records is not timed, but their memory is part of the peak.
 
+The write stage is `release.write_release` with the ToMATO benchmark descriptor (its four configs,
+sort order and card), so it measures what a build runs: parquet shards, stats, changelog, charts,
+card and manifest. The leakage figure then checks new records (some of them planted copies of the
+release's records) against that release through `release.leakage`, as the next release would.
+
 `--compare K` also measures the slower alternatives on K records (pure-Python jsonschema, per-record
 Python normalisation, datasketch and rensa MinHash) to show what each choice buys.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import gc
 import json
 import operator
@@ -27,26 +33,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from bench import Figure, format_table
-from builders.dedup import dedup_records, leakage_check
-from builders.splits import assign_splits
+from builders.benchmark import Benchmark
+from builders.dedup import dedup_records
+from builders.pipeline import split_by_config
+from builders.tomato.build import BENCHMARK as TOMATO
 from builders.validate import RecordValidator, check_schema, load_schema, validate_records
-from release.arrow_schema import arrow_schema_from_json_schema
+from release import write_release
+from release.arrow_schema import arrow_schema_from_json_schema, parse_json_schema
+from release.leakage import check_leakage, release_shards
+from release.parquet_io import write_split
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCHEMA = REPO_ROOT / "schemas" / "tomato.schema.json"
 
-TARGET_SECONDS = 60.0  # validate + dedup + split + write, 10^6 records
+TARGET_SECONDS = 60.0  # validate + dedup + split + release write, 10^6 records
 TARGET_PEAK_GIB = 4.0
 TARGET_QUALITY = 0.95  # dedup precision and recall on the planted duplicates
 SPLIT_RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
-PARQUET_ROWS_PER_BATCH = 20_000
-PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, use_dictionary=True, write_statistics=True,
-                       dictionary_pagesize_limit=64 * 2**20)  # room for a batch's distinct conversations
+LEAKED_SHARE = 0.1  # of the leakage check's new records: planted copies of released records
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 MENTAL_STATES = ("belief", "intention", "desire", "emotion", "knowledge")
@@ -254,66 +261,24 @@ def a_str_is_the_gold_option(record: dict) -> str | None:
 # Stages
 
 
-def write_parquet(splits: dict[str, list[dict]], json_schema: dict, folder: Path) -> int:
-    """Write each split in batches with the Arrow schema derived from the JSON schema; returns bytes.
-
-    Two things keep this fast at 10^6 rows: columns are cut from the rows with one list
-    comprehension each, and a string column whose values are mostly the same objects (ToMATO's
-    `conversation` is shared by the 14 items of a conversation) is handed over as a dictionary
-    array, so each distinct text is copied and compressed once. The file's Parquet schema stays
-    plain string (store_schema=False), so readers see the declared types.
-    """
-    declared = arrow_schema_from_json_schema(json_schema)
-    json_columns = {f.name for f in declared if f.type == pa.string() and _is_free_form(json_schema, f.name)}
-    required = set(json_schema.get("required", ()))
-    written = 0
-    for split, rows in splits.items():
-        path = folder / f"{split}.parquet"
-        schema = _write_schema(declared, rows[:1000], json_columns)
-        with pq.ParquetWriter(path, schema, store_schema=False, **PARQUET_OPTIONS) as writer:
-            for start in range(0, len(rows), PARQUET_ROWS_PER_BATCH):
-                batch = rows[start : start + PARQUET_ROWS_PER_BATCH]
-                writer.write_table(_arrow_batch(batch, schema, required, json_columns))
-        written += path.stat().st_size
-    return written
+def bench_benchmark() -> Benchmark:
+    """ToMATO's descriptor (configs, sort order, stats, card) with this benchmark's splits and texts."""
+    return dataclasses.replace(TOMATO, group=environment_group, dedup_text=dedup_text, splits=SPLIT_RATIOS,
+                               checks=(a_str_is_the_gold_option,))
 
 
-def _write_schema(declared: pa.Schema, sample: list[dict], json_columns: set[str]) -> pa.Schema:
-    """The declared schema, with string columns of mostly shared objects as dictionary<int32, string>."""
-    fields = []
-    for f in declared:
-        shared = len({id(row.get(f.name)) for row in sample}) < len(sample) // 2
-        if f.type == pa.string() and f.name not in json_columns and shared:
-            f = pa.field(f.name, pa.dictionary(pa.int32(), pa.string()), f.nullable)
-        fields.append(f)
-    return pa.schema(fields)
+def resources_root(json_schema: dict, folder: Path) -> Path:
+    """A resources root whose schemas/tomato.schema.json is the bench schema (cards: the repository's)."""
+    (folder / "schemas").mkdir(parents=True, exist_ok=True)
+    (folder / "schemas" / "tomato.schema.json").write_text(json.dumps(json_schema), encoding="utf-8")
+    return folder
 
 
-def _arrow_batch(rows: list[dict], schema: pa.Schema, required: set[str], json_columns: set[str]) -> pa.Table:
-    columns = []
-    for f in schema:
-        name = f.name  # one list comprehension per column: no per-row tuples for the GC to track
-        values = [row[name] for row in rows] if name in required else [row.get(name) for row in rows]
-        if f.name in json_columns:
-            values = [None if v is None else orjson.dumps(v, option=orjson.OPT_SORT_KEYS).decode() for v in values]
-        if pa.types.is_dictionary(f.type):
-            columns.append(_dictionary_of_objects(values))
-        else:
-            columns.append(pa.array(values, type=f.type))
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
-def _dictionary_of_objects(values) -> pa.DictionaryArray:
-    """Each distinct object (by identity, so no string is hashed) goes into the dictionary once."""
-    position: dict[int, int] = {}
-    indices = [position.setdefault(id(v), len(position)) for v in values]
-    distinct = list({id(v): v for v in values}.values())  # first occurrences, in the same order
-    return pa.DictionaryArray.from_arrays(pa.array(indices, type=pa.int32()), pa.array(distinct, type=pa.string()))
-
-
-def _is_free_form(json_schema: dict, name: str) -> bool:
-    node = json_schema.get("properties", {}).get(name, {})
-    return node.get("type") == "object" and not node.get("properties")
+def release_stage(benchmark: Benchmark, splits: dict, json_schema: dict, folder: Path):
+    """`write_release` into `folder/releases`; returns the result and the parquet bytes written."""
+    result = write_release(benchmark, splits, {"seed": 0}, folder / "releases",
+                           resources_root=resources_root(json_schema, folder / "resources"))
+    return result, sum(path.stat().st_size for path in result.path.glob("data/*/*.parquet"))
 
 
 def bench_schema(path: Path) -> dict:
@@ -362,7 +327,9 @@ def precision_recall(removed_ids: set[str], truth: set[str]) -> tuple[float, flo
 # The benchmark
 
 
-def run_pipeline(count: int, seed: int, schema_path: Path) -> list[Figure]:
+def run_pipeline(count: int, seed: int, schema_path: Path, folder: Path, keep_sources: int = 0):
+    """Figures of validate -> dedup -> split -> release on `count` records, the release's folder,
+    and `keep_sources` released records (with their split) for the leakage check to copy."""
     json_schema = bench_schema(schema_path)
     print(f"generating {count:,} records ...", flush=True)
     started = time.perf_counter()
@@ -371,12 +338,12 @@ def run_pipeline(count: int, seed: int, schema_path: Path) -> list[Figure]:
     baseline_gib = peak_gib()
 
     timer = Timer()
-    validator = RecordValidator(json_schema, [a_str_is_the_gold_option], source=str(schema_path))
+    benchmark = bench_benchmark()
+    validator = RecordValidator(json_schema, list(benchmark.checks), source=str(schema_path))
     valid, rejects = timer.run("validate", validate_records, records, validator)
     result = timer.run("dedup", dedup_records, valid, key="q_id", text=dedup_text)
-    splits = timer.run("split", assign_splits, result.kept, group=environment_group, ratios=SPLIT_RATIOS, seed=seed)
-    with tempfile.TemporaryDirectory() as folder:
-        parquet_bytes = timer.run("parquet write", write_parquet, splits, json_schema, Path(folder))
+    splits = timer.run("split", split_by_config, benchmark, result.kept, SPLIT_RATIOS, seed)
+    release, parquet_bytes = timer.run("release write", release_stage, benchmark, splits, json_schema, folder)
     total = sum(timer.seconds.values())
 
     removed = {entry["id"] for entry in result.removed}
@@ -386,9 +353,11 @@ def run_pipeline(count: int, seed: int, schema_path: Path) -> list[Figure]:
     rejected = {reject["record"]["q_id"] for reject in rejects}
     print("  dedup phases: " + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()), flush=True)
     print(f"  dedup stats: {json.dumps(result.stats)}", flush=True)
-    print("  split sizes: " + ", ".join(f"{k} {len(v):,}" for k, v in splits.items()), flush=True)
+    print("  release rows: " + ", ".join(f"{config}/{split} {rows:,}" for config, by_split in release.counts.items()
+                                         for split, rows in by_split.items()), flush=True)
+    sources = _sources(splits[benchmark.default_config], keep_sources)
     per_second = lambda stage, n: n / timer.seconds[stage]  # noqa: E731
-    return [
+    figures = [
         Figure("records", count, "records"),
         Figure("validate", per_second("validate", len(records)), "records/s"),
         Figure("dedup (exact + near)", per_second("dedup", len(valid)), "records/s"),
@@ -396,10 +365,11 @@ def run_pipeline(count: int, seed: int, schema_path: Path) -> list[Figure]:
         Figure("  phase: normalise+xxh3+MinHash", len(valid) / _sum(result.timings, "hash"), "records/s"),
         Figure("  phase: exact match", len(valid) / _sum(result.timings, "exact_match"), "records/s"),
         Figure("  phase: near match (LSH)", len(valid) / _sum(result.timings, "near_match"), "records/s"),
-        Figure("split", per_second("split", len(result.kept)), "records/s"),
-        Figure("parquet write", per_second("parquet write", len(result.kept)), "records/s"),
-        Figure("parquet size", parquet_bytes / 2**20, "MiB"),
-        Figure("validate+dedup+split+write", total, "s", f"< {TARGET_SECONDS:g}" if count >= 1_000_000 else ""),
+        Figure("split (+ configs)", per_second("split", len(result.kept)), "records/s"),
+        Figure("release write (write_release)", per_second("release write", len(result.kept)), "records/s"),
+        Figure("  rows written (4 configs)", sum(sum(s.values()) for s in release.counts.values()), "rows"),
+        Figure("  parquet size", parquet_bytes / 2**20, "MiB"),
+        Figure("validate+dedup+split+release", total, "s", f"< {TARGET_SECONDS:g}" if count >= 1_000_000 else ""),
         Figure("  same, CPU time", sum(timer.cpu_seconds.values()), "s"),
         Figure("peak memory (ru_maxrss)", peak_gib(), "GiB", f"< {TARGET_PEAK_GIB:g}"),
         Figure("  of which the input records", baseline_gib, "GiB"),
@@ -409,39 +379,63 @@ def run_pipeline(count: int, seed: int, schema_path: Path) -> list[Figure]:
         Figure("  exact recall", exact_recall, ""),
         Figure("  near recall", near_recall, ""),
     ]
+    return figures, release.path, sources
 
 
 def _sum(timings: dict[str, float], *phases: str) -> float:
     return max(sum(timings[p] for p in phases), 1e-9)
 
 
-def run_leakage(new_count: int, previous_count: int, seed: int) -> list[Figure]:
-    """A new test set (with planted copies of previous records) against a previous train set."""
-    print(f"generating {previous_count:,} previous + {new_count:,} new records ...", flush=True)
-    previous, _ = generate_records(previous_count, seed=seed, exact_share=0, near_share=0, invalid_share=0)
+def _sources(splits: dict[str, list[dict]], count: int) -> list[tuple[dict, str]]:
+    """`count` released records spread evenly over the release, each with its split."""
+    released = [(record, split) for split, records in splits.items() for record in records]
+    step = max(len(released) // max(count, 1), 1)
+    return released[::step][:count]
+
+
+def run_leakage(new_count: int, sources: list[tuple[dict, str]], release_dir: Path, schema_path: Path,
+                seed: int, folder: Path) -> list[Figure]:
+    """New test records, LEAKED_SHARE of them planted copies of `sources`, against the release."""
+    json_schema = bench_schema(schema_path)
     maker = SyntheticTomato(seed + 1)
-    maker.next_combo = 1 << 24  # new ids never collide with previous ones
-    fresh = round(new_count * 0.9)
+    maker.next_combo = 1 << 24  # new ids never collide with released ones
     new: list[dict] = []
-    while len(new) < fresh:
+    while len(new) < new_count - len(sources):
         new.extend(maker.conversation())
-    del new[fresh:]
-    leaked: set[str] = set()
-    for number, source in enumerate(maker.rng.integers(0, len(previous), new_count - fresh).tolist()):
-        copy = (maker.exact_duplicate if number % 2 else maker.near_duplicate)(previous[source])
+    del new[new_count - len(sources):]
+    leaked: dict[str, str] = {}  # planted copy id -> the split of its source
+    for number, (source, split) in enumerate(sources):
+        copy = (maker.exact_duplicate if number % 2 else maker.near_duplicate)(source)
         new.insert(int(maker.rng.integers(0, len(new) + 1)), copy)
-        leaked.add(copy["q_id"])
+        leaked[copy["q_id"]] = split
+    benchmark = bench_benchmark()
+    record_tree = parse_json_schema(json_schema)
+    ordered = sorted(new, key=lambda record: record["q_id"])
+    paths = write_split(ordered, record_tree, arrow_schema_from_json_schema(json_schema), folder, "all", "test",
+                        describe=lambda record: record["q_id"])
+    new_shards = {"all": {"test": [folder / path for path in paths]}}
+    earlier = [("1.0.0", release_shards(release_dir))]
+    print(f"checking {len(new):,} new records against the release ...", flush=True)
     timer = Timer()
-    result = timer.run("leakage check", leakage_check, new, previous, key="q_id", text=dedup_text)
+    report = timer.run("leakage check", check_leakage, benchmark, record_tree, "1.0.1", new_shards, earlier,
+                       max_matches_listed=None)
     seconds = timer.seconds["leakage check"]
-    print(f"  leakage summary: {json.dumps(result.summary)}", flush=True)
-    precision, recall = precision_recall({m["id"] for m in result.matches}, leaked)
+    against_train, against_all = report["against_train"], report["against_all"]
+    print(f"  against train: {against_train['previous_records']:,} records, {against_train['leaked_records']:,} "
+          f"leaked; against all: {against_all['previous_records']:,} records, "
+          f"{against_all['leaked_records']:,} leaked", flush=True)
+    train_truth = {record_id for record_id, split in leaked.items() if split == "train"}
+    train_precision, train_recall = precision_recall({m["id"] for m in against_train["matches"]}, train_truth)
+    precision, recall = precision_recall({m["id"] for m in against_all["matches"]}, set(leaked))
     return [
-        Figure(f"leakage check {new_count:,} vs {previous_count:,}", seconds, "s"),
+        Figure(f"leakage check (release.leakage), {len(new):,} new vs the release", seconds, "s"),
         Figure("  same, CPU time", timer.cpu_seconds["leakage check"], "s"),
-        Figure("leakage check throughput", (new_count + previous_count) / seconds, "records/s"),
-        Figure("leakage precision", precision, "", f">= {TARGET_QUALITY}"),
-        Figure("leakage recall", recall, "", f">= {TARGET_QUALITY}"),
+        Figure("  earlier records compared (all splits / train)", against_all["previous_records"], "records"),
+        Figure("  train", against_train["previous_records"], "records"),
+        Figure("leakage vs all splits: precision", precision, "", f">= {TARGET_QUALITY}"),
+        Figure("leakage vs all splits: recall", recall, "", f">= {TARGET_QUALITY}"),
+        Figure("leakage vs train: precision", train_precision, "", f">= {TARGET_QUALITY}"),
+        Figure("leakage vs train: recall", train_recall, "", f">= {TARGET_QUALITY}"),
     ]
 
 
@@ -507,18 +501,21 @@ def _rate(function, count: int) -> float:
 def main(argv: list[str] | None = None) -> list[Figure]:
     parser = argparse.ArgumentParser(prog="python -m bench.postgen", description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="records through the pipeline (default 1e6)")
-    parser.add_argument("--leak-new", type=int, default=100_000, help="new records in the leakage check (0: skip)")
-    parser.add_argument("--leak-previous", type=int, default=None, help="previous records (default: --n)")
+    parser.add_argument("--leak-new", type=int, default=100_000,
+                        help="new records checked against the release for leakage (0: skip)")
     parser.add_argument("--compare", type=int, default=0, metavar="K", help="also time slower alternatives on K records")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--schema", type=Path, default=DEFAULT_SCHEMA, help="record JSON schema (provenance is relaxed)")
     args = parser.parse_args(argv)
     if args.n < 1000:
         parser.error("--n must be at least 1000 so that every planted kind occurs")
-    figures = run_pipeline(args.n, args.seed, args.schema)
-    gc.collect()
-    if args.leak_new:
-        figures += run_leakage(args.leak_new, args.leak_previous or args.n, args.seed)
+    with tempfile.TemporaryDirectory(prefix="bench-postgen-") as folder:
+        figures, release_dir, sources = run_pipeline(args.n, args.seed, args.schema, Path(folder) / "pipeline",
+                                                     keep_sources=round(args.leak_new * LEAKED_SHARE))
+        gc.collect()
+        if args.leak_new:
+            figures += run_leakage(args.leak_new, sources, release_dir, args.schema, args.seed,
+                                   Path(folder) / "leakage")
     if args.compare:
         figures += compare_alternatives(args.compare, args.seed, args.schema)
     return figures

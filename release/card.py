@@ -57,6 +57,7 @@ class CardInputs:
     stats: list[ConfigStats]  # one per config of `counts`, in the same order
     charts: list[Chart]  # of the default config only: one set keeps the card short
     build_report: dict
+    leakage: dict  # release.leakage.check_leakage's report, as in the manifest
 
     @property
     def default_config(self) -> str:
@@ -129,6 +130,7 @@ def _body_context(benchmark: Benchmark, inputs: CardInputs) -> dict:
         "charts": inputs.charts,
         "build_sections": build_sections(inputs.build_report),
         "eval_split": eval_split,
+        "leakage": inputs.leakage,
     }
 
 

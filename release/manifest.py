@@ -1,5 +1,9 @@
 """The release manifest: file digests, counts, the build report, and the content hash.
 
+The `leakage` object is `release.leakage.check_leakage`'s report: the new release's test records
+against earlier releases (versions compared, counts of exact and near duplicates, threshold, and
+the first matches with their ids and similarity).
+
 The content hash covers only what a user loads: the parquet shards and the JSON schema. Cards,
 charts, changelog and the build report (timings, costs) are left out, so a rebuild that produces
 the same data is recognised as the same release.
@@ -63,6 +67,7 @@ def build_manifest(
     files: dict[str, dict],
     build_report: dict,
     repo_id: str | None,
+    leakage: dict,
 ) -> dict:
     return {
         "format": MANIFEST_FORMAT,
@@ -75,6 +80,7 @@ def build_manifest(
         "files": files,
         "build_report": build_report,
         "repo_id": repo_id,
+        "leakage": leakage,
     }
 
 

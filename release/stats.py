@@ -6,6 +6,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 
 @dataclass(frozen=True)
 class Distribution:
@@ -38,9 +41,38 @@ def record_counts(rows_by_config: dict[str, dict[str, list[dict]]]) -> dict[str,
 
 
 def distribution(rows_by_split: dict[str, list[dict]], field: str) -> Distribution:
-    splits = list(rows_by_split)
     per_split = {split: Counter(label for row in rows for label in category_labels(row.get(field)))
                  for split, rows in rows_by_split.items()}
+    list_valued = any(isinstance(row.get(field), list) for rows in rows_by_split.values() for row in rows)
+    rows = sum(len(rows) for rows in rows_by_split.values())
+    return _distribution(field, per_split, rows, list_valued)
+
+
+def table_distribution(tables_by_split: dict[str, pa.Table], field: str) -> Distribution:
+    """`distribution` over the rows of Arrow tables, counted column-wise: the same result as over
+    the rows as Python dicts, without building them (a 10^6-row split takes a fraction of a second).
+
+    A field the tables lack counts as null in every row, as `row.get(field)` would.
+    """
+    per_split, list_valued = {}, False
+    for split, table in tables_by_split.items():
+        if field not in table.column_names:
+            per_split[split] = Counter({"null": table.num_rows}) if table.num_rows else Counter()
+            continue
+        column = table.column(field)
+        if _is_list(column.type):
+            list_valued = list_valued or column.null_count < len(column)
+            counts = Counter({"null": column.null_count}) if column.null_count else Counter()
+            counts.update(_label_counts(pc.list_flatten(column)))
+        else:
+            counts = _label_counts(column)
+        per_split[split] = counts
+    rows = sum(table.num_rows for table in tables_by_split.values())
+    return _distribution(field, per_split, rows, list_valued)
+
+
+def _distribution(field: str, per_split: dict[str, Counter], rows: int, list_valued: bool) -> Distribution:
+    splits = list(per_split)
     totals: Counter = Counter()
     for counter in per_split.values():
         totals.update(counter)
@@ -52,9 +84,29 @@ def distribution(rows_by_split: dict[str, list[dict]], field: str) -> Distributi
         counts={value: [per_split[split][value] for split in splits] for value in values},
         totals=dict(totals),
         grand_total=sum(totals.values()),
-        rows=sum(len(rows) for rows in rows_by_split.values()),
-        list_valued=any(isinstance(row.get(field), list) for rows in rows_by_split.values() for row in rows),
+        rows=rows,
+        list_valued=list_valued,
     )
+
+
+def _label_counts(values: pa.ChunkedArray | pa.Array) -> Counter:
+    """Counts of `category_label` over an Arrow column's values.
+
+    Strings, integers and booleans are counted by Arrow, then labelled once per distinct value;
+    other types (floats, whose -0.0 and 0.0 Arrow would merge; lists; structs) value by value.
+    """
+    kind = values.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind) \
+            or pa.types.is_boolean(kind):
+        counts: Counter = Counter()
+        for entry in pc.value_counts(values).to_pylist():
+            counts[category_label(entry["values"])] += entry["counts"]
+        return counts
+    return Counter(category_label(value) for value in values.to_pylist())
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
 
 
 def category_labels(value) -> list[str]:

@@ -5,10 +5,14 @@ Layout of `<releases_root>/<benchmark>/vX.Y.Z/`:
     data/<config>/<split>-00000-of-0000N.parquet explicit Arrow schema, deterministic bytes
     charts/*.png                                stats and answer-position bar charts (default config)
     CHANGELOG.md                                against the previous release
-    manifest.json                               written last: digests, counts, build report, hash
+    manifest.json                               written last: digests, counts, build report, hash,
+                                                leakage against earlier releases
 
 Only configs with at least one record are released: an empty config gets no parquet file and no
 card entry, and the card's default config is the first released one in the benchmark's order.
+
+A new version's test split is checked for near duplicates of earlier versions' records
+(`release.leakage`); the result goes into the manifest and the card and never fails the release.
 
 Everything is written into a hidden staging folder next to the target and renamed into place at
 the end; a failure removes the staging folder, and a folder without `manifest.json` never counts
@@ -27,7 +31,7 @@ from pathlib import Path
 import builders
 from builders.benchmark import Benchmark
 from release import changelog as changelog_module
-from release.arrow_schema import arrow_schema_from_json_schema, encode_record, parse_json_schema
+from release.arrow_schema import arrow_schema_from_json_schema, parse_json_schema
 from release.card import CardInputs, Chart, ConfigStats, render_card
 from release.card_merge import merge_card
 from release.charts import bar_chart
@@ -40,9 +44,10 @@ from release.manifest import (
     read_manifest,
     sha256_file,
 )
-from release.parquet_io import arrow_nbytes, read_rows, write_split
+from release.leakage import Shards, check_leakage, release_shards
+from release.parquet_io import arrow_nbytes, read_columns, write_split
 from release.resources import load_json_schema
-from release.stats import distribution, record_counts
+from release.stats import record_counts, table_distribution
 from release.versioning import BUMPS, Version, VersionError, next_version, released_versions
 
 README_NAME = "README.md"
@@ -98,8 +103,10 @@ def write_release(
             return ReleaseResult(previous_dir, str(previous), True,
                                  read_manifest(previous_dir).get("previous_version"), counts, new_hash)
         new_version = next_version(previous, set(existing), requested=version, bump=bump)
+        leakage = check_leakage(benchmark, record_tree, str(new_version), _shard_files(staging, shards),
+                                [(str(v), release_shards(existing[v])) for v in sorted(existing)])
         _write_documents(benchmark, staging, shards, arrow_schema, counts, build_report, new_hash,
-                         new_version, previous, previous_dir, repo_id, resources_root)
+                         new_version, previous, previous_dir, repo_id, resources_root, leakage)
         manifest = build_manifest(
             benchmark=benchmark.name,
             version=str(new_version),
@@ -110,6 +117,7 @@ def write_release(
             files=file_digests(staging),
             build_report=build_report,
             repo_id=repo_id,
+            leakage=leakage,
         )
         (staging / MANIFEST_NAME).write_bytes(canonical_json(manifest))
         target = _publish(staging, benchmark_dir, new_version)
@@ -160,15 +168,18 @@ def released_configs(benchmark: Benchmark, splits_by_config: dict) -> dict[str, 
 def _write_data(benchmark, splits_by_config, record_tree, arrow_schema, staging: Path) -> dict:
     """Write every config/split in release order; return {config: {split: [shard paths]}}."""
     shards: dict[str, dict[str, list[str]]] = {}
+    sort_keys: dict[int, tuple] = {}  # by record object: configs share records, sort keys are computed once
     for config in splits_by_config:
         shards[config] = {}
         for split, records in splits_by_config[config].items():
-            rows = _release_rows(benchmark, records, record_tree, f"{config}/{split}")
-            shards[config][split] = write_split(rows, arrow_schema, staging, config, split)
+            where = f"{config}/{split}"
+            ordered = _release_order(benchmark, records, where, sort_keys)
+            shards[config][split] = write_split(ordered, record_tree, arrow_schema, staging, config, split,
+                                                describe=_describer(benchmark.id_field, where))
     return shards
 
 
-def _release_rows(benchmark: Benchmark, records: list[dict], record_tree, where: str) -> list[dict]:
+def _release_order(benchmark: Benchmark, records: list[dict], where: str, sort_keys: dict[int, tuple]) -> list[dict]:
     id_field = benchmark.id_field
     missing = [i for i, record in enumerate(records) if record.get(id_field) is None]
     if missing:
@@ -178,8 +189,19 @@ def _release_rows(benchmark: Benchmark, records: list[dict], record_tree, where:
         duplicates = sorted(str(i) for i, n in Counter(ids).items() if n > 1)[:5]
         raise ValueError(f"{where}: duplicate {id_field} values {duplicates}; ids must be unique per split.")
     sort_key = benchmark.sort_key or (lambda record: (str(record[id_field]),))
-    ordered = sorted(records, key=lambda record: (sort_key(record), str(record[id_field])))
-    return [encode_record(r, record_tree, f"{where} record {id_field}={r[id_field]!r}") for r in ordered]
+    for record in records:
+        if id(record) not in sort_keys:
+            sort_keys[id(record)] = (sort_key(record), str(record[id_field]))
+    return sorted(records, key=lambda record: sort_keys[id(record)])
+
+
+def _describer(id_field: str, where: str):
+    return lambda record: f"{where} record {id_field}={record.get(id_field)!r}"
+
+
+def _shard_files(staging: Path, shards: dict) -> Shards:
+    return {config: {split: [staging / path for path in paths] for split, paths in splits.items()}
+            for config, splits in shards.items()}
 
 
 def _shard_paths(shards: dict) -> list[str]:
@@ -190,11 +212,10 @@ def _shard_paths(shards: dict) -> list[str]:
 
 
 def _write_documents(benchmark, staging, shards, arrow_schema, counts, build_report, new_hash,
-                     new_version, previous, previous_dir, repo_id, resources_root) -> None:
-    rows = {config: {split: read_rows([staging / p for p in paths]) for split, paths in splits.items()}
-            for config, splits in shards.items()}
-    _write_changelog(benchmark, staging, rows, new_version, previous, previous_dir)
-    stats = [config_stats(benchmark, config, config_rows) for config, config_rows in rows.items()]
+                     new_version, previous, previous_dir, repo_id, resources_root, leakage) -> None:
+    files = _shard_files(staging, shards)
+    _write_changelog(benchmark, staging, files, new_version, previous, previous_dir)
+    stats = [config_stats(benchmark, config, paths_by_split) for config, paths_by_split in files.items()]
     charts = _write_charts(staging, stats[0])  # the default config's only: the card stays readable
     inputs = CardInputs(
         version=str(new_version),
@@ -203,31 +224,35 @@ def _write_documents(benchmark, staging, shards, arrow_schema, counts, build_rep
         repo_id=repo_id,
         arrow_schema=arrow_schema,
         counts=counts,
-        split_bytes={config: {split: arrow_nbytes([staging / p for p in paths]) for split, paths in splits.items()}
-                     for config, splits in shards.items()},
+        split_bytes={config: {split: arrow_nbytes(paths) for split, paths in splits.items()}
+                     for config, splits in files.items()},
         stats=stats,
         charts=charts,
         build_report=build_report,
+        leakage=leakage,
     )
     card = render_card(benchmark, inputs, resources_root)
     previous_card = _read_text(previous_dir / README_NAME) if previous_dir else None
     (staging / README_NAME).write_text(merge_card(previous_card, card), encoding="utf-8")
 
 
-def config_stats(benchmark: Benchmark, config: str, rows_by_split: dict[str, list[dict]]) -> ConfigStats:
+def config_stats(benchmark: Benchmark, config: str, paths_by_split: dict[str, list[Path]]) -> ConfigStats:
+    """The card's tables of one config, from only the columns they count."""
+    fields = [*benchmark.stats_fields, *([benchmark.answer_field] if benchmark.answer_field else [])]
+    tables = {split: read_columns(paths, fields) for split, paths in paths_by_split.items()}
     return ConfigStats(
         config=config,
-        distributions=[distribution(rows_by_split, field) for field in benchmark.stats_fields],
-        answer_positions=distribution(rows_by_split, benchmark.answer_field) if benchmark.answer_field else None,
+        distributions=[table_distribution(tables, field) for field in benchmark.stats_fields],
+        answer_positions=table_distribution(tables, benchmark.answer_field) if benchmark.answer_field else None,
     )
 
 
-def _write_changelog(benchmark, staging, rows, new_version, previous, previous_dir) -> None:
+def _write_changelog(benchmark, staging, files: Shards, new_version, previous, previous_dir) -> None:
     diffs = []
-    for config, split in _changelog_splits(rows, previous_dir):
-        new_rows = rows.get(config, {}).get(split, [])
-        old_rows = _previous_rows(previous_dir, config, split) if previous_dir else []
-        diffs.append(changelog_module.diff_split(config, split, old_rows, new_rows, benchmark.id_field))
+    for config, split in _changelog_splits(files, previous_dir):
+        new_paths = files.get(config, {}).get(split, [])
+        old_paths = _previous_paths(previous_dir, config, split) if previous_dir else []
+        diffs.append(changelog_module.diff_split(config, split, old_paths, new_paths, benchmark.id_field))
     text = changelog_module.render_changelog(
         version=str(new_version),
         previous_version=str(previous) if previous else None,
@@ -238,19 +263,18 @@ def _write_changelog(benchmark, staging, rows, new_version, previous, previous_d
     (staging / changelog_module.CHANGELOG_NAME).write_text(text, encoding="utf-8")
 
 
-def _changelog_splits(rows: dict, previous_dir: Path | None) -> list[tuple[str, str]]:
+def _changelog_splits(files: Shards, previous_dir: Path | None) -> list[tuple[str, str]]:
     """This release's (config, split) pairs, then those only the previous release had (a config that
     is empty now is not written, and its rows show up as removed)."""
-    pairs = [(config, split) for config, splits in rows.items() for split in splits]
+    pairs = [(config, split) for config, splits in files.items() for split in splits]
     previous_counts = read_manifest(previous_dir)["counts"] if previous_dir else {}
     return pairs + [(config, split) for config, splits in previous_counts.items() for split in splits
                     if (config, split) not in pairs]
 
 
-def _previous_rows(previous_dir: Path, config: str, split: str) -> list[dict]:
+def _previous_paths(previous_dir: Path, config: str, split: str) -> list[Path]:
     prefix = f"data/{config}/{split}-"
-    files = sorted(path for path in read_manifest(previous_dir)["files"] if path.startswith(prefix))
-    return read_rows([previous_dir / path for path in files])
+    return [previous_dir / path for path in sorted(read_manifest(previous_dir)["files"]) if path.startswith(prefix)]
 
 
 def _write_charts(staging: Path, stats: ConfigStats) -> list[Chart]:

@@ -24,7 +24,7 @@ from tests.test_release_fixtures import (  # noqa: F401  (fixtures)
     resources_root,
 )
 
-SECTIONS = ["description", "release", "stats", "build", "usage", "citation"]
+SECTIONS = ["description", "release", "leakage", "stats", "build", "usage", "citation"]
 
 
 def write_quiz(resources_root, releases_root, n=40, **kwargs):

@@ -192,22 +192,23 @@ def test_large_splits_are_sharded(resources_root, releases_root, monkeypatch, tm
 
 
 def test_disk_full_while_writing_leaves_no_release(resources_root, releases_root, monkeypatch):
-    real_write = parquet_io.pq.write_table
+    real_writer = parquet_io.pq.ParquetWriter
     calls = []
 
-    def fail_on_third_shard(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(*args, **kwargs)
+    class DiskFillingWriter(real_writer):
+        def write_table(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:  # the third row group written
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write_table(*args, **kwargs)
 
-    monkeypatch.setattr(parquet_io.pq, "write_table", fail_on_third_shard)
+    monkeypatch.setattr(parquet_io.pq, "ParquetWriter", DiskFillingWriter)
     with pytest.raises(OSError) as error:
         release(resources_root, releases_root, records())
     assert error.value.errno == errno.ENOSPC
     assert list((releases_root / "quiz").iterdir()) == []  # no version folder, no staging folder
 
-    monkeypatch.setattr(parquet_io.pq, "write_table", real_write)
+    monkeypatch.setattr(parquet_io.pq, "ParquetWriter", real_writer)
     assert release(resources_root, releases_root, records()).version == "1.0.0"
 
 
