@@ -1,14 +1,21 @@
-"""Balanced test selection, the split rule (work + character) and the agreement computation."""
+"""Balanced test selection, the trait hill-climb, the split rule (work + character) and agreement."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
 
 from builders.cli import UserError
 from builders.moral_roleplay.agreement import agreement_summary, cohen_kappa
-from builders.moral_roleplay.balance import Candidate, select_test
+from builders.moral_roleplay.balance import (
+    Candidate,
+    select_test,
+    tolerance,
+    trait_distance,
+    trait_targets,
+)
 from builders.moral_roleplay.build import BENCHMARK, per_level_of
 from builders.splits import assign_splits
 
@@ -114,3 +121,68 @@ def test_agreement_summary_counts_splits():
     assert summary == {"pairs": 4, "agreed": 2, "one_level_apart": 1, "two_or_more_apart": 1,
                        "agreement_rate": 0.5, "cohen_kappa": summary["cohen_kappa"]}
     assert math.isclose(summary["cohen_kappa"], cohen_kappa([1, 2, 4, 3], [1, 3, 1, 3]), abs_tol=1e-4)
+
+
+# -- the trait hill-climb towards the official counts ----------------------------------------------------
+
+
+def _trait_pool():
+    """Level-4 candidates: 'good fit' ones carry Cruel + Manipulative (the official L4 profile),
+    'poor fit' ones Kind-free but off-profile traits; two tones, two books."""
+    pool = []
+    for i in range(12):
+        fits = i % 3 == 0
+        traits = ("Cruel", "Manipulative", "Arrogant") if fits else ("Calm", "Curious", "Humble")
+        pool.append(Candidate(id=f"c{i:02d}", level=4, tone=("Negative", "Neutral")[i % 2], completeness=5,
+                              book=("Othello", "Macbeth")[i % 2], character=f"X{i}", origin="source", traits=traits))
+    return pool
+
+
+def test_targets_scale_the_official_table():
+    targets = trait_targets(10)
+    assert targets[4]["Cruel"] == 181 / 20 and targets[1]["Brave"] == 143 / 20 and targets[3]["Kind"] == 0
+    assert set(targets[2]) == {"Manipulative", "Resilient", "Ambitious", "Loyal", "Brave", "Cruel", "Kind",
+                               "Selfish", "Impulsive", "Arrogant"}
+    assert tolerance(200, 200) == 30 and tolerance(10, 200) == 5 and tolerance(2, 10) == 0.3
+
+
+def test_hill_climb_lowers_the_trait_distance_keeping_origin_tone_and_size():
+    pool = _trait_pool()
+    plain = select_test(pool, per_level=4, seed=0, hill_climb=False)
+    climbed = select_test(pool, per_level=4, seed=0)
+    by_id = {c.id: c for c in pool}
+    targets = trait_targets(4)[4]
+    before = trait_distance([by_id[i] for i in plain.ids], targets)
+    after = trait_distance([by_id[i] for i in climbed.ids], targets)
+    assert after < before and climbed.traits[4]["distance_before"] == round(before, 2)
+    assert climbed.traits[4]["distance_after"] == round(after, 2) and climbed.traits[4]["swaps"] > 0
+    assert len(climbed.ids) == 4 and climbed.fill == plain.fill
+    tones = lambda ids: sorted(by_id[i].tone for i in ids)
+    assert tones(climbed.ids) == tones(plain.ids)  # swaps keep the tone strata
+    # here the climb reaches the best selection with the same tones (brute force over all of them)
+    best = min(trait_distance(list(group), targets) for group in itertools.combinations(pool, 4)
+               if sorted(c.tone for c in group) == tones(plain.ids))
+    assert math.isclose(after, best)
+    assert sum(by_id[i].traits[0] == "Cruel" for i in climbed.ids) == 3  # a 4th would add too much Arrogant
+
+
+def test_hill_climb_never_swaps_across_origins_nor_breaks_caps():
+    pool = _trait_pool()
+    sources = [c for c in pool if c.traits[0] != "Cruel"]
+    synthetic = [Candidate(id=f"s{i}", level=4, tone="Negative", completeness=5, book="Original", character="Y",
+                           origin="synthetic", traits=("Cruel", "Manipulative", "Selfish")) for i in range(3)]
+    selection = select_test(sources + synthetic, per_level=4, seed=0, max_per_character=1)
+    assert selection.fill[4]["source"] == 4 and selection.fill[4]["synthetic"] == 0  # sources fill it, no swap in
+    capped = select_test([c for c in pool if c.traits[0] != "Cruel"][:3] + synthetic, per_level=4, seed=0,
+                         max_per_character=1)
+    assert capped.fill[4]["synthetic"] == 1  # one portrayal per (book, character), even when it would help
+
+
+def test_trait_report_says_which_counts_are_within_tolerance():
+    pool = _trait_pool()
+    report = select_test(pool, per_level=4, seed=0).traits[4]
+    # at 4 per level the tolerance of Cruel (target 3.62) is ±0.54: 3 is just outside
+    assert report["traits"]["Cruel"] == {"target": round(181 / 50, 2), "achieved": 3, "within": False}
+    assert report["traits"]["Kind"] == {"target": 0, "achieved": 0, "within": True}
+    assert report["traits"]["Resilient"]["within"] and not report["traits"]["Ambitious"]["within"]
+    assert report["within"] == sum(row["within"] for row in report["traits"].values())

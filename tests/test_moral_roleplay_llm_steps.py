@@ -2,8 +2,9 @@
 
 The fake has an async `chat(request)` returning objects with `.data`, `.text`, `.provenance` and
 `.cached`, like builders.llm.LLM. It answers every JSON schema with schema-valid data; `levels`
-decides each annotator's level from (character name, sample index), so agreement, adjudication and
-drops are under the test's control.
+decides the level each annotation should come to from (character name, sample index), and the fake
+answers the yes/no questions so that the program's rule computes exactly that level, so agreement,
+adjudication and drops are under the test's control.
 """
 
 from __future__ import annotations
@@ -11,20 +12,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
 
 from builders.moral_roleplay import annotate, build, scenes, synthetic, writing
-from builders.moral_roleplay.annotate import PortrayalContext, annotate_portrayal
+from builders.moral_roleplay.annotate import (
+    PortrayalContext,
+    annotate_portrayal,
+    level_from_answers,
+    level_rule,
+)
 from builders.moral_roleplay.coser import spoken_part
-from builders.moral_roleplay.scenes import Annotators
+from builders.moral_roleplay.scenes import Annotators, SceneFilter
 from builders.moral_roleplay.windows import scenes_of
 from builders.pipeline import BuildReport, collect, split_by_config
 from builders.resources import load_schema
 from builders.sources import plays
 
+# yes/no answers that make the rule of data/level_rule.json give each level
+ANSWERS_FOR_LEVEL = {1: {"goodwill": True, "puts_others_first": True, "blameless": True},
+                     2: {"goodwill": True, "puts_others_first": True},
+                     3: {"harms": True, "goodwill": True},
+                     4: {"harms": True}}
 TRAITS_BY_LEVEL = {1: ["Kind", "Brave", "Selfless", "Loyal"], 2: ["Loyal", "Impulsive", "Brave"],
                    3: ["Selfish", "Ambitious", "Manipulative"], 4: ["Cruel", "Manipulative", "Malicious", "Deceitful"]}
 
@@ -56,7 +68,7 @@ class FakeLLM:
 
     def _fill(self, schema, request, path):
         step = request.step.split(".")[-1]
-        if path == "$" and step in ("annotate", "traits"):
+        if path == "$" and step in ("question", "traits"):
             return self._annotation(schema, request, step)
         if "enum" in schema:
             if path.endswith("speaker"):
@@ -76,18 +88,31 @@ class FakeLLM:
         if kind == "integer":
             return schema.get("minimum", 1) + 41
         text = f"words for {path} " * 10
-        return text[:schema.get("maxLength", 200)].strip().ljust(schema.get("minLength", 1), "x")
+        if "pattern" in schema:  # plain prose (steps.prose_field): letters, digits and spaces only
+            text = "Words for " + re.sub(r"[^A-Za-z0-9]+", " ", text)
+        text = text[:schema.get("maxLength", 200)].strip().ljust(schema.get("minLength", 1), "x")
+        assert re.search(schema.get("pattern", ""), text), (path, text)
+        return text
 
     def _annotation(self, schema, request, step):
         content = request.messages[1]["content"]
         name = content.split("Character: ", 1)[1].split("\n", 1)[0]
-        if step == "annotate":
-            choices = schema["properties"]["level"]["enum"]
-            level = self.levels(name, request.sample, choices) if self.levels else choices[0]
-            return {"level": level, "rationale": f"{name} acts as level {level}."}
-        level = int(request.messages[0]["content"].split("moral level ", 1)[1][0])
+        if step == "question":
+            level = self.levels(name, request.sample, (1, 2, 3, 4)) if self.levels else 1
+            question = next(q for q in level_rule().questions if _question_text(q, name) in content)
+            return {"answer": "yes" if ANSWERS_FOR_LEVEL[level].get(question) else "no"}
+        level = int(content.split("judged moral level ", 1)[1][0])
         traits = self.traits(name, request.sample, level) if self.traits else TRAITS_BY_LEVEL[level]
         return {"key_traits": traits}
+
+
+def _question_text(question: str, name: str) -> str:
+    """The rendered question, to tell which one a request asks."""
+    from builders.prompts import render
+
+    text = render("moral_roleplay/question_user.j2", question=question, book="B", character=name, profile="",
+                  summary="", scenario="", thought="", lines=[])
+    return text.rsplit("\n", 2)[-2]
 
 
 def context(name="Iago"):
@@ -102,29 +127,95 @@ def run(coro):
 # -- annotation: agreement, adjudication, drops, re-asks -----------------------------------------------
 
 
-def test_agreeing_annotators_give_the_level_and_first_traits():
+QUESTIONS = len(level_rule().questions)
+
+
+def _steps(requests):
+    return [(r.step.split(".")[-1], r.sample) for r in requests]
+
+
+def test_rule_computes_levels_from_answers():
+    def level(**yes):
+        return level_from_answers({q: yes.get(q, False) for q in level_rule().questions})[0]
+
+    assert level(goodwill=True, puts_others_first=True, blameless=True) == 1
+    assert level(goodwill=True, puts_others_first=True) == 2  # one flaw: not blameless
+    assert level(harms=True, goodwill=True, puts_others_first=True, blameless=True) == 2
+    assert level(harms=True, goodwill=True) == 3  # harm for own gain, but not without goodwill
+    assert level(harms=True) == 4  # harm and no goodwill at all
+    assert level(harms=True, puts_others_first=True, blameless=True) == 4
+    # a model that says yes (or no) to everything lands on level 2, never on an end of the scale
+    assert level(harms=True, goodwill=True, puts_others_first=True, blameless=True) == level() == 2
+    with pytest.raises(ValueError, match="lack the questions"):
+        level_from_answers({"harms": True})
+    for wanted, answers in ANSWERS_FOR_LEVEL.items():
+        assert level(**answers) == wanted
+
+
+def test_a_bad_rule_file_is_refused_with_the_reason(tmp_path):
+    good = json.loads(annotate.RULE_FILE.read_text())
+    unknown = {**good, "rule": [{"level": 4, "all": ["not evil"]}, *good["rule"]]}
+    no_fallback = {**good, "rule": good["rule"][:-1]}
+    for data, message in ((unknown, "naming only the questions"), (no_fallback, "must be the fallback")):
+        path = tmp_path / "rule.json"
+        path.write_text(json.dumps(data))
+        with pytest.raises(ValueError, match=message):
+            annotate.load_level_rule(path)
+    assert annotate.load_level_rule(annotate.RULE_FILE) == level_rule()
+
+
+def test_agreeing_annotators_give_the_computed_level_and_first_traits():
     fake = FakeLLM(levels=lambda name, sample, choices: 4)
     portrayal = run(annotate_portrayal(fake, fake, fake, context()))
     assert (portrayal.status, portrayal.level, portrayal.pair) == ("agreed", 4, (4, 4))
     assert portrayal.traits == TRAITS_BY_LEVEL[4]
-    assert [(r.step, r.sample) for r in fake.requests] == [  # two independent samples of one model
-        ("moral_roleplay.annotate", 0), ("moral_roleplay.traits", 0),
-        ("moral_roleplay.annotate", 1), ("moral_roleplay.traits", 1)]
+    # two independent samples of one model answer every question; the traits are asked once, for the
+    # settled level, with the sample of the annotation that settled it
+    assert _steps(fake.requests) == [("question", 0)] * QUESTIONS + [("question", 1)] * QUESTIONS + [("traits", 0)]
+    first = portrayal.annotations[0]
+    assert first["answers"] == {"harms": "yes", "goodwill": "no", "puts_others_first": "no", "blameless": "no"}
+    assert first["level"] == 4 and "6.2" in first["rule"] and len(first["calls"]) == QUESTIONS
 
 
-def test_one_level_split_goes_to_a_third_call_restricted_to_the_two_levels():
-    fake = FakeLLM(levels=lambda name, sample, choices: {0: 3, 1: 4}.get(sample, choices[-1]))
+def test_every_question_is_asked_once_per_annotation_after_the_shared_prefix():
+    fake = FakeLLM(levels=lambda name, sample, choices: 1)
+    run(annotate_portrayal(fake, fake, fake, context()))
+    asked = [r for r in fake.requests if r.step.endswith("question") and r.sample == 0]
+    assert sorted(next(q for q in level_rule().questions if _question_text(q, "Iago") in r.messages[1]["content"])
+                  for r in asked) == sorted(level_rule().questions)
+    traits = next(r for r in fake.requests if r.step.endswith("traits"))
+    # one system prompt and one portrayal prefix for every call about a portrayal (prompt-cache reuse)
+    assert {r.messages[0]["content"] for r in fake.requests} == {traits.messages[0]["content"]}
+    prefix = traits.messages[1]["content"].split("Request:")[0]
+    assert all(r.messages[1]["content"].startswith(prefix) for r in asked)
+
+
+def test_one_level_split_goes_to_a_third_annotation_that_must_pick_one_of_the_two():
+    fake = FakeLLM(levels=lambda name, sample, choices: {0: 3, 1: 4, 2: 4}[sample])
     portrayal = run(annotate_portrayal(fake, fake, fake, context()))
     assert portrayal.status == "adjudicated" and portrayal.level == 4 and portrayal.pair == (3, 4)
-    third = fake.requests[4]
-    assert third.sample == 2 and third.schema["properties"]["level"]["enum"] == [3, 4]
-    assert "level 3, the other level 4" in third.messages[0]["content"]
+    assert [sample for _, sample in _steps(fake.requests)][-QUESTIONS - 1:] == [2] * (QUESTIONS + 1)
 
 
-def test_two_levels_apart_is_disputed_without_a_third_call():
+def test_a_third_annotation_outside_the_two_levels_leaves_the_portrayal_disputed():
+    fake = FakeLLM(levels=lambda name, sample, choices: {0: 3, 1: 4, 2: 1}[sample])
+    portrayal = run(annotate_portrayal(fake, fake, fake, context()))
+    assert portrayal.status == "disputed" and portrayal.level is None
+    assert portrayal.problems == ["adjudicator: computed level 1, not one of [3, 4]"]
+    assert _steps(fake.requests)[-1] == ("question", 2)  # no traits asked for a level that cannot win
+
+
+def test_two_levels_apart_is_disputed_without_a_third_annotation():
     fake = FakeLLM(levels=lambda name, sample, choices: {0: 1, 1: 4}[sample])
     portrayal = run(annotate_portrayal(fake, fake, fake, context()))
-    assert portrayal.status == "disputed" and portrayal.level is None and len(fake.requests) == 4
+    assert portrayal.status == "disputed" and portrayal.level is None
+    assert {sample for _, sample in _steps(fake.requests)} == {0, 1}
+
+
+def test_a_failed_question_fails_the_annotation():
+    fake = FakeLLM(levels=lambda name, sample, choices: 2, fail_steps=("moral_roleplay.question",))
+    portrayal = run(annotate_portrayal(fake, fake, fake, context()))
+    assert portrayal.status == "failed" and "question 'harms' failed" in portrayal.problems[0]
 
 
 def test_contradicting_traits_are_reasked_once_then_dropped():
@@ -132,15 +223,15 @@ def test_contradicting_traits_are_reasked_once_then_dropped():
     fake = FakeLLM(levels=lambda name, sample, choices: 4, traits=lambda name, sample, level: ["Kind", "Cruel", "Vain"])
     portrayal = run(annotate_portrayal(fake, fake, fake, context()))
     assert portrayal.status == "failed"
-    assert [r.sample for r in fake.requests if r.step.endswith("traits")] == [0, 10, 1, 11]
-    assert all("contradicts level" in p for p in portrayal.problems)
+    assert [r.sample for r in fake.requests if r.step.endswith("traits")] == [0, 10]
+    assert len(portrayal.problems) == 2 and all(p.startswith("traits: contradicts level") for p in portrayal.problems)
 
 
 def test_a_reask_can_recover():
     fake = FakeLLM(levels=lambda name, sample, choices: 4,
                    traits=lambda name, sample, level: ["Cruel", "Cruel", "Cruel"] if sample == 0 else TRAITS_BY_LEVEL[4])
     portrayal = run(annotate_portrayal(fake, fake, fake, context()))
-    assert portrayal.status == "agreed" and portrayal.problems == ["annotator 1: trait count: 1 distinct traits (need 3-7)"]
+    assert portrayal.status == "agreed" and portrayal.problems == ["traits: trait count: 1 distinct traits (need 3-7)"]
 
 
 def test_a_second_model_annotates_with_sample_zero():
@@ -148,7 +239,7 @@ def test_a_second_model_annotates_with_sample_zero():
     second = FakeLLM(levels=lambda name, sample, choices: 2, label="fake:judge")
     portrayal = run(annotate_portrayal(first, second, second, context()))
     assert portrayal.status == "agreed"
-    assert [r.sample for r in first.requests] == [0, 0] and [r.sample for r in second.requests] == [0, 0]
+    assert {r.sample for r in first.requests} == {0} and {r.sample for r in second.requests} == {0}
 
 
 def test_trait_schema_only_allows_the_vocabulary_consistent_with_the_level():
@@ -156,7 +247,6 @@ def test_trait_schema_only_allows_the_vocabulary_consistent_with_the_level():
     assert len(items) == 81 - 3 - 1 and "Melancholy" in items and "Evil" not in items  # no Cruel nor Sadistic
     villain = annotate.traits_schema(4)["properties"]["key_traits"]["items"]["enum"]
     assert "Cruel" in villain and not {"Kind", "Merciful", "Selfless"} & set(villain)
-    assert annotate.level_schema((3, 4))["properties"]["level"]["enum"] == [3, 4]
 
 
 # -- one source scene -------------------------------------------------------------------------------
@@ -167,10 +257,11 @@ def othello():
     return plays.load_play("othello")
 
 
-def _scene_run(fake, work, source, min_completeness=4):
+def _scene_run(fake, work, source, mode="structure", ends_episode=False):
     annotators = Annotators(fake, fake, fake)
     return run(scenes.build_source_scene(fake, annotators, writing.Profiles(fake, temperature=0.7), work, source,
-                                         min_completeness=min_completeness, temperature=0.7))
+                                         scene_filter=SceneFilter(4, mode), ends_episode=ends_episode,
+                                         temperature=0.7))
 
 
 def test_source_scene_keeps_every_speech_verbatim_and_labels_key_characters(othello):
@@ -189,9 +280,19 @@ def test_source_scene_keeps_every_speech_verbatim_and_labels_key_characters(othe
 
 def test_incomplete_scene_is_dropped_before_thoughts_and_annotation(othello):
     fake = FakeLLM(completeness=3)
-    result = _scene_run(fake, othello, scenes_of(othello).scenes[0])
-    assert result.scene is None and result.counts["scenes dropped: scene rating"] == 1
+    result = _scene_run(fake, othello, scenes_of(othello).scenes[0], mode="llm")
+    assert result.scene is None and result.counts["scenes dropped: scene completeness"] == 1
+    assert "completeness 3 (llm; LLM 3, structure 4) < 4" in result.rejects[0]["reason"]
     assert [r.step for r in fake.requests] == ["moral_roleplay.scene", "moral_roleplay.rating"]
+
+
+def test_structural_completeness_keeps_a_scene_the_llm_rates_low_and_records_both(othello):
+    fake = FakeLLM(completeness=1, levels=lambda name, sample, choices: 2)
+    result = _scene_run(fake, othello, scenes_of(othello).scenes[0], mode="structure", ends_episode=True)
+    assert result.scene["completeness"] == 5
+    assert result.provenance["completeness"] == {"mode": "structure", "llm": 1, "structure": 5, "failed_checks": []}
+    both = _scene_run(FakeLLM(completeness=1), othello, scenes_of(othello).scenes[0], mode="both")
+    assert both.scene is None and "(both; LLM 1, structure 4)" in both.rejects[0]["reason"]
 
 
 def test_failed_brief_drops_the_scene_with_a_reason(othello):
@@ -200,14 +301,40 @@ def test_failed_brief_drops_the_scene_with_a_reason(othello):
     assert result.scene is None and "brief failed" in result.rejects[0]["reason"]
 
 
-def test_synthetic_scene_is_marked_and_annotated():
+def _synthetic_run(fake, level=4):
+    return run(synthetic.build_synthetic_scene(fake, Annotators(fake, fake, fake), 0, level,
+                                               scene_filter=SceneFilter(), temperature=0.7))
+
+
+def test_synthetic_scene_has_the_programs_structure_and_is_annotated():
     fake = FakeLLM(levels=lambda name, sample, choices: 4)
-    result = run(synthetic.build_synthetic_scene(fake, Annotators(fake, fake, fake), 0, 4, min_completeness=4,
-                                                 temperature=0.7))
+    result = _synthetic_run(fake)
     assert result.origin == "synthetic" and result.scene is not None
-    assert result.provenance["requested_level"] == 4
-    assert sorted(p.name for p in result.portrayals) == ["Edith", "Malvern"]
-    assert any(t["character"] == "Environment" for t in result.scene["dialogues"])
+    assert result.provenance["requested_level"] == 4 and result.provenance["designed_character"] == "Malvern"
+    speakers = [t["character"] for t in result.scene["dialogues"]]
+    assert speakers == ["Environment"] + ["Malvern", "Edith"] * (synthetic.SPEECHES // 2)
+    assert all(t["message"].startswith("[") for t in result.scene["dialogues"][1:])
+    assert result.scene["completeness"] == 5 and result.target_levels == {"Malvern": 4}
+    assert {p.name: p.status for p in result.portrayals} == {"Malvern": "agreed", "Edith": "agreed"}
+    assert result.counts["top-up level 4: confirmed"] == 1
+    asks = [r.step.split(".")[-1] for r in fake.requests if "synthetic" in r.step]
+    assert asks == ["synthetic_brief", "synthetic_character", "synthetic_character", "synthetic_environment",
+                    "synthetic_lines", "synthetic_lines", "synthetic_lines"]
+    chunks = [r for r in fake.requests if r.step.endswith("synthetic_lines")]
+    assert [r.schema["properties"]["lines"]["minItems"] for r in chunks] == [4, 4, 2]
+    assert "The last line ends the scene." in chunks[-1].messages[1]["content"]
+    assert "Malvern, Edith, Malvern, Edith" in chunks[0].messages[1]["content"]
+
+
+def test_synthetic_design_not_confirmed_by_the_annotation_is_dropped_and_counted():
+    fake = FakeLLM(levels=lambda name, sample, choices: 3)  # designed as a villain, annotated an egoist
+    result = _synthetic_run(fake)
+    designed = next(p for p in result.portrayals if p.name == "Malvern")
+    assert designed.status == "unconfirmed" and not designed.usable and designed.level is None
+    assert designed.problems[-1] == "top-up: designed as level 4, annotated level 3"
+    assert result.counts["top-up level 4: not confirmed"] == 1
+    other = next(p for p in result.portrayals if p.name == "Edith")
+    assert other.usable and other.level == 3  # the second character keeps its own annotated label
 
 
 # -- the whole generate() -> validate -> dedup -> split, with the fake ----------------------------------
@@ -258,7 +385,11 @@ def test_generate_fills_levels_from_sources_and_top_up():
     assert sorted(r["origin"] for r in by_level[4]) == ["source", "synthetic"]
     assert report.funnel["test level 4: synthetic"] == 1 and report.funnel["test level 4: missing"] == 0
     assert report.funnel["test level 3: missing"] == 1
-    assert any("test level 3: 1/2 filled" in note and "NOT FILLED: 1 missing" in note for note in report.notes)
+    assert ("test level 3: 1/2 filled (1 from sources, 0 synthetic; 1 distinct characters); NOT FILLED: 1 missing "
+            "(top-up wrote 4 of 4 scenes, designed level confirmed 0, not confirmed 4)") in report.notes
+    assert report.funnel["top-up level 4: confirmed"] == 1 and report.funnel["top-up level 3: not confirmed"] == 4
+    assert sorted(r["target_level"] for r in test if r["origin"] == "synthetic" and r["target_level"]) == [4]
+    assert any(note.startswith("trait hill-climb level 4: distance ") for note in report.notes)
     assert any(note.startswith("annotator agreement (two samples of one model): ") for note in report.notes)
     assert len(records) <= 8 and records[:len(test)] == test  # the test set first, then pool scenes
     scene_rows = [r for r in records if r["scene_row"]]
@@ -267,11 +398,27 @@ def test_generate_fills_levels_from_sources_and_top_up():
     assert len(splits["test"]["test"]) == 7 and len(splits["characters"]["test"]) == len(records)
 
 
+def test_top_up_is_on_by_default_and_can_be_turned_off():
+    parser = argparse.ArgumentParser()
+    build.add_arguments(parser)
+    assert parser.parse_args([]).top_up is True and parser.parse_args(["--no-top-up"]).top_up is False
+    assert parser.parse_args([]).completeness_from == "structure" and parser.parse_args([]).min_completeness == 4
+
+
+def test_min_completeness_outside_the_scale_is_refused():
+    from builders.cli import UserError
+
+    with pytest.raises(UserError, match="--min-completeness 6 is outside 1-5"):
+        build.scene_filter_of(_args(min_completeness=6))
+    assert build.scene_filter_of(_args()) == SceneFilter(4, "structure")
+
+
 def test_generate_reports_an_unfilled_level_without_top_up():
     fake = FakeLLM(levels=lambda name, sample, choices: 2 if 2 in choices else choices[0])
-    collected, report = _generate(fake, _args(max_scenes=2))
+    collected, report = _generate(fake, _args(max_scenes=2, top_up=False))
     assert report.funnel["test level 4: missing"] == 2
-    assert any("test level 4: 0/2 filled" in note and "NOT FILLED: 2 missing" in note for note in report.notes)
+    assert "test level 4: 0/2 filled (0 from sources, 0 synthetic; 0 distinct characters); NOT FILLED: 2 missing " \
+           "(top-up off)" in report.notes
     assert all(r["level"] == 2 for r in collected.kept)
 
 
@@ -306,10 +453,11 @@ def test_records_pass_schema_and_invariants_and_keep_provenance_apart():
     valid, rejects = validate_records(collected.kept, load_schema("moral_roleplay"), checks=checks)
     assert rejects == [] and len(valid) == len(collected.kept)
     record = valid[0]
-    assert record["provenance"]["annotation"]["calls"][0]["rationale"]
-    assert "rationale" not in json.dumps({k: v for k, v in record.items() if k != "provenance"})
+    assert record["provenance"]["annotation"]["calls"][0]["answers"]
+    assert "answers" not in json.dumps({k: v for k, v in record.items() if k != "provenance"})
     broken = json.loads(json.dumps(record))
-    broken["dialogues"][1]["message"] = broken["dialogues"][1]["message"].split("] ", 1)[1]
+    speech = next(turn for turn in broken["dialogues"] if turn["character"] != "Environment")
+    speech["message"] = speech["message"].split("] ", 1)[1]
     broken["key_characters"][0]["morality_classification"]["key_traits"] = ["Kind", "Cruel", "Brave"]
     reasons = [r["reason"] for r in validate_records([broken], load_schema("moral_roleplay"), checks=checks)[1]]
     assert reasons and ("does not start with a [thought]" in reasons[0] or "contradicts level" in reasons[0])

@@ -2,11 +2,15 @@
 labelled with a moral level (1 paragon .. 4 villain) and traits from a closed 77-trait vocabulary,
 and a level-balanced test set.
 
-    python -m builders.moral_roleplay --n 40 --top-up          # 10 test portrayals per level
+    python -m builders.moral_roleplay --n 40                   # 10 test portrayals per level, top-up on
+    python -m builders.moral_roleplay.export <release> --out DIR  # the original JSON files
 
-Modules, in build order: windows (source scenes), steps (prompt rendering and requests), writing + scenes (LLM brief, rating, thoughts,
-profiles around the verbatim source dialogue), annotate + agreement (two annotators, adjudication),
-synthetic (top-up scenes), balance (test selection), records + invariants (released rows), build
-(the wiring). Data: data/traits.json (vocabulary, synonyms, polarity), data/sources.json (default
-plays), data/synthetic.json (top-up settings). Prompts: prompts/moral_roleplay/.
+Modules, in build order: windows (source scenes), steps (prompt rendering and requests), writing +
+scenes (LLM brief, rating, thoughts, profiles around the verbatim source dialogue), completeness
+(the scene filter's measure), annotate + agreement (yes/no answers -> level by rule, two annotators,
+adjudication), synthetic (top-up scenes), balance (test selection and trait hill-climb), records +
+invariants (released rows), build (the wiring), export (compatibility files). Data:
+data/traits.json (vocabulary, synonyms, polarity), data/level_rule.json (questions -> level),
+data/trait_targets.json (official trait counts), data/sources.json (default plays),
+data/synthetic.json (top-up settings). Prompts: prompts/moral_roleplay/.
 """

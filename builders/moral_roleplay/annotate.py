@@ -1,19 +1,29 @@
 """Moral annotation of one (scene, key character) portrayal (spec Step D and §6).
 
-Two annotations are asked (two sample indices of one model, or the generator and --judge-model).
-- Both give the same level: accepted ("agreed").
-- One level apart: a third call, restricted by its schema to the two levels, decides ("adjudicated").
-- Two or more apart: the portrayal is dropped ("disputed").
-An annotation is two calls: the level (with a one-sentence rationale), then the traits for that
-level, whose schema enum leaves out the traits that contradict it. Traits are still checked in code
-(closed vocabulary after synonym mapping, 3-7 distinct, trait-level consistency); a failing set is
-re-asked once with a new sample index, then the annotation is dropped.
-The rationale of every call goes to provenance only.
+The model never picks a level. An annotation asks the model a few concrete yes/no questions about
+the character in the scene (one call each; wording in prompts/moral_roleplay/question_user.j2) and
+the PROGRAM turns the answers into a level with the decision list of data/level_rule.json
+(`level_from_answers`). A small model can answer "does X harm someone here?" where it cannot apply
+a four-level rubric; half the questions point to virtue when answered yes, so a yes-saying model is
+not pushed towards one end of the scale. The answers are recorded in provenance.
+
+Two annotations are made (two sample indices of one model, or the generator and --judge-model):
+- both compute the same level: accepted ("agreed");
+- one level apart: a third annotation (sample 2) decides when its level is one of the two
+  ("adjudicated"), else the portrayal is dropped ("disputed");
+- two or more apart: dropped ("disputed").
+Traits are asked once the level is settled, for that level, with the sample index of the annotation
+that settled it and a schema enum that leaves out the traits contradicting the level; they are
+still checked in code (closed vocabulary after synonym mapping, 3-7 distinct, trait-level
+consistency); a failing set is re-asked once with a new sample index, then the portrayal fails.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 
 from builders.llm import RequestFailed
 from builders.moral_roleplay.steps import (
@@ -21,7 +31,6 @@ from builders.moral_roleplay.steps import (
     excerpt,
     request,
     strict_object,
-    text_field,
 )
 from builders.moral_roleplay.vocab import (
     LEVELS,
@@ -30,14 +39,61 @@ from builders.moral_roleplay.vocab import (
     check_traits,
     vocabulary,
 )
+from builders.resources import file_sha256
 
+RULE_FILE = Path(__file__).resolve().parent / "data" / "level_rule.json"
 REASK_OFFSET = 10  # the re-ask of sample k is sample k + 10: distinct cache keys, still reproducible
 ASKS_PER_ANNOTATION = 2  # the first ask and one re-ask
+ANSWER_SCHEMA = strict_object({"answer": {"enum": ["yes", "no"]}})
+ANSWER_MAX_TOKENS = 40  # the grammar lets a small model pad {"answer": "yes"} with whitespace; 12 truncated
 
 
-def level_schema(levels=LEVELS) -> dict:
-    """The level (an enum: only 1-4, or the two levels an adjudicator decides between) and a reason."""
-    return strict_object({"level": {"enum": list(levels)}, "rationale": text_field(5, 120)})
+@dataclass(frozen=True)
+class LevelRule:
+    questions: tuple[str, ...]  # question ids, in the order asked
+    lines: tuple[dict, ...]  # {"level", "all" | "any", "why"}: the first that holds gives the level
+    sha256: str
+
+
+@lru_cache(maxsize=1)
+def level_rule() -> LevelRule:
+    return load_level_rule(RULE_FILE)
+
+
+def load_level_rule(path: Path) -> LevelRule:
+    """Read and check a rule file: known questions only, levels 1-4, a fallback line last."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    questions = tuple(data["questions"])
+    for line in data["rule"]:
+        literals = line.get("all", line.get("any"))
+        named = {literal.removeprefix("not ") for literal in literals or ()}
+        if line.get("level") not in LEVELS or literals is None or not named <= set(questions):
+            raise ValueError(f"{path}: bad rule line {line}; each needs a level 1-4 and 'all' or 'any' "
+                             f"of literals '<id>' or 'not <id>' naming only the questions {list(questions)}")
+    if data["rule"][-1].get("any") != []:
+        raise ValueError(f"{path}: the last rule line must be the fallback (\"any\": [])")
+    return LevelRule(questions, tuple(data["rule"]), file_sha256(path))
+
+
+def level_from_answers(answers: dict[str, bool]) -> tuple[int, str]:
+    """The level the rule gives for these yes/no answers, and the rule line's reason."""
+    rule = level_rule()
+    missing = [q for q in rule.questions if q not in answers]
+    if missing:
+        raise ValueError(f"answers lack the questions {missing}")
+    for line in rule.lines:
+        holds = (all(_literal(answers, lit) for lit in line["all"]) if "all" in line
+                 else not line["any"] or any(_literal(answers, lit) for lit in line["any"]))
+        if holds:
+            return line["level"], line["why"]
+    raise AssertionError("unreachable: the last rule line always holds")
+
+
+def _literal(answers: dict[str, bool], literal: str) -> bool:
+    """'<id>' holds when the answer was yes, 'not <id>' when it was no."""
+    if literal.startswith("not "):
+        return not answers[literal.removeprefix("not ")]
+    return answers[literal]
 
 
 def traits_schema(level: int) -> dict:
@@ -63,23 +119,27 @@ class PortrayalContext:
     thought: str
     lines: tuple  # the scene's lines (.speaker, .text)
 
+    def variables(self) -> dict:
+        return {"book": self.book, "character": self.name, "profile": self.profile, "summary": self.summary,
+                    "scenario": self.scenario, "thought": self.thought, "lines": excerpt(self.lines)}
+
 
 @dataclass
 class Annotation:
     level: int
-    traits: list[str]
-    rationale: str
-    provenance: dict
+    answers: dict[str, bool]
+    reason: str  # the rule line that gave the level
+    sample: int
 
 
 @dataclass
 class Portrayal:
     name: str
-    status: str  # "agreed" | "adjudicated" | "disputed" | "failed"
+    status: str  # "agreed" | "adjudicated" | "disputed" | "failed" | "unconfirmed" (top-up, see synthetic.py)
     level: int | None = None
     traits: list[str] = field(default_factory=list)
     pair: tuple[int, int] | None = None  # the two annotators' levels, when both answered
-    annotations: list[dict] = field(default_factory=list)  # every accepted call, for provenance
+    annotations: list[dict] = field(default_factory=list)  # every annotation, for provenance
     problems: list[str] = field(default_factory=list)  # every re-ask or failure reason
     calls: int = 0
 
@@ -88,26 +148,33 @@ class Portrayal:
         return self.status in ("agreed", "adjudicated")
 
 
-async def annotate_once(llm, context: PortrayalContext, portrayal: Portrayal, *, sample: int, role: str,
-                        choices: tuple[int, int] | None = None, temperature: float = 0.7) -> Annotation | None:
-    """One annotator's label: the level, then traits for that level (re-asked once when they fail
-    the checks). None when a call fails or the traits fail twice."""
-    variables = dict(choices=list(choices) if choices else None, book=context.book, character=context.name,
-                     profile=context.profile, summary=context.summary, scenario=context.scenario,
-                     thought=context.thought, lines=excerpt(context.lines))
-    portrayal.calls += 1
-    try:
-        judged = await llm.chat(request("annotate", level_schema(choices or LEVELS), sample=sample, max_tokens=80,
-                                        temperature=temperature, **variables))
-    except RequestFailed as error:
-        portrayal.problems.append(f"{role}: level request failed: {error.reason}")
-        return None
-    level = judged.data["level"]
+async def answer_questions(llm, context: PortrayalContext, portrayal: Portrayal, *, sample: int, role: str,
+                           temperature: float) -> tuple[dict[str, bool], list[dict]] | None:
+    """The annotator's yes/no answer to every rule question, with each call's provenance; None when
+    a call fails (the annotation cannot be computed without every answer)."""
+    answers, calls = {}, []
+    for question in level_rule().questions:
+        portrayal.calls += 1
+        try:
+            reply = await llm.chat(request("question", ANSWER_SCHEMA, sample=sample, max_tokens=ANSWER_MAX_TOKENS,
+                                           temperature=temperature, question=question, **context.variables()))
+        except RequestFailed as error:
+            portrayal.problems.append(f"{role}: question {question!r} failed: {error.reason}")
+            return None
+        answers[question] = reply.data["answer"] == "yes"
+        calls.append({"question": question, **call_provenance(reply)})
+    return answers, calls
+
+
+async def ask_traits(llm, context: PortrayalContext, portrayal: Portrayal, level: int, *, sample: int,
+                     role: str, temperature: float) -> tuple[list[str], dict] | None:
+    """Traits for `level`, re-asked once when they fail the checks; None when both asks fail."""
     for ask in range(ASKS_PER_ANNOTATION):
         portrayal.calls += 1
         try:
             reply = await llm.chat(request("traits", traits_schema(level), sample=sample + ask * REASK_OFFSET,
-                                           max_tokens=80, temperature=temperature, level=level, **variables))
+                                           max_tokens=80, temperature=temperature, level=level,
+                                           **context.variables()))
         except RequestFailed as error:
             portrayal.problems.append(f"{role}: traits request failed: {error.reason}")
             continue
@@ -115,21 +182,35 @@ async def annotate_once(llm, context: PortrayalContext, portrayal: Portrayal, *,
         if checked.problem:
             portrayal.problems.append(f"{role}: {checked.problem}")
             continue
-        annotation = Annotation(level, checked.traits, judged.data["rationale"],
-                                {**call_provenance(judged), "role": role,
-                                 "traits_call": call_provenance(reply)})
-        portrayal.annotations.append({"role": role, "level": level, "key_traits": checked.traits,
-                                      "rationale": annotation.rationale, **annotation.provenance})
-        return annotation
+        return checked.traits, call_provenance(reply)
     return None
+
+
+async def annotate_once(llm, context: PortrayalContext, portrayal: Portrayal, *, sample: int, role: str,
+                        choices: tuple[int, int] | None = None, temperature: float = 0.7) -> Annotation | None:
+    """One annotator's level: its answers, turned into a level by the rule. With `choices` (an
+    adjudicator), a level outside them settles nothing (None)."""
+    answered = await answer_questions(llm, context, portrayal, sample=sample, role=role, temperature=temperature)
+    if answered is None:
+        return None
+    answers, question_calls = answered
+    level, reason = level_from_answers(answers)
+    portrayal.annotations.append({"role": role, "answers": {q: ("yes" if a else "no") for q, a in answers.items()},
+                                  "level": level, "rule": reason, "rule_sha256": level_rule().sha256[:16],
+                                  "calls": question_calls})
+    if choices is not None and level not in choices:
+        portrayal.problems.append(f"{role}: computed level {level}, not one of {list(choices)}")
+        return None
+    return Annotation(level, answers, reason, sample)
 
 
 async def annotate_portrayal(first_llm, second_llm, adjudicator, context: PortrayalContext, *,
                              temperature: float = 0.7) -> Portrayal:
-    """Two annotations, then agreement, adjudication of a one-level split, or a drop.
+    """Two annotations, then agreement, adjudication of a one-level split, or a drop; then the
+    traits of the settled level.
 
     Sample indices: the first annotator uses 0, the second 1 (0 when it is another model), the
-    adjudicator 2, so the three calls are independent samples even with one model."""
+    adjudicator 2, so the three annotations are independent samples even with one model."""
     portrayal = Portrayal(name=context.name, status="failed")
     second_sample = 1 if second_llm is first_llm else 0
     first = await annotate_once(first_llm, context, portrayal, sample=0, role="annotator 1", temperature=temperature)
@@ -139,16 +220,23 @@ async def annotate_portrayal(first_llm, second_llm, adjudicator, context: Portra
         return portrayal
     portrayal.pair = (first.level, second.level)
     gap = abs(first.level - second.level)
+    settled, settled_by, status = None, None, "disputed"
     if gap == 0:
-        portrayal.status, portrayal.level, portrayal.traits = "agreed", first.level, first.traits
+        settled, settled_by, status = first, first_llm, "agreed"
     elif gap == 1:
         choices = (min(first.level, second.level), max(first.level, second.level))
         third = await annotate_once(adjudicator, context, portrayal, sample=2, role="adjudicator",
                                     choices=choices, temperature=temperature)
         if third is not None:
-            portrayal.status, portrayal.level, portrayal.traits = "adjudicated", third.level, third.traits
-        else:
-            portrayal.status = "disputed"
-    else:
+            settled, settled_by, status = third, adjudicator, "adjudicated"
+    if settled is None:
         portrayal.status = "disputed"
+        return portrayal
+    traits = await ask_traits(settled_by, context, portrayal, settled.level, sample=settled.sample,
+                              role="traits", temperature=temperature)
+    if traits is None:
+        return portrayal  # "failed": no valid trait set for the settled level
+    portrayal.status, portrayal.level, portrayal.traits = status, settled.level, traits[0]
+    portrayal.annotations.append({"role": "traits", "level": settled.level, "key_traits": traits[0],
+                                  "call": traits[1]})
     return portrayal

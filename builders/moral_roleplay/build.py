@@ -5,9 +5,13 @@ generate(ctx):
    and cuts them into source scenes (windows.py), interleaved round robin over the works;
 2. builds and annotates scenes in rounds (scenes.py) until the balanced test set can be filled or
    --max-scenes is reached; rounds are consumed in order, so the result does not depend on timing;
-3. with --top-up, asks for original scenes for the levels still short (synthetic.py);
-4. selects the balanced test set (balance.py), measures annotator agreement (agreement.py), and
-   yields one batch: the test portrayals first, then the rest of the pool, whole scenes, up to --n.
+3. when a level is still short, writes original (top-up) scenes for it (synthetic.py; on by
+   default, --no-top-up turns it off), each kept only when the annotation confirms its design;
+4. selects the balanced test set and hill-climbs it towards the official trait counts (balance.py),
+   measures annotator agreement (agreement.py), and yields one batch: the test portrayals first,
+   then the rest of the pool, whole scenes, up to --n.
+A level that still cannot be filled is reported in the notes with its numbers and what the top-up
+produced for it.
 
 Release size: --n counts released records (portrayals). The test set has --per-level portrayals
 per level (default --n / 4, i.e. a test-only release); a larger --n adds pool scenes after it.
@@ -15,6 +19,7 @@ per level (default --n / 4, i.e. a test-only release); a larger --n adds pool sc
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 from collections import Counter
@@ -23,11 +28,17 @@ from pathlib import Path
 
 from builders.benchmark import Benchmark
 from builders.cli import UserError
-from builders.moral_roleplay import balance, steps
+from builders.moral_roleplay import balance, completeness, steps
 from builders.moral_roleplay import records as records_module
 from builders.moral_roleplay.agreement import agreement_summary
+from builders.moral_roleplay.annotate import level_rule
 from builders.moral_roleplay.invariants import checks as record_checks
-from builders.moral_roleplay.scenes import Annotators, SceneResult, build_source_scene
+from builders.moral_roleplay.scenes import (
+    Annotators,
+    SceneFilter,
+    SceneResult,
+    build_source_scene,
+)
 from builders.moral_roleplay.synthetic import build_synthetic_scene
 from builders.moral_roleplay.vocab import LEVELS, vocabulary
 from builders.moral_roleplay.windows import (
@@ -42,7 +53,8 @@ from builders.moral_roleplay.writing import Profiles
 from builders.pipeline import Batch, ordered_map
 
 SOURCES = Path(__file__).resolve().parent / "data" / "sources.json"
-STEPS = ("scene", "rating", "thoughts", "profile", "annotate", "traits", "synthetic")
+STEPS = ("scene", "rating", "thoughts", "profile", "question", "traits", "synthetic_brief", "synthetic_character",
+         "synthetic_environment", "synthetic_lines")
 
 
 def dedup_text(record: dict) -> str:
@@ -64,7 +76,7 @@ BENCHMARK = Benchmark(
         "characters": lambda r: True,
     },
     splits={"test": 1.0},
-    stats_fields=("level", "key_traits", "tone", "origin", "annotation", "completeness"),
+    stats_fields=("level", "key_traits", "tone", "origin", "target_level", "annotation", "completeness"),
     sort_key=records_module.release_sort_key,
     checks=record_checks,
     license="cc-by-4.0",
@@ -87,8 +99,8 @@ def add_arguments(parser) -> None:
                        help="a `NAME: line` plain-text script (repeatable)")
     group.add_argument("--max-scenes", type=int, default=None,
                        help="source scenes to try at most (default: max(8, --n))")
-    group.add_argument("--top-up", action="store_true",
-                       help="write original (synthetic) scenes for levels the sources cannot fill")
+    group.add_argument("--top-up", action=argparse.BooleanOptionalAction, default=True,
+                       help="write original (synthetic) scenes for levels the sources cannot fill (default: on)")
     group.add_argument("--top-up-max", type=int, default=None,
                        help="original scenes to try at most (default: 2 x the portrayals still missing)")
     group.add_argument("--window", type=int, default=TARGET_TURNS,
@@ -96,7 +108,12 @@ def add_arguments(parser) -> None:
     group.add_argument("--pdnc-gap", type=int, default=PDNC_GAP_CHARS,
                        help=f"narration characters that start a new PDNC scene (default {PDNC_GAP_CHARS})")
     group.add_argument("--min-completeness", type=int, default=4,
-                       help="keep scenes rated at least this complete (1-5; default 4, i.e. above 3)")
+                       help="keep scenes at least this complete (1-5; default 4, i.e. above 3 as the spec)")
+    group.add_argument("--completeness-from", choices=completeness.MODES, default=completeness.DEFAULT_MODE,
+                       help="structure: five structural checks computed by the program (default; the embedded "
+                            "model rates almost every scene 1); llm: the spec's LLM rating; both: the lower")
+    group.add_argument("--trait-hill-climb", action=argparse.BooleanOptionalAction, default=True,
+                       help="swap test portrayals towards the official per-level trait counts (default: on)")
     group.add_argument("--temperature", type=float, default=0.7, help="sampling temperature of writing and annotation")
     group.add_argument("--max-per-character", type=int, default=balance.MAX_PER_CHARACTER,
                        help="test portrayals per (book, character) per level")
@@ -114,6 +131,13 @@ def per_level_of(args) -> int:
         raise UserError(f"--per-level {per_level} needs --n >= {4 * per_level}: --n counts released portrayals, "
                         "the balanced test set first")
     return per_level
+
+
+def scene_filter_of(args) -> SceneFilter:
+    if not 1 <= args.min_completeness <= 5:
+        raise UserError(f"--min-completeness {args.min_completeness} is outside 1-5; the spec keeps scenes above 3 "
+                        "(use 4), and 1 keeps every scene")
+    return SceneFilter(min_completeness=args.min_completeness, mode=args.completeness_from)
 
 
 def default_plays() -> list[str]:
@@ -165,19 +189,20 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     queue = _source_scenes(works.values(), args, counts)
     second = ctx.judge if ctx.judge is not ctx.llm else ctx.llm
     annotators = Annotators(first=ctx.llm, second=second, adjudicator=ctx.judge, temperature=args.temperature)
+    scene_filter = scene_filter_of(args)
     pool: list[SceneResult] = []
-    tried = await _source_rounds(ctx, annotators, works, queue, pool, per_level)
+    tried = await _source_rounds(ctx, annotators, scene_filter, works, queue, pool, per_level)
     counts["source scenes not tried"] += len(queue) - tried
     if args.top_up:
-        await _top_up(ctx, annotators, pool, per_level)
+        await _top_up(ctx, annotators, scene_filter, pool, per_level)
 
-    selection = _select(pool, per_level, args, ctx.seed)
+    selection = _select(pool, per_level, args, ctx.seed, hill_climb=args.trait_hill_climb)
     released = _released_records(pool, selection, args.n, _run_info(ctx))
-    _count(counts, pool, selection)
-    _write_notes(ctx.report, pool, selection, released, annotators, ctx)
-    rejects = [reject for result in pool for reject in result.rejects] + _annotation_rejects(pool)
     for result in pool:
         counts.update(result.counts)
+    _count(counts, pool, selection)
+    _write_notes(ctx.report, pool, selection, released, annotators, ctx, counts)
+    rejects = [reject for result in pool for reject in result.rejects] + _annotation_rejects(pool)
     yield Batch(released, dict(_ordered(counts)), rejects)
 
 
@@ -190,8 +215,8 @@ def _source_scenes(works, args, counts: Counter) -> list[SourceScene]:
     return interleave(per_work)
 
 
-async def _source_rounds(ctx, annotators: Annotators, works: dict, queue: list[SourceScene],
-                         pool: list[SceneResult], per_level: int) -> int:
+async def _source_rounds(ctx, annotators: Annotators, scene_filter: SceneFilter, works: dict,
+                         queue: list[SourceScene], pool: list[SceneResult], per_level: int) -> int:
     """Build source scenes in rounds until the test set can be filled or --max-scenes is reached.
     Rounds are consumed in order, so where the build stops does not depend on timing. Returns how
     many scenes were tried."""
@@ -200,8 +225,10 @@ async def _source_rounds(ctx, annotators: Annotators, works: dict, queue: list[S
     profiles = Profiles(ctx.llm, temperature=args.temperature)
 
     async def job(scene: SourceScene) -> SceneResult:
-        return await build_source_scene(ctx.llm, annotators, profiles, works[scene.work_id], scene,
-                                        min_completeness=args.min_completeness, temperature=args.temperature)
+        work = works[scene.work_id]
+        return await build_source_scene(ctx.llm, annotators, profiles, work, scene, scene_filter=scene_filter,
+                                        ends_episode=completeness.ends_episode(work, scene, args.pdnc_gap),
+                                        temperature=args.temperature)
 
     position = 0
     round_size = max(args.concurrency, 2 * per_level)  # about two labelled portrayals per scene
@@ -227,18 +254,20 @@ def _annotation_rejects(pool: list[SceneResult]) -> list[dict]:
     return rejects
 
 
-def _select(pool: list[SceneResult], per_level: int, args, seed: int) -> balance.Selection:
+def _select(pool: list[SceneResult], per_level: int, args, seed: int, *, hill_climb: bool) -> balance.Selection:
     candidates = [c for result in pool for c in records_module.candidates_of(result)]
     return balance.select_test(candidates, per_level=per_level, seed=seed,
-                               max_per_character=args.max_per_character, max_per_book=args.max_per_book)
+                               max_per_character=args.max_per_character, max_per_book=args.max_per_book,
+                               hill_climb=hill_climb)
 
 
 def _missing(pool: list[SceneResult], per_level: int, args, seed: int) -> dict[int, int]:
-    fill = _select(pool, per_level, args, seed).fill
+    fill = _select(pool, per_level, args, seed, hill_climb=False).fill  # swaps never change the fill
     return {level: f["missing"] for level, f in fill.items() if f["missing"] > 0}
 
 
-async def _top_up(ctx, annotators: Annotators, pool: list[SceneResult], per_level: int) -> None:
+async def _top_up(ctx, annotators: Annotators, scene_filter: SceneFilter, pool: list[SceneResult],
+                  per_level: int) -> None:
     """Original scenes for the short levels, round robin over them, in rounds, until filled or the cap."""
     args = ctx.args
     missing = _missing(pool, per_level, args, ctx.seed)
@@ -247,8 +276,8 @@ async def _top_up(ctx, annotators: Annotators, pool: list[SceneResult], per_leve
 
     async def job(item: tuple[int, int]) -> SceneResult:
         number, level = item
-        return await build_synthetic_scene(ctx.llm, annotators, number, level,
-                                           min_completeness=args.min_completeness, temperature=args.temperature)
+        return await build_synthetic_scene(ctx.llm, annotators, number, level, scene_filter=scene_filter,
+                                           temperature=args.temperature)
 
     while missing and index < budget:
         levels = sorted(missing)
@@ -283,14 +312,15 @@ def _run_info(ctx) -> records_module.RunInfo:
         seed=ctx.seed,
         models={"writer": ctx.llm.label, "annotator_1": f"{ctx.llm.label} (sample 0)", "annotator_2": second,
                 "adjudicator": f"{ctx.judge.label} (sample 2)"},
-        prompt_hashes={step: steps.step_hash(step) for step in STEPS})
+        prompt_hashes={**{step: steps.step_hash(step) for step in STEPS},
+                       "level_rule": level_rule().sha256[:32]})
 
 
 def _count(counts: Counter, pool: list[SceneResult], selection: balance.Selection) -> None:
     portrayals = [p for result in pool if result.scene is not None for p in result.portrayals]
     statuses = Counter(p.status for p in portrayals)
     counts["portrayals annotated"] += len(portrayals)
-    for status in ("agreed", "adjudicated", "disputed", "failed"):
+    for status in ("agreed", "adjudicated", "disputed", "failed", "unconfirmed"):
         counts[f"portrayals {status}"] += statuses[status]
     counts["annotation re-asks"] += sum(len(p.problems) for p in portrayals)
     for level in LEVELS:
@@ -312,30 +342,55 @@ def _ordered(counts: Counter) -> list[tuple[str, int]]:
 
 
 def _write_notes(report, pool: list[SceneResult], selection: balance.Selection, released: list[dict],
-                 annotators: Annotators, ctx) -> None:
+                 annotators: Annotators, ctx, counts: Counter) -> None:
     """Deterministic summary lines for the build report, the card and the console."""
+    args = ctx.args
     portrayals = [p for result in pool if result.scene is not None for p in result.portrayals]
     stats = agreement_summary([p.pair for p in portrayals if p.pair is not None])
     who = ("two samples of one model" if annotators.second is annotators.first
            else f"{ctx.llm.label} vs {ctx.judge.label}")
+    report.notes.append(f"levels computed by the program from {len(level_rule().questions)} yes/no answers per "
+                        f"annotation (builders/moral_roleplay/data/level_rule.json)")
     report.notes.append(f"annotator agreement ({who}): {stats['agreed']}/{stats['pairs']} portrayals "
                         f"(rate {stats['agreement_rate']}), Cohen's kappa {stats['cohen_kappa']}; "
-                        f"{stats['one_level_apart']} one-level splits sent to a third call, "
+                        f"{stats['one_level_apart']} one-level splits sent to a third annotation, "
                         f"{stats['two_or_more_apart']} two or more levels apart dropped")
+    report.notes.append(f"completeness: {args.completeness_from} (kept at least {args.min_completeness} of 5)")
     for level in LEVELS:
-        fill = selection.fill[level]
-        filled = fill["source"] + fill["synthetic"]
-        line = (f"test level {level}: {filled}/{fill['wanted']} filled ({fill['source']} from sources, "
-                f"{fill['synthetic']} synthetic; {fill['distinct_characters']} distinct characters)")
-        if fill["missing"]:
-            line += f"; NOT FILLED: {fill['missing']} missing"
-        report.notes.append(line)
+        report.notes.append(_fill_note(level, selection.fill[level], counts, args.top_up))
+    _trait_notes(report, selection, released)
+
+
+def _fill_note(level: int, fill: dict, counts: Counter, top_up: bool) -> str:
+    filled = fill["source"] + fill["synthetic"]
+    line = (f"test level {level}: {filled}/{fill['wanted']} filled ({fill['source']} from sources, "
+            f"{fill['synthetic']} synthetic; {fill['distinct_characters']} distinct characters)")
+    if not fill["missing"]:
+        return line
+    prefix = f"top-up level {level}: "
+    if not top_up:
+        produced = "top-up off"
+    elif counts[prefix + "scenes attempted"] == 0:
+        produced = "top-up not attempted (budget spent on other levels)"
+    else:
+        produced = (f"top-up wrote {counts[prefix + 'scenes written']} of {counts[prefix + 'scenes attempted']} "
+                    f"scenes, designed level confirmed {counts[prefix + 'confirmed']}, "
+                    f"not confirmed {counts[prefix + 'not confirmed']}")
+    return f"{line}; NOT FILLED: {fill['missing']} missing ({produced})"
+
+
+def _trait_notes(report, selection: balance.Selection, released: list[dict]) -> None:
     test = [r for r in released if r["test"]]
-    traits = Counter(t for r in test for t in r["key_traits"])
     order = {t: i for i, t in enumerate(vocabulary().traits)}
-    report.notes.append("test traits: " + (", ".join(f"{t} {n}" for t, n in sorted(
-        traits.items(), key=lambda item: (-item[1], order[item[0]]))) or "none"))
+    by_count = lambda counter: sorted(counter.items(), key=lambda item: (-item[1], order[item[0]]))
+    traits = Counter(t for r in test for t in r["key_traits"])
+    report.notes.append("test traits: " + (", ".join(f"{t} {n}" for t, n in by_count(traits)) or "none"))
     for level in LEVELS:
         level_traits = Counter(t for r in test if r["level"] == level for t in r["key_traits"])
-        top = ", ".join(f"{t} {n}" for t, n in sorted(level_traits.items(), key=lambda i: (-i[1], order[i[0]]))[:8])
+        top = ", ".join(f"{t} {n}" for t, n in by_count(level_traits)[:8])
         report.notes.append(f"test level {level} top traits: {top or 'none'}")
+    for level, climbed in sorted(selection.traits.items()):
+        rows = ", ".join(f"{t} {row['achieved']}/{row['target']:g}" for t, row in climbed["traits"].items())
+        report.notes.append(f"trait hill-climb level {level}: distance {climbed['distance_before']:g} -> "
+                            f"{climbed['distance_after']:g} in {climbed['swaps']} swaps; within tolerance "
+                            f"{climbed['within']}/{len(climbed['traits'])}; achieved/target: {rows}")

@@ -44,7 +44,7 @@ def candidates_of(result: SceneResult) -> list[Candidate]:
     scene = result.scene
     return [Candidate(id=portrayal_id(result.case_key, p.name), level=p.level, tone=scene["tone"],
                       completeness=scene["completeness"], book=scene["book"], character=p.name,
-                      origin=result.origin) for p in usable(result)]
+                      origin=result.origin, traits=tuple(p.traits)) for p in usable(result)]
 
 
 def labelled_scene(result: SceneResult) -> dict:
@@ -76,6 +76,7 @@ def scene_records(result: SceneResult, test_ids: set[str], run: RunInfo) -> list
             "key_traits": list(portrayal.traits),
             "trait_polarity": polarity_of(portrayal.traits),
             "origin": result.origin,
+            "target_level": result.target_levels.get(portrayal.name),
             "annotation": portrayal.status,
             "test": record_id in test_ids,
             "scene_row": False,  # set by mark_scene_rows once the released records are known

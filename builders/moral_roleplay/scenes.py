@@ -1,8 +1,9 @@
 """A source scene made into an annotated CoSER scene (spec Steps B-D), or dropped with a reason.
 
 Order of calls, cheapest rejection first: brief (topic, scenario, summary, prominence, thoughts)
--> rating (tone, completeness; a scene at or below the threshold stops here) -> one inner thought
-per line -> verbatim check of every speech -> profiles -> two annotations per key character.
+-> rating (tone, LLM completeness) and the completeness measure of completeness.py (a scene at or
+below the threshold stops here) -> one inner thought per line -> verbatim check of every speech ->
+profiles -> two annotations per key character.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from builders.llm import RequestFailed
-from builders.moral_roleplay import writing
+from builders.moral_roleplay import completeness, writing
 from builders.moral_roleplay.annotate import (
     Portrayal,
     PortrayalContext,
@@ -33,6 +34,25 @@ class Annotators:
     temperature: float = 0.7
 
 
+@dataclass(frozen=True)
+class SceneFilter:
+    """Step C: keep scenes whose completeness (measured as `mode` says) is at least `min_completeness`."""
+
+    min_completeness: int = 4
+    mode: str = completeness.DEFAULT_MODE
+
+    def judge(self, rating: dict, speakers: list[str], scenario: str, *,
+              ends_episode: bool) -> tuple[completeness.Completeness, str | None]:
+        """The measure, and why the scene is dropped (None when it is kept)."""
+        measured = completeness.measure(self.mode, rating["completeness"], speakers, scenario,
+                                        ends_episode=ends_episode)
+        if measured.value >= self.min_completeness:
+            return measured, None
+        detail = f"; failed: {', '.join(measured.failed_checks)}" if measured.failed_checks else ""
+        return measured, (f"completeness {measured.value} ({self.mode}; LLM {measured.llm}, structure "
+                          f"{measured.structure}) < {self.min_completeness}{detail}")
+
+
 @dataclass
 class SceneResult:
     """One scene's outcome: the CoSER scene (None when dropped), its portrayals, counts and rejects."""
@@ -43,6 +63,7 @@ class SceneResult:
     scene: dict | None = None
     portrayals: list[Portrayal] = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
+    target_levels: dict[str, int] = field(default_factory=dict)  # top-up: designed character -> its target level
     counts: Counter = field(default_factory=Counter)
     rejects: list[dict] = field(default_factory=list)
 
@@ -65,7 +86,8 @@ def with_place_line(scene: SourceScene) -> tuple[SourceLine, ...]:
 
 
 async def build_source_scene(llm, annotators: Annotators, profiles: writing.Profiles, work: Work,
-                             source: SourceScene, *, min_completeness: int, temperature: float) -> SceneResult:
+                             source: SourceScene, *, scene_filter: SceneFilter, ends_episode: bool,
+                             temperature: float) -> SceneResult:
     result = SceneResult(case_key=source.case_key, origin="source", group_work=work.id)
     result.counts["scenes attempted"] += 1
     lines = with_place_line(source)
@@ -82,8 +104,10 @@ async def build_source_scene(llm, annotators: Annotators, profiles: writing.Prof
         rating = await writing.rate_scene(llm, source.book, brief.data["scenario"], lines)
     except RequestFailed as error:
         return result.drop("scene rating", f"rating failed: {error.reason}")
-    if rating.data["completeness"] < min_completeness:
-        return result.drop("scene rating", f"completeness {rating.data['completeness']} <= {min_completeness - 1}")
+    measured, problem = scene_filter.judge(rating.data, [line.speaker for line in lines], brief.data["scenario"],
+                                           ends_episode=ends_episode)
+    if problem:
+        return result.drop("scene completeness", problem)
     try:
         thoughts = await writing.write_thoughts(llm, source.book, brief.data["scenario"], lines,
                                                 temperature=temperature,
@@ -97,8 +121,8 @@ async def build_source_scene(llm, annotators: Annotators, profiles: writing.Prof
         return result.drop("verbatim", f"not verbatim: speech text changed in turns {changed[:5]}")
     result.counts["scenes written"] += 1
     profile_replies = await _profiles(profiles, work, source.key_ids)
-    context = dict(book=source.book, summary=brief.data["summary"], scenario=brief.data["scenario"],
-                   lines=tuple(lines))
+    context = {"book": source.book, "summary": brief.data["summary"], "scenario": brief.data["scenario"],
+                   "lines": tuple(lines)}
     cast = [(c, work.characters[c].name) for c in source.key_ids if c in profile_replies]
     portrayals = await asyncio.gather(*(
         annotate_portrayal(annotators.first, annotators.second, annotators.adjudicator,
@@ -107,12 +131,14 @@ async def build_source_scene(llm, annotators: Annotators, profiles: writing.Prof
                            temperature=annotators.temperature)
         for c, name in cast))
     result.portrayals = list(portrayals)
-    result.scene = coser_scene(source.book, source.i_p, source.i_c, source.chapter, brief.data, rating.data,
-                               dialogues, {name: profile_replies[c].data["profile"] for c, name in cast})
+    result.scene = coser_scene(source.book, source.i_p, source.i_c, source.chapter, brief.data,
+                               {"tone": rating.data["tone"], "completeness": measured.value}, dialogues,
+                               {name: profile_replies[c].data["profile"] for c, name in cast})
     result.provenance = {
         "origin": "source", "work_id": work.id, "source": work.source, "license": work.license,
         "section": source.section_id, "span": list(source.span),
         "turn_ids": [line.turn_id for line in lines if line.turn_id],
+        "completeness": measured.provenance(),
         "calls": {"brief": brief.provenance, "rating": rating.provenance, "thoughts": thoughts.provenance,
                   "profiles": {name: profile_replies[c].provenance for c, name in cast}},
     }

@@ -1,8 +1,9 @@
 """How every Moral RolePlay step asks the LLM: prompt rendering, hashing and the request itself.
 
 A step is a pair of templates, prompts/moral_roleplay/<step>_system.j2 and <step>_user.j2 (both
-may include _excerpt.j2, the shared rendering of a reference dialogue). Reply schemas are built
-next to each step because they carry per-scene enums (the scene's names, the line count).
+may include the shared partials `_*.j2`: the reference dialogue, the portrayal an annotator reads).
+A step's hash covers its pair and every partial. Reply schemas are built next to each step because
+they carry per-scene enums (the scene's names, the line count).
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ import hashlib
 
 from builders.llm import ChatRequest
 from builders.prompts import render, template_hash
+from builders.resources import PROMPTS
 
 FOLDER = "moral_roleplay"
 EXCERPT_CHARS = 120  # a speech shown to a model is cut here: the tiny local model has 2k tokens of context
 
 
 def step_hash(step: str) -> str:
-    """One hash over the step's templates and the shared excerpt partial."""
-    names = [f"{FOLDER}/{step}_system.j2", f"{FOLDER}/{step}_user.j2", f"{FOLDER}/_excerpt.j2"]
+    """One hash over the step's templates and the shared partials."""
+    partials = sorted(f"{FOLDER}/{p.name}" for p in (PROMPTS / FOLDER).glob("_*.j2"))
+    names = [f"{FOLDER}/{step}_system.j2", f"{FOLDER}/{step}_user.j2", *partials]
     return hashlib.sha256(":".join(template_hash(n) for n in names).encode()).hexdigest()[:32]
 
 
@@ -55,5 +58,15 @@ def strict_object(properties: dict, required: list[str] | None = None) -> dict:
             "additionalProperties": False}
 
 
-def text_field(min_length: int, max_length: int) -> dict:
-    return {"type": "string", "minLength": min_length, "maxLength": max_length}
+# Characters plain prose never needs: markup, code, quotes and the CoSER delimiters ([thought], (action)).
+NOT_PROSE = r'{}<>\[\]()\\"|#*_=~^@$%&/\n\r\t'
+
+
+def prose_field(min_length: int, max_length: int) -> dict:
+    """Plain prose that starts with a letter. The pattern becomes part of the local model's grammar, so
+    a small model cannot wander into JSON, HTML or code inside a text field (measured: SmolLM2-135M
+    writes `{<name>}` and `<i class=...>` without it); the lengths move into the pattern because
+    llama.cpp ignores maxLength next to one."""
+    return {"type": "string", "minLength": min_length, "maxLength": max_length,
+            "pattern": f"^[A-Za-z][^{NOT_PROSE}]{{{min_length - 1},{max_length - 1}}}$"}
+

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from builders.moral_roleplay.steps import (
     call_provenance,
     excerpt,
+    prose_field,
     request,
     shorten,
     strict_object,
-    text_field,
 )
 from builders.moral_roleplay.windows import SourceScene
 from builders.sources import Work
@@ -26,6 +26,7 @@ TONES = ("Positive", "Neutral", "Negative")
 PROFILE_LINES = 8  # speeches of a character shown to the profile writer
 KIND_WORDS = {"play": "the play", "novel": "the novel", "script": "the script"}
 LOCAL_THOUGHT_CHUNK = 4  # lines per thoughts call on the embedded model (about 80 output tokens)
+SCENARIO_MIN_CHARS = 90  # about 15 words
 
 
 def thought_chunk(model_label: str) -> int | None:
@@ -40,20 +41,22 @@ class Reply:
 
 
 def brief_schema(names: list[str]) -> dict:
-    thoughts = strict_object({name: text_field(5, 150) for name in names})
-    return strict_object({"topic": text_field(5, 80), "scenario": text_field(20, 300),
-                          "summary": text_field(10, 200),
+    """Every text is plain prose (steps.prose_field). The scenario must be at least SCENARIO_MIN_CHARS
+    long: left free, the embedded model wrote scenarios of a few words, under CoSER's 14-word minimum."""
+    thoughts = strict_object({name: prose_field(5, 200) for name in names})
+    return strict_object({"topic": prose_field(5, 80), "scenario": prose_field(SCENARIO_MIN_CHARS, 600),
+                          "summary": prose_field(10, 250),
                           "prominence": {"type": "integer", "minimum": 1, "maximum": 100},
                           "thoughts": thoughts})
 
 
 def thoughts_schema(count: int) -> dict:
     return strict_object({"thoughts": {"type": "array", "minItems": count, "maxItems": count,
-                                       "items": text_field(2, 50)}})
+                                       "items": prose_field(2, 60)}})
 
 
 RATING_SCHEMA = strict_object({"tone": {"enum": list(TONES)}, "completeness": {"enum": [1, 2, 3, 4, 5]}})
-PROFILE_SCHEMA = strict_object({"profile": text_field(40, 500)})
+PROFILE_SCHEMA = strict_object({"profile": prose_field(40, 500)})
 
 
 async def write_brief(llm, scene: SourceScene, names: list[str], *, temperature: float, sample: int = 0) -> Reply:
