@@ -77,13 +77,34 @@ def test_anthropic_gets_a_forced_tool_and_the_system_prompt(anthropic_server, ma
     (body,) = anthropic_server.bodies("/v1/messages")
     (tool,) = body["tools"]
     assert body["tool_choice"] == {"type": "tool", "name": tool["name"]}
-    assert tool["input_schema"]["properties"]["why"] == {"type": "string"}  # checked locally instead
+    # lengths and bounds are checked locally; the tool schema only describes them to the model
+    assert tool["input_schema"]["properties"]["why"] == {
+        "type": "string", "description": 'Also required (JSON Schema): {"maxLength": 200, "minLength": 3}'}
+    assert tool["input_schema"]["properties"]["confidence"]["description"].endswith('{"maximum": 1, "minimum": 0}')
+    assert "$schema" not in tool["input_schema"] and "description" not in tool["input_schema"]
     assert tool["input_schema"]["required"] == ["answer", "why"]
     assert body["system"] == "Answer in JSON."
     assert body["messages"] == [{"role": "user", "content": "Is the sky blue?"}]
     assert "seed" not in body and "temperature" not in body
     assert reply.data == GOOD
     assert reply.provenance["seed"] is None and reply.provenance["temperature"] is None
+
+
+def test_anthropic_tool_schema_describes_a_pattern_and_keeps_existing_descriptions():
+    from builders.llm.providers.anthropic_api import tool_input_schema
+
+    schema = {"type": "object", "properties": {
+        "thought": {"type": "string", "pattern": "^I feel [a-z ]{2,9}$", "description": "A private thought."},
+        "pattern": {"type": "string"},  # a property named like a keyword is not a constraint
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 9}, "minItems": 0, "maxItems": 2}}}
+    sent = tool_input_schema(schema)
+    assert sent["properties"]["thought"] == {
+        "type": "string",
+        "description": 'A private thought. Also required (JSON Schema): {"pattern": "^I feel [a-z ]{2,9}$"}'}
+    assert sent["properties"]["tags"]["description"] == 'Also required (JSON Schema): {"maxItems": 2, "minItems": 0}'
+    assert sent["properties"]["tags"]["items"]["description"] == 'Also required (JSON Schema): {"maxLength": 9}'
+    assert "description" not in sent["properties"] and schema["properties"]["thought"]["description"] == \
+        "A private thought."  # the caller's schema is not changed
 
 
 def test_anthropic_reply_wrapped_in_one_key_is_unwrapped(anthropic_server, make_llm):

@@ -57,6 +57,11 @@ class FakeLLM:
             return {"compatible": digest[0] % 3 != 0, "reason": "hash verdict"}
         if step == "tomato.llm_validate":
             return {"answer": "B"}
+        if step in ("tomato.consistency", "tomato.uniqueness"):
+            digest = hashlib.sha256(request.messages[0]["content"].encode()).digest()
+            if step == "tomato.consistency":  # about one item in six is judged inconsistent
+                return {"plausible": "no" if digest[0] % 6 == 0 else "yes", "reason": "hash verdict"}
+            return {"also_valid": ["C"] if digest[0] % 6 == 0 else [], "reason": "hash verdict"}
         system = request.messages[0]["content"]
         me = re.match(r"You are (\w+ \w+)", system).group(1)
         if me.split()[0] in self.fail_combo_names:

@@ -20,6 +20,12 @@ KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 # An openai-compatible server may or may not want a key; it is read from here when set.
 COMPATIBLE_KEY_VARIABLE = "OPENAI_COMPATIBLE_API_KEY"
 
+# Models measured unable to act as a filtering judge: a step with an "auto" judge setting skips its
+# judges for these (and says so in the build report) instead of rejecting every item.
+UNFIT_JUDGES = {
+    "local:smollm2": "SmolLM2-135M accepted 0 of 54 ToMATO uniqueness checks (it names option C whatever the item)",
+}
+
 EXAMPLES = ("openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, openai-compatible:http://127.0.0.1:8000/v1#my-model, "
             "local:smollm2")
 
@@ -76,3 +82,8 @@ def _parse_compatible(text: str, rest: str) -> ModelSpec:
     if url.username or url.password:
         raise ConfigError(f"put no credentials in the server URL; set {COMPATIBLE_KEY_VARIABLE} instead")
     return ModelSpec("openai-compatible", model, base_url.rstrip("/"))
+
+
+def unfit_judge_reason(label: str) -> str | None:
+    """Why a model cannot be trusted to filter items as a judge (measured), or None."""
+    return UNFIT_JUDGES.get(label)

@@ -6,6 +6,7 @@ Steps, one module each (plain data in and out):
   conversation.py                      two agents alternate; thought + utterance per turn (structured output)
   rewrite.py                           first-person thought -> third-person option (program logic)
   questions.py                         question candidates and distractors (positions: builders.positions)
+  item_judges.py                       consistency and uniqueness judges: which candidates are kept
   false_belief.py, llm_check.py        judge verdicts (FB label), optional blind answering
   records.py, invariants.py, export.py released records, §3.2 checks, original-format export
   build.py                             BENCHMARK, add_arguments, generate (the wiring)

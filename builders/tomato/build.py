@@ -1,9 +1,13 @@
 """Wires the ToMATO steps into one build: `BENCHMARK`, `add_arguments` and `generate`.
 
-generate(ctx) walks an endless, seeded stream of (combo, mental state) jobs. Conversations run
-concurrently (builders.pipeline.ordered_map) but come back in job order; each yields one batch of
-records (its questions). Answer positions are dealt here, in that order, from one balanced
-sequence, so the released file is balanced whatever the concurrency.
+generate(ctx) walks an endless, seeded stream of (combo, mental state) jobs, in rounds sized by
+how many records are still missing. The conversations of a round run concurrently and all run to
+the end before their batches are yielded in job order, one batch of records (its questions) per
+conversation. So the requests a build makes depend only on its configuration, not on when the
+pipeline stopped reading: a resumed or repeated build asks exactly what the first one asked and
+finds it all in the response cache. Items the judges reject (item_judges.py) are removed first; answer
+positions are then dealt here, in that order, from one balanced sequence, so the released file is
+balanced whatever the concurrency and however many items the judges dropped.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterator
 
 from builders.benchmark import Benchmark
-from builders.pipeline import Batch, ordered_map
+from builders.llm.models import unfit_judge_reason
+from builders.pipeline import Batch
 from builders.positions import BalancedPositions
 from builders.prompts import template_hash
 from builders.tomato import false_belief as false_belief_step
-from builders.tomato import llm_check
+from builders.tomato import item_judges, llm_check
 from builders.tomato.catalog import Combo, iter_combos
 from builders.tomato.conversation import Conversation, ConversationFailed, conversation_key, run_conversation
 from builders.tomato.export import release_sort_key
@@ -33,6 +38,8 @@ from builders.tomato.vocab import MENTAL_STATES
 # the seed namespace of the gold-position shuffles; changing it changes every released position
 POSITIONS_NAMESPACE = "tomato-positions"
 QUESTIONS_PER_CONVERSATION = 14  # upper bound: one per generated message at 7 exchanges
+EXPECTED_VALID_SHARE = 0.8  # first guess of the candidates that pass form checks, validation and dedup
+EXPECTED_JUDGE_RETENTION = 0.5  # first guess of what the item judges keep (spec §8 target: 45-60%)
 
 
 def conversation_group(record: dict) -> str:
@@ -87,6 +94,10 @@ def add_arguments(parser) -> None:
     group.add_argument("--no-scenario-llm", action="store_true",
                        help="use the scenario seeds' own text instead of LLM-written scenarios")
     group.add_argument("--temperature", type=float, default=0.7, help="role-play sampling temperature")
+    group.add_argument("--item-judges", choices=("auto", "on", "off"), default="auto",
+                       help="consistency and uniqueness judges (spec §5 Step 5) that drop weak items. auto "
+                            "(default): on, unless every judge model is one measured unable to judge "
+                            "(the embedded local:smollm2); the build report says when they were skipped")
     group.add_argument("--llm-validate", action="store_true",
                        help="let a model answer every item blind and record (never filter on) the result")
     group.add_argument("--max-conversations", type=int, default=None,
@@ -104,6 +115,7 @@ class Outcome:
     candidates: list[Candidate] = field(default_factory=list)
     drops: list[Drop] = field(default_factory=list)
     false_beliefs: dict[int, tuple[bool, dict]] = field(default_factory=dict)  # u_id -> (label, audit)
+    item_audits: dict[int, dict] = field(default_factory=dict)  # u_id -> item judges' audit (empty: not judged)
 
 
 def iter_jobs(seed: int) -> Iterator[tuple[Combo, str]]:
@@ -128,8 +140,22 @@ class Environments:
         return await self._tasks[seed.id]
 
 
+def item_judges_wanted(setting: str, judges: list, notes: list[str]) -> bool:
+    """--item-judges: on/off as asked; auto is on unless every judge is measured unfit to judge."""
+    if setting != "auto":
+        return setting == "on"
+    unfit = [(judge.label, reason) for judge in judges if (reason := unfit_judge_reason(judge.label))]
+    if len(unfit) < len(judges):
+        return True
+    notes.append("tomato: item judges skipped (--item-judges auto): " + "; ".join(
+        f"{label}: {reason}" for label, reason in unfit) + ". Pass a stronger --judge-model, or --item-judges on "
+        "to filter with it anyway.")
+    return False
+
+
 def judges_of(ctx) -> list:
-    """The false-belief judges: ctx.judge (the --judge-model, else the generator); a list means all of them."""
+    """The false-belief and item judges: ctx.judge (the --judge-model, else the generator); a list
+    means all of them."""
     return list(ctx.judge) if isinstance(ctx.judge, (list, tuple)) else [ctx.judge]
 
 
@@ -140,7 +166,9 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     environments = Environments(ctx.llm, use_llm=not args.no_scenario_llm, attempts=args.scenario_attempts)
     run = RunInfo(seed=ctx.seed, scenario_model="" if args.no_scenario_llm else ctx.llm.label,
                   prompt_hashes={name: template_hash(f"tomato/{name}.j2")
-                                 for name in ("scenario", "roleplay_system", "false_belief", "answer")})
+                                 for name in ("scenario", "roleplay_system", "false_belief", "answer",
+                                              *item_judges.CHECKS)})
+    args.use_item_judges = item_judges_wanted(args.item_judges, judges, ctx.report.notes)
     positions = BalancedPositions(ctx.seed, namespace=POSITIONS_NAMESPACE)
     limit = args.max_conversations or 10 + math.ceil(3 * args.n / 7)
     jobs = itertools.islice(iter_jobs(ctx.seed), limit)
@@ -149,19 +177,34 @@ async def generate(ctx) -> AsyncIterator[Batch]:
         return await _run_job(job, ctx.llm, judges, environments, args, ctx.seed)
 
     conversations = yielded = 0
-    per_conversation = QUESTIONS_PER_CONVERSATION * 0.8  # first guess; refined from what comes back
+    # first guess; refined from what comes back
+    per_conversation = QUESTIONS_PER_CONVERSATION * EXPECTED_VALID_SHARE
+    if args.use_item_judges:
+        per_conversation *= EXPECTED_JUDGE_RETENTION
     while ctx.needed() > 0:
-        batch = list(itertools.islice(jobs, _batch_size(args.n - yielded, per_conversation, args.concurrency)))
-        if not batch:
+        round_jobs = list(itertools.islice(jobs, _batch_size(args.n - yielded, per_conversation, args.concurrency)))
+        if not round_jobs:
             ctx.report.notes.append(f"tomato: stopped after {conversations} conversations "
                                     f"(--max-conversations {limit})")
             return
-        async for outcome in ordered_map(produce, batch, concurrency=args.concurrency):
+        for outcome in await _run_round(produce, round_jobs):
             conversations += 1
             result = await _batch(outcome, positions, run, judges, args)
             yielded += len(result.records)
             per_conversation = max(1.0, yielded / conversations)
             yield result
+
+
+async def _run_round(produce, jobs: list) -> list[Outcome]:
+    """Every job of a round, concurrently and to the end, in job order; if one raises (a spent
+    budget), the others are cancelled (their paid replies are already cached)."""
+    tasks = [asyncio.ensure_future(produce(job)) for job in jobs]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()  # a no-op for the finished ones
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _batch_size(remaining: int, per_conversation: float, concurrency: int) -> int:
@@ -184,10 +227,22 @@ async def _run_job(job, llm, judges, environments: Environments, args, seed: int
     except ConversationFailed as error:
         return Outcome(key, None, failure=str(error))
     candidates, drops = build_candidates(conversation, seed)
-    second_order = [c.u_id for c in candidates if c.order == 2]
-    verdicts = await asyncio.gather(*(false_belief_step.judge_false_belief(judges, conversation, u_id)
-                                      for u_id in second_order))
-    return Outcome(key, conversation, None, candidates, drops, dict(zip(second_order, verdicts)))
+    judged = await asyncio.gather(*(_judge_candidate(judges, candidate, use_item_judges=args.use_item_judges)
+                                    for candidate in candidates))
+    item_audits = {c.u_id: audit for c, (audit, _) in zip(candidates, judged) if audit is not None}
+    false_beliefs = {c.u_id: verdict for c, (_, verdict) in zip(candidates, judged) if verdict is not None}
+    return Outcome(key, conversation, None, candidates, drops, false_beliefs, item_audits)
+
+
+async def _judge_candidate(judges, candidate: Candidate, *, use_item_judges: bool):
+    """(item judges' audit or None, false-belief (label, audit) or None) of one candidate.
+
+    Candidates are judged concurrently; within one, the false-belief judges (order 2 only) are
+    asked only if the item judges kept it, so a rejected item costs no false-belief requests."""
+    audit = await item_judges.judge_item(judges, candidate) if use_item_judges else None
+    if candidate.order == 1 or (audit is not None and not audit["accepted"]):
+        return audit, None
+    return audit, await false_belief_step.judge_false_belief(judges, candidate.conversation, candidate.u_id)
 
 
 async def _batch(outcome: Outcome, positions: BalancedPositions, run: RunInfo, judges: list, args) -> Batch:
@@ -205,10 +260,12 @@ async def _batch(outcome: Outcome, positions: BalancedPositions, run: RunInfo, j
     counts["message re-asks"] = sum(t.retries for t in conversation.turns)
     rejects = [{"stage": "questions", "reason": drop.reason,
                 "record": {"conversation_key": outcome.key, "u_id": drop.u_id}} for drop in outcome.drops]
+    kept = _judged_items(outcome, counts, rejects)  # before positions are dealt: they stay balanced
     records = []
-    for candidate in outcome.candidates:
+    for candidate in kept:
         label, audit = outcome.false_beliefs.get(candidate.u_id, (False, None))
-        records.append(make_record(candidate, positions.next(), run, false_belief=label, false_belief_check=audit))
+        records.append(make_record(candidate, positions.next(), run, false_belief=label, false_belief_check=audit,
+                                   item_judges=outcome.item_audits.get(candidate.u_id)))
     counts["questions built"] = len(records)
     counts["false-belief questions"] = sum(r["false_belief"] for r in records)
     if args.llm_validate and records:
@@ -217,3 +274,25 @@ async def _batch(outcome: Outcome, positions: BalancedPositions, run: RunInfo, j
             record["provenance"]["llm_validation"] = result
         counts["llm-validation flagged"] = sum(r["flagged"] for r in results)
     return Batch(records, counts, rejects)
+
+
+def _judged_items(outcome: Outcome, counts: dict, rejects: list) -> list[Candidate]:
+    """The candidates the item judges kept (all of them when none were asked); the others become
+    rejects, counted per failed check."""
+    if not outcome.item_audits:
+        return list(outcome.candidates)
+    counts["items judged"] = len(outcome.candidates)
+    for check in item_judges.CHECKS:  # present even when zero, so the funnel always lists them in order
+        counts[f"items rejected: {check}"] = 0
+    kept = []
+    for candidate in outcome.candidates:
+        audit = outcome.item_audits[candidate.u_id]
+        if audit["accepted"]:
+            kept.append(candidate)
+            continue
+        for check in item_judges.failed_checks(audit):
+            counts[f"items rejected: {check}"] += 1
+        # stage "questions", like the form checks: both drop question candidates (spec §6 "item")
+        rejects.append({"stage": "questions", "reason": item_judges.rejection_reason(audit),
+                        "record": {"conversation_key": outcome.key, "u_id": candidate.u_id}})
+    return kept

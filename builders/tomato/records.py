@@ -30,7 +30,8 @@ def q_id(order: int, state: str, combo5: str, u_id: int) -> str:
 
 
 def make_record(candidate: Candidate, a_idx: int, run: RunInfo, *, false_belief: bool = False,
-                false_belief_check: dict | None = None, llm_validation: dict | None = None) -> dict:
+                false_belief_check: dict | None = None, llm_validation: dict | None = None,
+                item_judges: dict | None = None) -> dict:
     conversation = candidate.conversation
     combo, environment = conversation.combo, conversation.environment
     options = list(candidate.distractors)
@@ -73,6 +74,7 @@ def make_record(candidate: Candidate, a_idx: int, run: RunInfo, *, false_belief:
         "option_sources": [{"u_id": o.u_id, "thought": o.thought} for o in options],
         "rewrite_method": REWRITE_METHOD,
         "false_belief_check": false_belief_check,
+        "item_judges": item_judges,  # None when the item judges did not run (--item-judges)
         "llm_validation": llm_validation,
     }
     return record

@@ -3,6 +3,11 @@
 Used behind the scripted OpenAI-compatible server to run whole builds fast and offline. The
 reply depends only on the request body, so an interrupted build and an uninterrupted one see
 exactly the same replies, as they would from a cache.
+
+Behind the scripted Anthropic server it honours the constraints the Anthropic provider moved from
+the tool schema into descriptions (builders/llm/providers/anthropic_api.py), as a real model reads
+them there. An array that may be empty (an explicit `"minItems": 0`, e.g. a judge's list of
+objections) is empty three times in four, so list-valued verdicts come out both ways.
 """
 
 from __future__ import annotations
@@ -12,12 +17,15 @@ import json
 import random
 import re
 
+from builders.llm.providers.anthropic_api import CONSTRAINTS_NOTE
+
 WORDS = ("quiet garden letter river morning promise window harvest lantern journey meeting answer "
          "careful honest bright worried hopeful curious patient certain gentle sudden distant familiar "
          "plan visit story question dinner market project offer chance reason favour secret").split()
 
 
 def fake_instance(schema: dict, rng: random.Random) -> object:
+    schema = with_described_constraints(schema)
     if "enum" in schema:
         return rng.choice(schema["enum"])
     if "const" in schema:
@@ -33,6 +41,8 @@ def fake_instance(schema: dict, rng: random.Random) -> object:
         return {name: fake_instance(sub, rng) for name, sub in schema.get("properties", {}).items()}
     if kind == "array":
         count = max(schema.get("minItems", 1), min(schema.get("maxItems", 3), 3))
+        if schema.get("minItems") == 0 and rng.random() < 0.75:
+            count = 0
         items = schema.get("items", {"type": "string"})
         values: list = []
         while len(values) < count:
@@ -49,6 +59,15 @@ def fake_instance(schema: dict, rng: random.Random) -> object:
     if kind == "null":
         return None
     return _fake_string(schema, rng)
+
+
+def with_described_constraints(schema: dict) -> dict:
+    """`schema` plus the keywords its description carries after the Anthropic provider's note."""
+    description = schema.get("description")
+    if not isinstance(description, str) or CONSTRAINTS_NOTE not in description:
+        return schema
+    described = json.loads(description.split(CONSTRAINTS_NOTE, 1)[1])
+    return {**schema, **described}
 
 
 def _fake_string(schema: dict, rng: random.Random) -> str:

@@ -1,17 +1,27 @@
-"""Anthropic via the official SDK; structured output through a forced tool call."""
+"""Anthropic via the official SDK; structured output through a forced tool call.
+
+The tool's input_schema cannot carry some JSON-schema keywords (lengths, patterns, bounds), which
+are always checked locally on the reply. So that the model can still follow them, each schema node
+that loses such keywords names them in its `description`, as JSON ("Also required (JSON Schema):
+{"pattern": "^I feel "}"): a model reads that, and a scripted test model can parse it back.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
 
 import anthropic
 
 from ..errors import TransientError
-from ..structured import anthropic_tool_schema
+from ..structured import _ANTHROPIC_UNSUPPORTED, anthropic_tool_schema
 from ..types import ChatRequest, RawReply
 from .openai_api import classify_status
 
 TOOL_NAME = "reply"
+CONSTRAINTS_NOTE = "Also required (JSON Schema): "
+# The stripped keywords that constrain a value; $schema and $id do not, so they are not described.
+DESCRIBED_KEYWORDS = tuple(k for k in _ANTHROPIC_UNSUPPORTED if not k.startswith("$"))
 
 
 class AnthropicProvider:
@@ -40,7 +50,7 @@ class AnthropicProvider:
             kwargs["system"] = system
         if request.schema is not None:
             kwargs["tools"] = [{"name": TOOL_NAME, "description": "Give the answer in this structure.",
-                                "input_schema": anthropic_tool_schema(request.schema)}]
+                                "input_schema": tool_input_schema(request.schema)}]
             kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
         try:
             response = await self._client.messages.create(**kwargs)
@@ -52,6 +62,33 @@ class AnthropicProvider:
             raise TransientError(f"the server's answer is not a Messages API reply: {type(error).__name__}: "
                                  f"{str(error)[:200]}") from None
         return _raw_reply(response)
+
+
+def tool_input_schema(schema: dict) -> dict:
+    """The tool input_schema: the stripped schema, each node describing the keywords it lost."""
+    return anthropic_tool_schema(describe_constraints(schema))
+
+
+def describe_constraints(schema: dict) -> dict:
+    """A copy of `schema` where every node with keywords Anthropic does not take appends them, as
+    sorted JSON, to its description (after CONSTRAINTS_NOTE)."""
+    out = copy.deepcopy(schema)
+
+    def visit(node) -> None:
+        if isinstance(node, dict):
+            # a dict-valued keyword is a property of that name (under "properties"), not a constraint
+            lost = {k: node[k] for k in DESCRIBED_KEYWORDS if k in node and not isinstance(node[k], dict)}
+            if lost:
+                note = CONSTRAINTS_NOTE + json.dumps(lost, sort_keys=True, ensure_ascii=False)
+                node["description"] = f"{node['description']} {note}" if node.get("description") else note
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(out)
+    return out
 
 
 def _raw_reply(response) -> RawReply:
