@@ -11,7 +11,7 @@ from builders.litchartom.leakage import FutureLeakCheck
 from builders.litchartom.questions import Draft, draft_problem, draft_schema
 from builders.litchartom.timesteps import Timestep
 from builders.litchartom.vocab import DIMENSIONS
-from builders.llm.structured import validate
+from builders.llm.structured import llamacpp_schema, validate
 from builders.scenes.plots import KeyCharacter, Plot, Utterance
 from tests.test_litchartom_fakes import (
     GOLD_MARK,
@@ -103,12 +103,23 @@ def test_program_checks_on_drafts():
 
 def test_draft_schema_fixes_the_frame_of_question_and_options():
     schema = draft_schema("Mrs. Bennet", DIMENSIONS["intention"])
+    assert llamacpp_schema(schema) == schema  # fully anchored: the grammar enforces these exact patterns
+    # llama.cpp rejects "\\ " (re.escape's escaped space) and then accepts ANY string: no escapes at all
+    patterns = [node["pattern"] for node in schema["properties"].values() if "pattern" in node]
+    assert len(patterns) == 7 and not any("\\" in pattern for pattern in patterns)
     good = {"scenario": "At Longbourn, after the ball.", "question": "What does Mrs. Bennet intend to do next?",
-            "answer": "Mrs. Bennet intends to marry off Jane", "wrong_1": "Mrs. Bennet intends to sell the house",
-            "wrong_2": "Mrs. Bennet intends to go to London", "wrong_3": "Mrs. Bennet intends to stay silent",
+            "answer": "Mrs. Bennet intends to marry Jane to Bingley",
+            "wrong_1": "Mrs. Bennet intends to sell the house soon",
+            "wrong_2": "Mrs. Bennet intends to go to London alone",
+            "wrong_3": "Mrs. Bennet intends to stay silent all evening",
             "reasoning": "She speaks of nothing but Bingley."}
     validate(good, schema)
-    for field, value in (("answer", "Mr. Bennet intends to hide"), ("question", "Why does Mrs. Bennet shout")):
+    for field, value in (("answer", "Mr. Bennet intends to hide from his wife"),  # another character
+                         ("question", "Why does Mrs. Bennet shout"),  # another frame
+                         ("answer", "Mrs. Bennet intends to wed"),  # too short to compare lengths with
+                         ("answer", "Mrs. Bennet intends to " + "go " * 9 + "away"),  # too long
+                         ("wrong_1", "Mrs. Bennet intends to see [Jane](https://x.y) at 10"),  # markup, digits
+                         ("reasoning", "")):
         try:
             validate({**good, field: value}, schema)
         except ValueError:

@@ -17,13 +17,14 @@ from builders.pipeline import Batch, BuildContext, BuildReport, split_by_config
 from builders.resources import load_schema
 from builders.scenes import Corpus
 from builders.validate import validate_records
-from tests.test_litchartom_fakes import ScriptedLLM, litchartom_responder, make_play
+from tests.test_litchartom_fakes import RESPONDER_WORDS, ScriptedLLM, litchartom_responder, make_play
 
 NAMES = ["LEAR", "KENT", "GONERIL"]
 
 
 def _scene(number: int) -> list[tuple[str, str]]:
-    return [(NAMES[i % 3], f"Line {i} of scene {number}, spoken with feeling and care.") for i in range(6)]
+    lines = [(NAMES[i % 3], f"Line {i} of scene {number}, spoken with feeling and care.") for i in range(6)]
+    return lines[:5] + [(lines[5][0], f"{lines[5][1]} {RESPONDER_WORDS}")]
 
 
 def _plot_items(prompt: str) -> list[dict]:
@@ -34,8 +35,8 @@ def _plot_items(prompt: str) -> list[dict]:
 
 
 def _args(**overrides) -> Namespace:
-    values = {"n": 100, "concurrency": 2, "chunk_chars": 400, "max_chunks": None, "min_turns": 6, "min_plots": 2,
-              "timesteps_per_character": 3, "question_attempts": 2, "plays": None, "pdnc_dir": None, "novels": None,
+    values = {"n": 100, "concurrency": 2, "chunk_chars": 800, "max_chunks": None, "min_turns": 6, "min_plots": 2,
+              "timesteps_per_character": 3, "question_attempts": 2, "max_characters": None, "plays": None, "pdnc_dir": None, "novels": None,
               "gutenberg_ids": None, "ood_works": None, "cache_dir": None}
     values.update(overrides)
     return Namespace(**values)
@@ -163,3 +164,10 @@ def test_too_few_plots_for_any_character_ends_the_build_with_a_reason(monkeypatc
     records, report = _run(monkeypatch, llm, ScriptedLLM(litchartom_responder()), _args(min_plots=9))
     assert records == [] and report.rejects[-1]["stage"] == "timesteps"
     assert all(request.step == "scenes.plot" for request in llm.calls)
+
+
+def test_max_characters_runs_the_first_timelines_taken_in_turn_from_each_work(monkeypatch):
+    llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items))
+    records, report = _run(monkeypatch, llm, ScriptedLLM(litchartom_responder()), _args(max_characters=2))
+    assert {(r["book_name"], r["character"]) for r in records} == {("The Test Play", "Goneril"), ("Held Out", "Goneril")}
+    assert report.funnel["timesteps"] == 3 + 3

@@ -99,6 +99,12 @@ def test_make_play_spans_point_at_the_lines():
 import re as _re
 
 GOLD_MARK = "rightly"  # gold answers carry this word, so the scripted checker can find the gold
+# Every word the responder writes, as one line a test work can speak: the wording check admits only
+# words the source uses.
+RESPONDER_WORDS = ("What does he believe, want, feel or intend? How does he feel? He wants, believes, intends to "
+                   "and feels. Rightly, the kingdom is safe; the sea is made of wine; the horses can sing songs; the "
+                   "winter never ends here; he is wise and just, will keep the crown, speak plainly to all, with "
+                   "pride and some worry at this moment in scene one.")
 
 
 def _between(text: str, before: str, after: str) -> str:
@@ -112,14 +118,14 @@ def litchartom_responder(*, checker_right=lambda request: True, plot_items=None,
         prompt = request.messages[-1]["content"]
         if request.step == "scenes.plot":
             return {"plots": plot_items(prompt)}
-        if request.step == "litchartom.triples":
+        if request.step == "litchartom.triples":  # one triple per request, of the dimension the enum offers
             character = _between(prompt, "Character: ", ".\n")
             if bad_triples_first and request.sample == 0:
-                return {"triples": [{"relation": "Hates", "object": "x"}] * 3}
-            return {"triples": [{"relation": "BelievesThat", "object": f"{character} is wise"},
-                                {"relation": "DesiresTo", "object": "keep the crown"},
-                                {"relation": "IntendsTo", "object": "speak plainly"},
-                                {"relation": "FeelsAbout", "object": "pride and worry"}]}
+                return {"relation": "Hates", "object": "x"}
+            relation = request.schema["properties"]["relation"]["enum"][0]
+            objects = {"Believes": f"{character} is wise and just", "Desires": "to keep the crown",
+                       "Intends": "to speak plainly to all", "Feels": "pride and some worry"}
+            return {"relation": relation, "object": next(v for k, v in objects.items() if relation.startswith(k))}
         if request.step == "litchartom.question":
             character = _between(prompt, "Character: ", ".\n")
             option_start = _between(prompt, '"answer": the correct answer, supported by this plot, starting "', '"')

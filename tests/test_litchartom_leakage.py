@@ -30,3 +30,11 @@ def test_a_qualifier_naming_a_later_character_leaks_in_triple_validation():
                                        _step(work, 0), FutureLeakCheck(work.text))
     assert [t.relation for t in triples] == ["FeelsThat"]
     assert problems == ["triple rejected: future leakage: Edgar first appear after plot 0"]
+
+
+def test_words_of_the_title_are_known_from_the_start():
+    text = "Winterbourne met a small boy in the garden.\nThen Daisy Miller came down the path."
+    end_of_plot_0 = text.index("\n")
+    assert FutureLeakCheck(text).leaks("Daisy Miller is near", until=end_of_plot_0) == ["Daisy", "Miller"]
+    assert FutureLeakCheck(text, title="Daisy Miller").leaks("Daisy Miller is near", until=end_of_plot_0) == []
+    assert FutureLeakCheck(text, title="Daisy Miller").leaks("Winterbourne sees Daisy", until=0) == ["Winterbourne"]

@@ -90,3 +90,93 @@ def test_validation_drops_invalid_pairs_and_names_first_seen_in_later_plots():
     assert any("out of vocabulary" in p for p in problems)
     later, problems = validate_pairs(pairs[:2], _step(work, 1), leak_check)
     assert [t.object for t in later] == ["see Goneril", "ride to Dover"] and problems == []
+
+
+# -- the per-dimension triple requests -------------------------------------------------------------
+
+def _cast_step(work) -> Timestep:
+    from builders.scenes.plots import KeyCharacter, Utterance
+
+    section = work.sections[0]
+    turns = [t for t in work.turns if t.section == section.id]
+    plot = Plot(work_id=work.id, index=0, chunk_index=0, section_ids=(section.id,), span=section.span, summary="s",
+                scenario="c", key_characters=(KeyCharacter("lear", "Lear", "speaker"),
+                                              KeyCharacter("kent", "Kent", "model"),
+                                              KeyCharacter(None, "A Stranger", "model")),
+                conversation=tuple(Utterance(t.speaker, t.label.title(), t.text, t.span, "source", t.id) for t in turns),
+                anchors=("a", "b"))
+    return Timestep(work=work, character_id="lear", plot=plot, earlier=(), held_out=False)
+
+
+def test_relation_choices_are_the_dimension_bases_plus_resolved_co_characters():
+    from builders.litchartom.triple_step import relation_choices
+    from builders.litchartom.vocab import DIMENSIONS
+
+    step = _cast_step(make_play([[("LEAR", "Kent, speak."), ("KENT", "My liege.")]]))
+    emotion = relation_choices(step, DIMENSIONS["emotion"])
+    assert emotion == ["Feels", "FeelsAbout", "FeelsTowards", "FeelsTowardsKent"]  # not the target, not unresolved
+    assert relation_choices(step, DIMENSIONS["intention"]) == ["Intends", "IntendsTo"]
+    for dimension in DIMENSIONS.values():  # every choice is in the closed vocabulary, of its own dimension
+        for relation in relation_choices(step, dimension):
+            assert BASE_RELATIONS[split_relation(relation)[0]] == dimension.name
+
+
+@pytest.mark.parametrize("obj, ok", [
+    ("anger at his daughter", True), ("that Kent, his servant, is loyal", True), ("Cordelia's silence wounds him", True),
+    ("", False), ("anger", False), ("two words", False), ("&#391; Cordelia weeps", False), ("see 1608 quarto", False),
+    (" ".join(["very"] * 13), False), ("[KING](https://x.y) lear", False),
+])
+def test_the_object_pattern_admits_three_to_twelve_plain_words(obj, ok):
+    from builders.litchartom.triple_step import relation_choices, triple_schema
+    from builders.litchartom.vocab import DIMENSIONS
+    from builders.llm.structured import llamacpp_schema, validate
+
+    step = _cast_step(make_play([[("LEAR", "Kent, speak."), ("KENT", "My liege.")]]))
+    schema = triple_schema(relation_choices(step, DIMENSIONS["emotion"]))
+    assert llamacpp_schema(schema) == schema  # already anchored: the grammar enforces exactly this pattern
+    try:
+        validate({"relation": "Feels", "object": obj}, schema)
+        assert ok
+    except ValueError:
+        assert not ok
+
+
+def test_one_request_per_dimension_and_only_a_failing_dimension_is_re_asked():
+    import asyncio
+
+    from builders.litchartom.triple_step import generate_triples
+    from tests.test_litchartom_fakes import ScriptedLLM
+
+    work = make_play([[("LEAR", "Kent, speak."), ("KENT", "My liege.")]])
+
+    def respond(request):
+        first = request.schema["properties"]["relation"]["enum"][0]
+        if first == "Feels" and request.sample == 0:
+            return {"relation": "Feels", "object": "1"}  # fails make_triple (no letters): re-asked
+        return {"relation": first, "object": f"something about {first.lower()} here"}
+
+    llm = ScriptedLLM(respond)
+    outcome = asyncio.run(generate_triples(llm, _cast_step(work), [], FutureLeakCheck(work.text), attempts=2))
+    assert [t.relation for t in outcome.triples] == ["Believes", "Desires", "Feels", "Intends"]
+    assert [(r.schema["properties"]["relation"]["enum"][0], r.sample) for r in llm.calls] == [
+        ("Believes", 0), ("Desires", 0), ("Feels", 0), ("Feels", 1), ("Intends", 0)]
+    assert outcome.attempts == 5 and any("emotion (sample 0)" in p for p in outcome.problems)
+
+
+def test_a_timestep_with_fewer_than_three_valid_dimensions_fails_with_reasons():
+    import asyncio
+
+    from builders.litchartom.triple_step import generate_triples
+    from tests.test_litchartom_fakes import ScriptedLLM
+
+    work = make_play([[("LEAR", "Kent, speak."), ("KENT", "My liege.")], [("LEAR", "To Dover!"), ("KENT", "Aye.")]])
+
+    def respond(request):
+        first = request.schema["properties"]["relation"]["enum"][0]
+        leaky = first in ("Believes", "Desires")  # Dover first appears in the next plot: a leak
+        return {"relation": first, "object": "ride to Dover tonight" if leaky else "grief for his kingdom"}
+
+    outcome = asyncio.run(generate_triples(ScriptedLLM(respond), _cast_step(work), [], FutureLeakCheck(work.text)))
+    assert outcome.triples == []
+    assert outcome.problems[-1] == "triple set too thin: 2 valid, 2 dimensions"
+    assert sum("future leakage: Dover" in p for p in outcome.problems) == 4  # two dimensions x two attempts

@@ -17,12 +17,16 @@ from builders.litchartom.leakage import FutureLeakCheck
 from builders.litchartom.questions import Draft, draft_problem, write_draft
 from builders.litchartom.timesteps import Timestep
 from builders.litchartom.vocab import Dimension
+from builders.litchartom.wording import SourceVocabulary
 from builders.llm import ChatRequest, RequestFailed
 from builders.prompts import render, template_hash
 
 TEMPLATE = "litchartom/blind_answer.j2"
 STEP = "litchartom.blind_check"
 LETTERS = "ABCD"
+# {"answer": "B"} is 6 tokens, but llama.cpp's grammar lets the model spread it over lines and
+# spaces: 16 tokens truncated replies of the embedded model (3 attempts, then a failed question).
+BLIND_MAX_TOKENS = 48
 ANSWER_SCHEMA = {"type": "object", "properties": {"answer": {"enum": list(LETTERS)}},
                  "required": ["answer"], "additionalProperties": False}
 
@@ -57,15 +61,16 @@ async def answer_blind(judge, draft: Draft, step: Timestep, *, key: str) -> dict
     prompt = render(TEMPLATE, summary=step.plot.summary, scenario=step.plot.scenario, question=draft.question,
                     options=options)
     reply = await judge.chat(ChatRequest(messages=[{"role": "user", "content": prompt}], schema=ANSWER_SCHEMA,
-                                         temperature=0.0, max_tokens=16, sample=draft.sample, step=STEP,
+                                         temperature=0.0, max_tokens=BLIND_MAX_TOKENS, sample=draft.sample, step=STEP,
                                          prompt_hash=template_hash(TEMPLATE)))
     gold = LETTERS[order.index(0)]
     return {"answer": reply.data["answer"], "gold": gold, "correct": reply.data["answer"] == gold,
             "request_hash": reply.provenance.get("request_hash"), "cached": reply.cached}
 
 
-async def checked_question(llm, judge, step: Timestep, dimension: Dimension, leak_check: FutureLeakCheck, *,
-                           attempts: int = 3, excerpt_chars: int = 1500) -> CheckedQuestion:
+async def checked_question(llm, judge, step: Timestep, dimension: Dimension, leak_check: FutureLeakCheck,
+                           vocabulary: SourceVocabulary | None = None, *, attempts: int = 3,
+                           excerpt_chars: int = 900) -> CheckedQuestion:
     key = f"{step.key}|{dimension.name}"
     result = CheckedQuestion(dimension=dimension, draft=None)
     counts = result.counts
@@ -76,7 +81,7 @@ async def checked_question(llm, judge, step: Timestep, dimension: Dimension, lea
         except RequestFailed as error:
             result.attempts.append({"sample": sample, "outcome": "request failed", "reason": error.reason})
             continue
-        problem = draft_problem(draft, step, leak_check)
+        problem = draft_problem(draft, step, leak_check, vocabulary)
         if problem:
             counts["drafts failing program checks"] = counts.get("drafts failing program checks", 0) + 1
             result.attempts.append({"sample": sample, "outcome": "program check", "reason": problem})

@@ -3,8 +3,10 @@
     works (builders.sources via builders.scenes.load_works), split by work into ID and OOD
     -> scene layer per work (builders.scenes.extract_work): anchored plots with casts and conversations
     -> timesteps: (character, plot) for characters key in >= --min-plots plots
-    -> per character, in plot order: triples (previous triples as context, update ops computed),
-       then one question per dimension, each auto-checked blind by ctx.judge (regenerated or rejected)
+    -> per character, in plot order: triples, one request per dimension (previous triples as
+       context, update ops computed), then one question per dimension, each auto-checked blind by
+       ctx.judge (regenerated or rejected); triples and questions must pass the no-future-leakage
+       and wording checks (leakage.py, wording.py)
     -> records: ID works give one "current" record per timestep (all four questions must pass);
        OOD works give one "ood" record per passing question. Gold letters are dealt here, in yield
        order, from balanced blocks per record kind and dimension.
@@ -34,6 +36,7 @@ from builders.litchartom.records import (
 from builders.litchartom.timesteps import Timestep, interleave, select_timesteps
 from builders.litchartom.triples import Triple, link_to_previous
 from builders.litchartom.vocab import DIMENSIONS
+from builders.litchartom.wording import SourceVocabulary
 from builders.pipeline import Batch, ordered_map
 from builders.positions import BalancedPositions
 from builders.prompts import template_hash
@@ -111,6 +114,9 @@ def add_arguments(parser) -> None:
                        help="read only the first N chunks of each work (quick runs)")
     group.add_argument("--min-turns", type=positive_int, default=6,
                        help="plots need a conversation of at least this many turns (spec: 10 for 8k-token chunks)")
+    group.add_argument("--max-characters", type=positive_int, default=None,
+                       help="run only the first N character timelines, taken in turn from each work "
+                            "(bounded runs on slow models; the default runs them all)")
     group.add_argument("--question-attempts", type=positive_int, default=3,
                        help="drafts per question before it is rejected (each blind-checked)")
 
@@ -130,6 +136,7 @@ class Source:
 
     plots: list
     leak_check: FutureLeakCheck
+    vocabulary: SourceVocabulary
 
 
 def resolve_sources(args):
@@ -159,12 +166,13 @@ async def generate(ctx) -> AsyncIterator[Batch]:
                                     min_turns=args.min_turns, max_tokens=SCENE_OUTPUT_TOKENS,
                                     max_chunks=args.max_chunks)
         yield Batch([], counts=scenes.counts, rejects=scenes.rejects)
-        sources[work.id] = Source(plots=scenes.plots, leak_check=FutureLeakCheck(work.text))
+        sources[work.id] = Source(plots=scenes.plots, leak_check=FutureLeakCheck(work.text, title=work.title),
+                                  vocabulary=SourceVocabulary(work.text))
         by_character = select_timesteps(work, scenes.plots, min_plots=args.min_plots,
                                         max_per_character=args.timesteps_per_character,
                                         held_out=work.id in held_ids)
         timelines.append(list(by_character.values()))
-    jobs = interleave(timelines)  # one job = one character's timeline
+    jobs = interleave(timelines)[:args.max_characters]  # one job = one character's timeline
     if not jobs:
         yield Batch([], rejects=[{"stage": "timesteps", "reason": "no character is a key character in --min-plots "
                                   "plots of the given works: lower --min-plots, raise --max-chunks or add works",
@@ -173,7 +181,7 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     positions = BalancedPositions(ctx.seed, namespace=POSITIONS_NAMESPACE)  # a stream per record kind and dimension
 
     async def run_timeline(timeline: list[Timestep]) -> list[StepOutcome]:
-        return await _run_timeline(ctx, timeline, sources[timeline[0].work.id].leak_check, args)
+        return await _run_timeline(ctx, timeline, sources[timeline[0].work.id], args)
 
     async for outcomes in ordered_map(run_timeline, jobs, concurrency=max(1, args.concurrency // 2)):
         yield _batch(outcomes, sources, positions, run)
@@ -181,11 +189,11 @@ async def generate(ctx) -> AsyncIterator[Batch]:
             return
 
 
-async def _run_timeline(ctx, timeline: list[Timestep], leak_check: FutureLeakCheck, args) -> list[StepOutcome]:
+async def _run_timeline(ctx, timeline: list[Timestep], source: Source, args) -> list[StepOutcome]:
     """One character in plot order: each timestep's triples see the previous timestep's."""
     outcomes, earlier = [], []
     for step in timeline:
-        result = await triple_step.generate_triples(ctx.llm, step, earlier, leak_check)
+        result = await triple_step.generate_triples(ctx.llm, step, earlier, source.leak_check, source.vocabulary)
         outcome = StepOutcome(step=step, triple_result=result)
         outcomes.append(outcome)
         if not result.triples:
@@ -193,7 +201,7 @@ async def _run_timeline(ctx, timeline: list[Timestep], leak_check: FutureLeakChe
         outcome.triples, outcome.retired = link_to_previous(result.triples, earlier)
         earlier = outcome.triples
         outcome.questions = list(await asyncio.gather(*(
-            autocheck.checked_question(ctx.llm, ctx.judge, step, dimension, leak_check,
+            autocheck.checked_question(ctx.llm, ctx.judge, step, dimension, source.leak_check, source.vocabulary,
                                        attempts=args.question_attempts)
             for dimension in DIMENSIONS.values())))
     return outcomes

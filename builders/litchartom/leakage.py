@@ -7,7 +7,8 @@ the source never writes it in lower case (so "That" or "Duty" at the start of a 
 one, while "Dover" is). A name the source first
 uses later (a character who has not appeared yet, a place the story has not reached) is a leak.
 Words the source never uses are not leaks (they cannot come from a later plot) and are left to
-the other checks.
+the other checks. The work's title is known before the story starts ("Daisy Miller" is on the
+cover even though the text names her only later), so its words count as seen at offset 0.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ _CAPITALISED = re.compile(r"\b[A-Z][a-z]+(?:['’][a-z]+)?\b")
 
 
 class FutureLeakCheck:
-    def __init__(self, work_text: str):
+    def __init__(self, work_text: str, *, title: str = ""):
         self._text = work_text
+        self._title_words = set(_CAPITALISED.findall(title))
         self._first = lru_cache(maxsize=None)(self._first_offset)
 
     def _first_offset(self, word: str) -> int | None:
@@ -37,6 +39,6 @@ class FutureLeakCheck:
             if not self._is_name(word):
                 continue
             first = self._first(word)
-            if first is not None and first >= until:
+            if first is not None and first >= until and word not in self._title_words:
                 found.append(word)
         return found

@@ -15,13 +15,17 @@ from builders.litchartom.context import excerpt, others_in_scene
 from builders.litchartom.leakage import FutureLeakCheck
 from builders.litchartom.timesteps import Timestep
 from builders.litchartom.vocab import Dimension
+from builders.litchartom.wording import SourceVocabulary
 from builders.llm import ChatRequest
 from builders.prompts import render, template_hash
 from builders.sources.aliases import name_key
 
 TEMPLATE = "litchartom/question.j2"
 STEP = "litchartom.question"
-FREE = '[^"\\\\]'  # any character but a quote or a backslash: a pattern can never end the string early
+# One plain word (a name, a possessive, a word followed by a comma): the grammar cannot emit markup,
+# digits or an empty answer, which a 135M model otherwise does.
+WORD = "[A-Za-z][a-z']{0,15},?"
+OPTION_WORDS = (4, 8)  # words after the frame; 8 / 4 keeps every draft within MAX_LENGTH_RATIO by construction
 MAX_LENGTH_RATIO = 2.0  # longest option / shortest option, in words
 FORBIDDEN_OPTIONS = ("all of the above", "none of the above", "both a and b")
 NEGATIONS = frozenset({"not", "never", "no", "doesn't", "don't", "isn't", "won't", "cannot", "can't"})
@@ -47,20 +51,26 @@ class Draft:
         return (self.answer, *self.distractors)
 
 
+def grammar_literal(text: str) -> str:
+    """`text` as a pattern matching itself, in the regex subset llama.cpp's grammar converter takes.
+    Not re.escape: it escapes spaces ("King\\ Lear"), which llama.cpp rejects as an unsupported
+    escape and then accepts ANY string for the field. Specials go into one-character classes."""
+    return "".join(f"[{c}]" if c in ".*+?()[{}|$" else f"\\{c}" if c in "]^\\" else c for c in text)
+
+
 def draft_schema(character: str, dimension: Dimension) -> dict:
-    name = re.escape(character)
-    question = f"^{dimension.question_start} {name} {dimension.question_verb} {FREE}{{3,70}}\\?$"
-    option = f"^{name} {re.escape(dimension.option_verb)} {FREE}{{3,60}}$"
-    limit = len(character) + 80
-    option_node = {"type": "string", "pattern": option, "maxLength": limit}
+    """Anchored patterns (llama.cpp turns them into the grammar as they are): the question and the
+    four options in their fixed frames, every free part made of plain words."""
+    name = grammar_literal(character)
+    low, high = OPTION_WORDS
+    question = f"^{dimension.question_start} {name} {dimension.question_verb}( {WORD}){{2,10}}[?]$"
+    option = {"type": "string", "pattern": f"^{name} {grammar_literal(dimension.option_verb)}( {WORD}){{{low},{high}}}$"}
+    sentence = {"type": "string", "pattern": f"^{WORD}( {WORD}){{4,24}}[.]$"}
     return {
         "type": "object",
-        "properties": {
-            "scenario": {"type": "string", "minLength": 15, "maxLength": 120},
-            "question": {"type": "string", "pattern": question, "maxLength": limit + 20},
-            "answer": option_node, "wrong_1": option_node, "wrong_2": option_node, "wrong_3": option_node,
-            "reasoning": {"type": "string", "minLength": 15, "maxLength": 150},
-        },
+        "properties": {"scenario": sentence, "question": {"type": "string", "pattern": question},
+                       "answer": option, "wrong_1": option, "wrong_2": option, "wrong_3": option,
+                       "reasoning": sentence},
         "required": ["scenario", "question", "answer", "wrong_1", "wrong_2", "wrong_3", "reasoning"],
         "additionalProperties": False,
     }
@@ -79,7 +89,7 @@ def draft_messages(step: Timestep, dimension: Dimension, *, excerpt_chars: int) 
     return [{"role": "user", "content": prompt}]
 
 
-async def write_draft(llm, step: Timestep, dimension: Dimension, *, sample: int, excerpt_chars: int = 1500,
+async def write_draft(llm, step: Timestep, dimension: Dimension, *, sample: int, excerpt_chars: int = 900,
                       max_tokens: int = 320) -> Draft:
     """One draft (raises builders.llm.RequestFailed when the model gives no valid reply)."""
     reply = await llm.chat(ChatRequest(messages=draft_messages(step, dimension, excerpt_chars=excerpt_chars),
@@ -92,7 +102,8 @@ async def write_draft(llm, step: Timestep, dimension: Dimension, *, sample: int,
                  reasoning=data["reasoning"], sample=sample, provenance={**reply.provenance, "cached": reply.cached})
 
 
-def draft_problem(draft: Draft, step: Timestep, leak_check: FutureLeakCheck) -> str | None:
+def draft_problem(draft: Draft, step: Timestep, leak_check: FutureLeakCheck,
+                  vocabulary: SourceVocabulary | None = None) -> str | None:
     """Why a draft cannot become an item, or None. Checks what the schema cannot say."""
     frame = f"{step.character} {draft.dimension.option_verb} "
     options = draft.options
@@ -114,6 +125,10 @@ def draft_problem(draft: Draft, step: Timestep, leak_check: FutureLeakCheck) -> 
     leaked = leak_check.leaks(" ".join([draft.question, *options]), until=step.plot.span[1])
     if leaked:
         return f"future leakage: {', '.join(leaked)} first appear after plot {step.plot.index}"
+    for text in (draft.question, *options) if vocabulary else ():
+        wording = vocabulary.problem(text)
+        if wording:
+            return f"{wording} (in {text[:50]!r})"
     return None
 
 

@@ -77,7 +77,7 @@ def base_provenance(step: Timestep, run: dict, triple_provenance: dict, triple_a
         "models": {"generator": run["generator"], "checker": run["checker"]},
         "prompt_hashes": run["prompt_hashes"],
         "scene_request_hash": plot.provenance.get("request_hash", ""),
-        "triples_request_hash": triple_provenance.get("request_hash", ""), "triple_attempts": triple_attempts,
+        "triples_request_hashes": triple_provenance.get("request_hashes", []), "triple_attempts": triple_attempts,
         "human_check": "not run",
         "questions": [],
     }

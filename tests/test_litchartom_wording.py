@@ -1,0 +1,31 @@
+"""The wording rule: generated triples and options must be written in words the source uses."""
+
+from __future__ import annotations
+
+from builders.litchartom.leakage import FutureLeakCheck
+from builders.litchartom.triple_step import validate_pairs
+from builders.litchartom.wording import SourceVocabulary
+from tests.test_litchartom_fakes import make_play
+from tests.test_litchartom_triples import _step
+
+TEXT = "Lear loves his daughters. He feels anger at Goneril's words and fears the storm. Kent's loyalty is plain."
+
+
+def test_plain_words_of_the_source_pass_and_gibberish_does_not():
+    vocabulary = SourceVocabulary(TEXT)
+    assert vocabulary.problem("anger at his daughters") is None  # "daughters" and "Goneril's" are stemmed
+    assert vocabulary.problem("fears Goneril and the storm") is None
+    assert vocabulary.unknown("Desirat d'adoption des amis") == ["desirat", "d'adoption", "des", "amis"]
+    assert vocabulary.problem("Desirat d'adoption des amis pour le ciel").startswith("words the source never uses")
+    # one unknown word in four is tolerated (a plain word the source happens not to use), two are not
+    assert vocabulary.problem("anger at his betrayal") is None
+    assert vocabulary.problem("anger at kedonarielgerman betrayal") is not None
+
+
+def test_triple_validation_applies_the_wording_rule_after_the_others():
+    work = make_play([[("LEAR", "I feel anger at my daughters."), ("KENT", "Be patient, my liege.")]])
+    pairs = [{"relation": "Feels", "object": "anger at his daughters"},
+             {"relation": "Desires", "object": "adoption des amis pour le ciel"}]
+    triples, problems = validate_pairs(pairs, _step(work, 0), FutureLeakCheck(work.text), SourceVocabulary(work.text))
+    assert [t.object for t in triples] == ["anger at his daughters"]
+    assert problems == ["triple rejected: words the source never uses: adoption, des, amis, pour, le"]
