@@ -209,3 +209,16 @@ def test_one_failure_does_not_disturb_concurrent_requests(openai_server, make_ll
     outcomes = run_chats(make_llm(f"openai-compatible:{openai_server.base_url}#m", max_invalid_retries=1), requests)
     assert outcomes[0].data["why"] == "one" and outcomes[2].data["why"] == "three"
     assert isinstance(outcomes[1], RequestFailed)
+
+
+def test_llamacpp_patterns_lose_escaped_spaces_it_cannot_read():
+    import re
+
+    from builders.llm.structured import llamacpp_schema
+
+    def sent(pattern):
+        return llamacpp_schema({"type": "string", "pattern": pattern})["pattern"]
+
+    assert sent("^" + re.escape("King Lear") + " intends to$") == "^King Lear intends to$"
+    assert sent(r"^a\\ b$") == r"^a\\ b$"  # an escaped backslash before a space stays
+    assert sent(r"^x\ y\\\ z$") == r"^x y\\ z$"

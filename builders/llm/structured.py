@@ -62,6 +62,9 @@ def openai_strict_schema(schema: dict) -> dict:
     return out
 
 
+_ESCAPED_SPACE = re.compile(r"(?<!\\)((?:\\\\)*)\\ ")  # "\ " not itself escaped ("\\ " is a backslash, a space)
+
+
 def llamacpp_schema(schema: dict) -> dict:
     """llama.cpp turns a schema into a grammar but only honours fully anchored patterns (it
     accepts any string otherwise), and a `.` in a pattern can emit a raw quote that breaks the
@@ -70,6 +73,9 @@ def llamacpp_schema(schema: dict) -> dict:
     free = '[^"\\\\]*'
 
     def anchor(pattern: str, max_length: int | None) -> str:
+        # llama.cpp knows no "\ " escape (re.escape writes one for every space) and silently
+        # accepts any string for a pattern it cannot read.
+        pattern = _ESCAPED_SPACE.sub(r"\1 ", pattern)
         # With a pattern, llama.cpp ignores maxLength, so the bound moves into the free part.
         literal = len(re.sub(r"[\^$\\]", "", pattern))
         tail = free if max_length is None else '[^"\\\\]{0,%d}' % max(1, max_length - literal)
