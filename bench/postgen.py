@@ -371,6 +371,7 @@ def run_pipeline(count: int, seed: int, schema_path: Path, folder: Path, keep_so
         Figure("  parquet size", parquet_bytes / 2**20, "MiB"),
         Figure("validate+dedup+split+release", total, "s", f"< {TARGET_SECONDS:g}" if count >= 1_000_000 else ""),
         Figure("  same, CPU time", sum(timer.cpu_seconds.values()), "s"),
+        *[Figure(f"  CPU time: {stage}", seconds, "s") for stage, seconds in timer.cpu_seconds.items()],
         Figure("peak memory (ru_maxrss)", peak_gib(), "GiB", f"< {TARGET_PEAK_GIB:g}"),
         Figure("  of which the input records", baseline_gib, "GiB"),
         Figure("rejects == the planted invalid records", float(rejected == planted.invalid), "", ">= 1"),
@@ -411,9 +412,9 @@ def run_leakage(new_count: int, sources: list[tuple[dict, str]], release_dir: Pa
     benchmark = bench_benchmark()
     record_tree = parse_json_schema(json_schema)
     ordered = sorted(new, key=lambda record: record["q_id"])
-    paths = write_split(ordered, record_tree, arrow_schema_from_json_schema(json_schema), folder, "all", "test",
-                        describe=lambda record: record["q_id"])
-    new_shards = {"all": {"test": [folder / path for path in paths]}}
+    written = write_split(ordered, record_tree, arrow_schema_from_json_schema(json_schema), folder, "all", "test",
+                          describe=lambda record: record["q_id"])
+    new_shards = {"all": {"test": [folder / path for path in written.paths]}}
     earlier = [("1.0.0", release_shards(release_dir))]
     print(f"checking {len(new):,} new records against the release ...", flush=True)
     timer = Timer()

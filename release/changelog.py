@@ -43,7 +43,10 @@ class SplitDiff:
 
 def diff_split(config: str, split: str, old_paths: list[Path], new_paths: list[Path], id_field: str) -> SplitDiff:
     """Added, removed and changed ids of one config/split between two sets of shards."""
-    exact = _row_types(old_paths) != _row_types(new_paths) if old_paths and new_paths else False
+    if not (old_paths and new_paths):  # a first release, or a config gone: only ids, no content to compare
+        old_ids, new_ids = record_ids(old_paths, id_field), record_ids(new_paths, id_field)
+        return SplitDiff(config, split, rows=len(new_ids), added=sorted(new_ids), removed=sorted(old_ids))
+    exact = _row_types(old_paths) != _row_types(new_paths)
     old = fingerprints(old_paths, id_field, exact=exact)
     new = fingerprints(new_paths, id_field, exact=exact)
     kept = new.join(old, on="id", how="inner", suffix="_old")
@@ -68,6 +71,11 @@ def fingerprints(paths: list[Path], id_field: str, *, exact: bool) -> pl.DataFra
         frames.append(pl.DataFrame({"id": ids, "h0": hashes[0], "h1": hashes[1]},
                                    schema=_empty_fingerprints().schema))
     return pl.concat(frames)
+
+
+def record_ids(paths: list[Path], id_field: str) -> list[str]:
+    """The ids (as str) of the shards' records, reading only the id column."""
+    return [str(value) for table in iter_row_groups(paths, [id_field]) for value in table.column(0).to_pylist()]
 
 
 def render_changelog(

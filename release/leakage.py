@@ -30,9 +30,8 @@ import pyarrow.parquet as pq
 
 from builders.benchmark import Benchmark
 from builders.dedup import leakage_check
-from release.arrow_schema import Node
+from release.arrow_schema import Node, decoded_values
 from release.manifest import read_manifest
-from release.parquet_io import decoded_values
 
 THRESHOLD = 0.85  # the dedup stage's default: "leaked" means what "duplicate" means within a build
 MAX_MATCHES_LISTED = 50  # per comparison, in the manifest; counts stay exact

@@ -46,13 +46,18 @@ def content_hash(json_schema: dict, data_digests: dict[str, str]) -> str:
     return sha256_bytes(canonical_json({"schema": json_schema, "data": data_digests}))
 
 
-def file_digests(release_dir: Path) -> dict[str, dict]:
-    """{relative path: {"sha256", "size"}} for every file in the release except the manifest."""
+def file_digests(release_dir: Path, known_sha256: dict[str, str] | None = None) -> dict[str, dict]:
+    """{relative path: {"sha256", "size"}} for every file in the release except the manifest.
+
+    `known_sha256` ({relative path: sha256}) spares hashing files again (the shards, hashed for the
+    content hash: hundreds of MiB in a large release)."""
+    known_sha256 = known_sha256 or {}
     digests = {}
     for path in sorted(p for p in release_dir.rglob("*") if p.is_file()):
         relative = path.relative_to(release_dir).as_posix()
         if relative != MANIFEST_NAME:
-            digests[relative] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+            sha256 = known_sha256.get(relative) or sha256_file(path)
+            digests[relative] = {"sha256": sha256, "size": path.stat().st_size}
     return digests
 
 

@@ -1,32 +1,44 @@
-"""Deterministic parquet shards: same records + same schema => byte-identical files.
+"""Deterministic parquet shards: same rows + same schema => byte-identical files.
 
-Every knob that changes bytes is pinned here: row order (decided by the caller), compression and
-its level, row-group size, page and dictionary settings, and the schema metadata (the Arrow schema
-plus the `datasets` features, nothing time- or host-dependent). The writer's `created_by` string
+Every knob that changes bytes is pinned here: compression and its level, row-group size, page and
+dictionary settings, and the schema metadata (the Arrow schema plus the `datasets` features,
+nothing time- or host-dependent). Row order is the caller's. The writer's `created_by` string
 names the pyarrow version, so upgrading pyarrow changes the bytes (and hence the content hash).
 
-Records are written one row group at a time, so memory stays bounded by a row group whatever the
-split size, and turned into Arrow columns column by column (see `records_table`): a 10^6-record
-release spends seconds here, not minutes. Reading back is also by row group and by column.
+A split is written by a `SplitWriter`, fed Arrow tables of its rows in release order: it cuts them
+into shards and row groups, so memory stays bounded by a few row groups whatever the split size.
+The parquet encoding and compression run on the `WriteQueue`'s thread: pyarrow releases the GIL
+while it compresses, so the caller's Python can encode the next row group meanwhile.
+Reading back is by row group and by column.
 """
 
 from __future__ import annotations
 
-import functools
 import json
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import datasets
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from release.arrow_schema import Node, encode_record
+from release.arrow_schema import Node, records_table
 
 ZSTD_LEVEL = 3  # level 9 wrote ~6% smaller files at a quarter of the speed: most of a 10^6-record release
 ROW_GROUP_SIZE = 10_000
 MAX_ROWS_PER_SHARD = 500_000
+MAX_QUEUED_WRITES = 4  # row groups waiting for the writer thread: bounds the memory they hold
+# Arrow buffers of a release come from the C library's allocator: pyarrow's default pool (mimalloc)
+# hands the pages of each freed row group back to the OS and faults fresh ones in for the next
+# (measured on the 2-core VM, 2*10^5 records: 8.3-11.4 s CPU with mimalloc, 6.8-7.1 s with this).
+MEMORY_POOL = pa.system_memory_pool()
 PARQUET_OPTIONS = dict(
+    memory_pool=MEMORY_POOL,
     compression="zstd",
     compression_level=ZSTD_LEVEL,
     use_dictionary=True,
@@ -54,125 +66,187 @@ def with_features_metadata(schema: pa.Schema) -> pa.Schema:
     return schema.with_metadata(metadata)
 
 
-def write_split(
-    records: list[dict],
-    record_tree: Node,
-    schema: pa.Schema,
-    release_dir: Path,
-    config: str,
-    split: str,
-    *,
-    describe: Callable[[dict], str],
-    max_rows_per_shard: int | None = None,
-) -> list[str]:
-    """Write `records` (already in release order) as shards; return their relative paths.
+# --- writing -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrittenSplit:
+    """One config/split as written: its shards (relative paths, in order), rows, and Arrow size."""
+
+    paths: list[str]
+    rows: int
+    arrow_nbytes: int  # in-memory size as loaded: the `num_bytes` that `datasets` records for a split
+
+
+class WriteQueue:
+    """Runs write jobs on one background thread, in submission order, with at most
+    `MAX_QUEUED_WRITES` waiting. A failed job's error is raised to the caller by a later `submit`
+    or by `drain`, and every job after it is skipped. Use as a context manager: leaving it waits
+    for the thread, so no file is touched after an error has propagated."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet-writer")
+        self._queued: deque[Future] = deque()
+        self._failed = threading.Event()
+
+    def submit(self, job: Callable[..., None], *args) -> None:
+        self._queued.append(self._executor.submit(self._run, job, *args))
+        while len(self._queued) > MAX_QUEUED_WRITES or (self._queued and self._queued[0].done()):
+            self._queued.popleft().result()
+
+    def drain(self) -> None:
+        """Wait until every submitted job has run; raise the first failure."""
+        while self._queued:
+            self._queued.popleft().result()
+
+    def _run(self, job: Callable[..., None], *args) -> None:
+        if self._failed.is_set():
+            return
+        try:
+            job(*args)
+        except BaseException:
+            self._failed.set()
+            raise
+
+    def __enter__(self) -> WriteQueue:
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if error_type is None:
+            try:
+                self.drain()
+            finally:
+                self._executor.shutdown(wait=True)
+        else:
+            self._failed.set()  # the caller is failing: skip what is still queued
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+class SplitWriter:
+    """Writes one config/split, fed Arrow tables of its rows in release order (`append`), as
+    shards of `MAX_ROWS_PER_SHARD` rows with row groups of `ROW_GROUP_SIZE` rows counted from each
+    shard's start: the same bytes as writing each shard whole with `row_group_size=ROW_GROUP_SIZE`,
+    however the rows arrive. `total_rows` must be known up front: it fixes the shard names.
+
+    The files are complete once `close()` has been called and the queue drained.
+    """
+
+    def __init__(self, release_dir: Path, config: str, split: str, schema: pa.Schema, total_rows: int,
+                 queue: WriteQueue):
+        self.schema, self.total_rows, self.queue = schema, total_rows, queue
+        self.shard_rows = MAX_ROWS_PER_SHARD  # read at run time: tests shrink it
+        shards = max(1, -(-total_rows // self.shard_rows))
+        self.paths = [shard_path(config, split, index, shards) for index in range(shards)]
+        self.release_dir = release_dir
+        self.pending: list[pa.Table] = []  # appended rows not yet cut into a row group
+        self.pending_rows = 0
+        self.rows = 0  # rows handed to the queue
+        self.arrow_nbytes = 0
+        self._open: tuple[int, pq.ParquetWriter] | None = None  # used on the writer thread only
+
+    def append(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
+        if self.rows + self.pending_rows + table.num_rows > self.total_rows:
+            raise ValueError(f"{self.paths[0]}: more rows appended than the {self.total_rows} announced.")
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        while self.pending_rows >= self._next_group_rows() > 0:
+            self._submit_group(self._next_group_rows())
+
+    def close(self) -> WrittenSplit:
+        if self.pending_rows:
+            self._submit_group(self.pending_rows)
+        if self.rows != self.total_rows:
+            raise ValueError(f"{self.paths[0]}: {self.rows} rows were written where {self.total_rows} were announced.")
+        if not self.total_rows:  # an empty split is still a file (with the schema), as loaders expect
+            self.queue.submit(self._write_group, 0, self.schema.empty_table())
+        self.queue.submit(self._close_file)
+        return WrittenSplit(list(self.paths), self.rows, self.arrow_nbytes)
+
+    def _next_group_rows(self) -> int:
+        """Rows of the next row group: a full one, or what is left of the current shard."""
+        shard_end = (self.rows // self.shard_rows + 1) * self.shard_rows
+        return min(ROW_GROUP_SIZE, shard_end - self.rows, self.total_rows - self.rows)
+
+    def _submit_group(self, rows: int) -> None:
+        table = pa.concat_tables(self.pending, memory_pool=MEMORY_POOL) if len(self.pending) > 1 else self.pending[0]
+        group, rest = table.slice(0, rows).combine_chunks(memory_pool=MEMORY_POOL), table.slice(rows)
+        self.pending, self.pending_rows = ([rest] if rest.num_rows else []), self.pending_rows - rows
+        self.arrow_nbytes += loaded_nbytes(group)
+        self.queue.submit(self._write_group, self.rows // self.shard_rows, group)
+        self.rows += rows
+
+    def _write_group(self, shard: int, group: pa.Table) -> None:
+        if self._open is None or self._open[0] != shard:
+            self._close_file()
+            target = self.release_dir / self.paths[shard]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._open = (shard, pq.ParquetWriter(target, self.schema, **PARQUET_OPTIONS))
+        self._open[1].write_table(group, row_group_size=ROW_GROUP_SIZE)
+
+    def _close_file(self) -> None:
+        if self._open is not None:
+            self._open[1].close()
+            self._open = None
+
+
+def write_split(records: list[dict], record_tree: Node, schema: pa.Schema, release_dir: Path, config: str,
+                split: str, *, describe: Callable[[dict], str]) -> WrittenSplit:
+    """Write `records` (already in release order) as one config/split's shards.
 
     `describe(record)` names a record in shape errors (e.g. "all/test record q_id='x'").
     """
-    limit = max_rows_per_shard or MAX_ROWS_PER_SHARD
-    total = max(1, -(-len(records) // limit))
     schema = with_features_metadata(schema)
-    paths = []
-    for index in range(total):
-        shard = records[index * limit : (index + 1) * limit]
-        relative = shard_path(config, split, index, total)
-        target = release_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with pq.ParquetWriter(target, schema, **PARQUET_OPTIONS) as writer:
-            # One call per row group: the same row groups, pages and bytes as writing the whole
-            # shard at once with row_group_size=ROW_GROUP_SIZE, without holding the shard in memory.
-            for start in range(0, max(len(shard), 1), ROW_GROUP_SIZE):
-                group = shard[start : start + ROW_GROUP_SIZE]
-                writer.write_table(records_table(group, record_tree, schema, describe),
-                                   row_group_size=ROW_GROUP_SIZE)
-        paths.append(relative)
-    return paths
+    with WriteQueue() as queue:
+        writer = SplitWriter(release_dir, config, split, schema, len(records), queue)
+        for start in range(0, len(records), ROW_GROUP_SIZE):
+            writer.append(records_table(records[start : start + ROW_GROUP_SIZE], record_tree, schema, describe,
+                                        MEMORY_POOL))
+        written = writer.close()
+    return written
 
 
-# --- records -> Arrow ----------------------------------------------------------------------------
+# --- sizes ---------------------------------------------------------------------------------------
 
 
-class _NotSimple(Exception):
-    """Some value needs the per-record encoder: it has a shape error, or a type the fast path skips."""
+def loaded_nbytes(table: pa.Table) -> int:
+    """`table.nbytes` of these rows as a parquet reader returns them (one chunk per column).
 
-
-def records_table(records: list[dict], record_tree: Node, schema: pa.Schema,
-                  describe: Callable[[dict], str]) -> pa.Table:
-    """The Arrow table of `records`, exactly as `encode_record` row by row would build it.
-
-    The fast path checks and encodes whole columns (one comprehension per field instead of one
-    recursive call per value). Whenever a column holds anything it does not accept as plainly
-    valid, the batch goes through `encode_record`, which raises the precise error naming the
-    record, or builds the same rows the slow way.
+    Computed from the values rather than the buffers: a table built in memory may hold buffers a
+    reader does not allocate (a validity bitmap without nulls, bytes behind null or sliced-off
+    entries). What pyarrow's reader allocates (checked by tests/test_release_parquet_io.py): a
+    validity bitmap for a nullable field that has nulls, and for every nullable integer or float
+    field; int32 offsets for strings and lists (`nbytes` counts one per row); no bytes for a null
+    string or list. A struct's `nbytes` is its children's: its own bitmap is not counted.
     """
-    try:
-        columns, _ = _object_columns(records, record_tree, top_level=True)
-    except Exception:  # the exact path re-raises a genuine error with the record's name
-        rows = [encode_record(record, record_tree, describe(record)) for record in records]
-        return pa.Table.from_pylist(rows, schema=schema)
-    arrays = [pa.array(values, type=field.type, from_pandas=False) for values, field in zip(columns, schema)]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return sum(_loaded_nbytes(column, field.nullable) for column, field in zip(table.columns, table.schema))
 
 
-def _object_columns(values: list, node: Node, *, top_level: bool = False) -> tuple[list[list], bool]:
-    """Per declared property of `node`, its encoded values (None where absent or the object is
-    null); and whether encoding changed any of them (a free-form object inside)."""
-    present = values if top_level else [value for value in values if value is not None]
-    if not set(map(type, present)) <= {dict}:
-        raise _NotSimple
-    declared = {name for name, _, _ in node.properties}
-    if not set().union(*(value.keys() for value in present)) <= declared:
-        raise _NotSimple
-    columns, changed = [], False
-    for name, child, required in node.properties:
-        if required:  # a missing key raises KeyError: not simple
-            column = [value[name] for value in values] if top_level else \
-                [None if value is None else value[name] for value in values]
-        else:
-            column = [None if value is None else value.get(name) for value in values]
-        if not child.nullable and None in column and any(
-                v is None and value is not None and name in value for v, value in zip(column, values)):
-            raise _NotSimple  # an explicit null where the schema allows none
-        encoded = _encoded_values(column, child)
-        changed = changed or encoded is not column
-        columns.append(encoded)
-    return columns, changed
+def _loaded_nbytes(values: pa.Array | pa.ChunkedArray, nullable: bool) -> int:
+    rows = len(values)
+    if not rows:
+        return 0
+    kind = values.type
+    fixed_width = not (pa.types.is_boolean(kind) or pa.types.is_string(kind) or pa.types.is_binary(kind)
+                       or pa.types.is_list(kind) or pa.types.is_struct(kind))
+    validity = _bitmap_bytes(rows) if nullable and (values.null_count or fixed_width) else 0
+    if pa.types.is_boolean(kind):
+        return validity + _bitmap_bytes(rows)
+    if pa.types.is_string(kind) or pa.types.is_binary(kind):
+        return validity + 4 * rows + (pc.sum(pc.binary_length(values)).as_py() or 0)
+    if pa.types.is_list(kind):
+        return validity + 4 * rows + _loaded_nbytes(pc.list_flatten(values), kind.value_field.nullable)
+    if pa.types.is_struct(kind):  # struct_field merges the struct's nulls into the child, as a reader does
+        return sum(_loaded_nbytes(pc.struct_field(values, [index]), kind.field(index).nullable)
+                              for index in range(kind.num_fields))
+    if kind.bit_width % 8 == 0:
+        return validity + rows * kind.bit_width // 8
+    raise TypeError(f"no loaded size rule for Arrow type {kind}; the release schema produces none such.")
 
 
-def _encoded_values(values: list, node: Node) -> list:
-    """`values` encoded for Arrow (nulls already checked); the same list object when unchanged."""
-    kind = node.kind
-    if kind == "json":
-        return [None if v is None else _canonical(v) for v in values]
-    if kind == "object":
-        columns, changed = _object_columns(values, node)
-        if not changed:
-            return values
-        names = [name for name, _, _ in node.properties]
-        return [None if value is None else dict(zip(names, row)) for value, row in zip(values, zip(*columns))]
-    if kind == "array":
-        if not set(map(type, values)) <= {list, type(None)}:
-            raise _NotSimple
-        flat = [item for v in values if v is not None for item in v]
-        if not node.items.nullable and None in flat:
-            raise _NotSimple
-        encoded = _encoded_values(flat, node.items)
-        if encoded is flat:
-            return values
-        items = iter(encoded)
-        return [None if v is None else [next(items) for _ in v] for v in values]
-    if not set(map(type, values)) <= _SIMPLE_TYPES[kind]:
-        raise _NotSimple
-    return values
-
-
-_SIMPLE_TYPES = {"string": {str, type(None)}, "integer": {int, type(None)}, "number": {int, float, type(None)},
-                 "boolean": {bool, type(None)}}
-
-
-def _canonical(value) -> str:
-    # the same text `encode_record` stores for a free-form object
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def _bitmap_bytes(rows: int) -> int:
+    return (rows + 7) // 8
 
 
 # --- reading back --------------------------------------------------------------------------------
@@ -191,48 +265,3 @@ def read_columns(paths: list[Path], columns: list[str]) -> pa.Table:
     available = set(pq.read_schema(paths[0]).names)
     wanted = [name for name in dict.fromkeys(columns) if name in available]
     return pa.concat_tables([pq.read_table(path, columns=wanted) for path in paths])
-
-
-def arrow_nbytes(paths: list[Path]) -> int:
-    """In-memory Arrow size of the shards: the `num_bytes` that `datasets` records for a split.
-
-    Summed row group by row group: a whole split read at once would need its full Arrow size in
-    memory, and reading it whole gives one chunk per row group, so the sum is the same.
-    """
-    return sum(table.nbytes for table in iter_row_groups(paths))
-
-
-def decoded_values(column: pa.ChunkedArray | pa.Array, node: Node | None) -> list:
-    """A column as Python values, free-form JSON strings turned back into objects.
-
-    `node` is the column's schema node (None for a column the current schema does not declare:
-    its values are returned as stored).
-    """
-    values = column.to_pylist()
-    if node is None or not _holds_json(node):
-        return values
-    return [decode_value(value, node) for value in values]
-
-
-def decode_value(value, node: Node):
-    """The inverse of the release encoding for one value: JSON strings back to objects."""
-    if value is None:
-        return None
-    if node.kind == "json":
-        return json.loads(value)
-    if node.kind == "array":
-        return [decode_value(item, node.items) for item in value]
-    if node.kind == "object":
-        children = {name: child for name, child, _ in node.properties}
-        return {name: decode_value(item, children[name]) if name in children else item
-                for name, item in value.items()}
-    return value
-
-
-@functools.lru_cache(maxsize=None)
-def _holds_json(node: Node) -> bool:
-    if node.kind == "json":
-        return True
-    if node.kind == "array":
-        return _holds_json(node.items)
-    return any(_holds_json(child) for _, child, _ in node.properties)

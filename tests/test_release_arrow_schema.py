@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pytest
 
@@ -9,8 +11,11 @@ from release.arrow_schema import (
     RecordShapeError,
     SchemaConversionError,
     arrow_schema_from_json_schema,
+    canonical_json_text,
+    decode_value,
     encode_record,
     parse_json_schema,
+    records_table,
 )
 from tests.test_release_fixtures import QUIZ_SCHEMA, quiz_record
 
@@ -102,3 +107,45 @@ def test_records_that_do_not_match_the_schema_are_rejected(mutate, message):
     mutate(record)
     with pytest.raises(RecordShapeError, match=message):
         encode_record(record, parse_json_schema(QUIZ_SCHEMA), "record")
+
+
+def quiz_variety() -> list[dict]:
+    records = [quiz_record(i) for i in range(12)]
+    records[3].pop("score")  # absent optional field
+    records[4]["notes"] = None  # explicit null where allowed
+    records[5]["meta"].pop("samples")  # absent optional nested field
+    records[6]["extra"] = {"ü": [1.5, None, {"b": 1, "a": "x"}]}
+    return records
+
+
+def test_records_table_builds_the_rows_encode_record_builds():
+    tree, schema = parse_json_schema(QUIZ_SCHEMA), arrow_schema_from_json_schema(QUIZ_SCHEMA)
+    records = quiz_variety()
+    table = records_table(records, tree, schema, describe=str)
+    exact = pa.Table.from_pylist([encode_record(record, tree, "record") for record in records], schema=schema)
+    assert table.equals(exact)
+    assert table.column("extra")[6].as_py() == '{"ü":[1.5,null,{"a":"x","b":1}]}'
+
+
+def test_records_table_names_the_record_of_a_shape_error():
+    tree, schema = parse_json_schema(QUIZ_SCHEMA), arrow_schema_from_json_schema(QUIZ_SCHEMA)
+    records = quiz_variety()
+    records[2]["answer_idx"] = "2"
+    with pytest.raises(RecordShapeError, match=r"all/test record id='q0002'\.answer_idx: expected integer, got str"):
+        records_table(records, tree, schema, describe=lambda record: f"all/test record id={record['id']!r}")
+
+
+@pytest.mark.parametrize("value", [{"b": 1, "a": [1.0, 2.5e-07, None]}, {"ü": "ß", "n": {"z": True, "y": False}}, [],
+                                   {"big": 2**70, "neg": -0.0}])
+def test_canonical_json_text_is_sorted_compact_json_keeping_characters(value):
+    assert canonical_json_text(value) == json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_decoding_turns_stored_json_back_into_objects():
+    tree = parse_json_schema(QUIZ_SCHEMA)
+    for record in quiz_variety():
+        encoded = encode_record(record, tree, "record")
+        decoded = {name: decode_value(encoded[name], node) for name, node, _ in tree.properties}
+        expected = {name: record.get(name) for name, _, _ in tree.properties}
+        expected["meta"] = {"samples": None, **expected["meta"]}  # an absent optional field loads as null
+        assert decoded == expected

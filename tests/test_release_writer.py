@@ -11,12 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import DatasetCard
 
-from release import write_release
-from release import parquet_io
+from release import parquet_io, write_release
+from release import writer as writer_module
+from release.arrow_schema import RecordShapeError, arrow_schema_from_json_schema, parse_json_schema
 from release.manifest import canonical_json, sha256_file
 from release.versioning import VersionError
 from tests.test_release_fixtures import (  # noqa: F401  (fixtures)
     BUILD_REPORT,
+    QUIZ_SCHEMA,
     quiz_benchmark,
     quiz_record,
     quiz_splits,
@@ -239,3 +241,61 @@ def test_missing_schema_names_the_file_to_add(tmp_path, releases_root):
     with pytest.raises(FileNotFoundError, match=r"quiz\.schema\.json"):
         write_release(quiz_benchmark(), {"all": {"test": [quiz_record(1)]}}, {}, releases_root,
                       resources_root=tmp_path)
+
+
+# --- configs derived from one encoding of the split ------------------------------------------------
+
+
+def direct_shards(tmp_path, benchmark, records, config, split):
+    """A config/split written from its own records (sorted by the release order): the reference
+    bytes the derived path must reproduce."""
+    ordered = sorted(records, key=lambda record: record["id"])
+    written = parquet_io.write_split(ordered, parse_json_schema(QUIZ_SCHEMA), arrow_schema_from_json_schema(QUIZ_SCHEMA),
+                                     tmp_path / "direct", config, split,
+                                     describe=lambda record: f"{config}/{split} record id={record['id']!r}")
+    return [(tmp_path / "direct" / path).read_bytes() for path in written.paths]
+
+
+@pytest.mark.parametrize("batch_rows, row_group_rows", [(10_000, 10_000), (7, 4), (3, 5)])
+def test_a_derived_config_is_byte_identical_to_one_encoded_directly(resources_root, releases_root, tmp_path,
+                                                                    monkeypatch, batch_rows, row_group_rows):
+    monkeypatch.setattr(writer_module, "ENCODE_BATCH_ROWS", batch_rows)  # batches and row groups unaligned
+    monkeypatch.setattr(parquet_io, "ROW_GROUP_SIZE", row_group_rows)
+    monkeypatch.setattr(parquet_io, "MAX_ROWS_PER_SHARD", 12)
+    shuffled = records(60)
+    random.Random(5).shuffle(shuffled)
+    benchmark = quiz_benchmark()
+    splits = quiz_splits(benchmark, shuffled)
+    result = write_release(benchmark, splits, BUILD_REPORT, releases_root, resources_root=resources_root)
+    for config, by_split in splits.items():
+        for split, members in by_split.items():
+            released = sorted((result.path / "data" / config).glob(f"{split}-*.parquet"))
+            assert [path.read_bytes() for path in released] == direct_shards(tmp_path, benchmark, members, config, split)
+    hard_test = pq.read_table(sorted((result.path / "data" / "hard").glob("test-*.parquet")))
+    assert hard_test["id"].to_pylist() == sorted(r["id"] for r in splits["hard"]["test"])
+
+
+def test_configs_with_different_objects_for_one_id_are_each_encoded_from_their_own_records(
+        resources_root, releases_root, tmp_path):
+    """The union of a split's records is by object: when two configs hold different records under
+    one id, sort keys repeat, a mask cannot say which is which, and each config is encoded alone."""
+    benchmark = quiz_benchmark(configs={"all": lambda r: True, "hard": lambda r: True})
+    base = records(20)
+    edited = [dict(record, question=record["question"] + " (hard)") for record in base[:8]]
+    splits = {"all": {"test": base}, "hard": {"test": edited}}
+    result = write_release(benchmark, splits, BUILD_REPORT, releases_root, resources_root=resources_root)
+    for config, members in (("all", base), ("hard", edited)):
+        released = sorted((result.path / "data" / config).glob("test-*.parquet"))
+        assert [path.read_bytes() for path in released] == direct_shards(tmp_path / config, benchmark, members,
+                                                                         config, "test")
+
+
+def test_a_bad_record_is_named_by_the_first_config_that_holds_it(resources_root, releases_root):
+    benchmark = quiz_benchmark()
+    rows = records(12)
+    bad = dict(quiz_record(2), answer_idx="2")  # level 3: in `all` and `hard`
+    splits = {"all": {"test": [r for r in rows if r["id"] != "q0002"]},
+              "hard": {"test": [bad if r["id"] == "q0002" else r for r in rows if r["level"] >= 2]}}
+    with pytest.raises(RecordShapeError, match=r"hard/test record id='q0002'\.answer_idx: expected integer"):
+        write_release(benchmark, splits, BUILD_REPORT, releases_root, resources_root=resources_root)
+    assert list((releases_root / "quiz").iterdir()) == []
