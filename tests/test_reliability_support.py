@@ -50,7 +50,7 @@ def builder_command(model: str, out: Path, cache_dir: Path, *extra: str, n: int 
             "--cache-dir", str(cache_dir), "--quiet", *extra]
 
 
-def run(command: list[str], *, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run(command: list[str], *, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, env=env or clean_env(), capture_output=True, text=True, timeout=timeout)
 
 
