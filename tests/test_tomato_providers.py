@@ -10,7 +10,6 @@ and tests/test_release_tomato_roundtrip.py.
 
 from __future__ import annotations
 
-import json
 import secrets
 
 import jsonschema
@@ -19,8 +18,8 @@ from builders.resources import load_schema
 from builders.tomato.vocab import PRONOUNS, thought_prefix
 from tests.support.scripted_llm import ScriptedAnthropicServer
 from tests.support.schema_faker import fake_model
-from tests.test_reliability_support import (builder_command, build_report, clean_env, release_dir, release_files,
-                                            released_records, run)
+from tests.test_reliability_support import (builder_command, build_report, clean_env, decoded, release_dir,
+                                            release_files, released_records, run)
 
 MODEL = "anthropic:claude-haiku-4-5"
 N = 14
@@ -71,9 +70,4 @@ def _decoded(value):
         return {k: _decoded(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_decoded(v) for v in value]
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+    return decoded(value)
