@@ -77,6 +77,34 @@ def test_every_sampling_input_is_part_of_the_key(echo_server, make_llm, change):
     assert len(echo_server.requests) == 2
 
 
+def test_a_repeat_penalty_is_part_of_the_key_only_when_set(echo_server, make_llm):
+    llm = make_llm(model_of(echo_server))
+    (plain,) = run_chats(llm, [ask("a")])
+    (penalised,) = run_chats(llm, [ask("a", repeat_penalty=1.0)])
+    assert not penalised.cached and len(echo_server.requests) == 2
+    assert penalised.provenance["repeat_penalty"] == 1.0 and "repeat_penalty" not in plain.provenance
+    # an OpenAI-compatible server is not sent llama.cpp's parameter...
+    assert all("repeat_penalty" not in body for body in echo_server.bodies())
+
+
+def test_the_llama_cpp_dialect_sends_the_repeat_penalty(echo_server):
+    import asyncio
+
+    from builders.llm.providers.openai_api import OpenAIProvider
+
+    async def send():  # ...the embedded model's llama.cpp server is
+        provider = OpenAIProvider(name="local", model="m", api_key=None, base_url=echo_server.base_url, timeout=10,
+                                  schema_dialect="llama.cpp")
+        try:
+            await provider.complete(ask("a", repeat_penalty=1.0), seed=1)
+            await provider.complete(ask("b"), seed=1)
+        finally:
+            await provider.close()
+
+    asyncio.run(send())
+    assert [body.get("repeat_penalty") for body in echo_server.bodies()] == [1.0, None]
+
+
 def test_step_and_prompt_hash_are_not_part_of_the_key(echo_server, make_llm):
     llm = make_llm(model_of(echo_server))
     run_chats(llm, [ask("a", step="one", prompt_hash="old")])

@@ -189,9 +189,11 @@ class LLM:
         model_id = f"{self.spec.provider}:{self.spec.model}"
         if self.spec.provider == "local":
             model_id += "@" + self._local_weights()
+        extra = {} if request.repeat_penalty is None else {"repeat_penalty": request.repeat_penalty}
         return request_key(model=model_id, messages=request.messages, schema=request.schema,
                            temperature=request.temperature, top_p=request.top_p, max_tokens=request.max_tokens,
-                           seed=request.seed if request.seed is not None else self.seed, sample=request.sample)
+                           seed=request.seed if request.seed is not None else self.seed, sample=request.sample,
+                           **extra)
 
     def _local_weights(self) -> str:
         if not hasattr(self, "_weights"):
@@ -290,6 +292,7 @@ class LLM:
             "temperature": request.temperature if self.provider.supports_sampling_parameters else None,
             "top_p": request.top_p if self.provider.supports_sampling_parameters else None,
             "max_tokens": request.max_tokens,
+            **({} if request.repeat_penalty is None else {"repeat_penalty": request.repeat_penalty}),
             "seed": seed if self.provider.supports_seed else None,
             "attempts": attempts,
         }

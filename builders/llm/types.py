@@ -17,6 +17,10 @@ class ChatRequest:
     seed: int | None = None  # overrides the client's seed when given
     step: str = "default"  # accounting bucket, e.g. "tomato.turn"; not part of the cache key
     prompt_hash: str = ""  # provenance only; the messages themselves are in the cache key
+    # llama.cpp's repetition penalty for this request (1.0 = off); None keeps the server's setting.
+    # Only the embedded model's llama.cpp server is sent it; it is part of the cache key only when
+    # set, so requests that leave it alone keep their cached replies.
+    repeat_penalty: float | None = None
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ class OpenAIProvider:
             # As extra_body, which goes out as it is: given as response_format, the SDK walks the
             # whole schema to "transform" it (a no-op for plain JSON) at ~0.4 ms of CPU a request.
             kwargs["extra_body"] = {"response_format": self._response_format(request.schema)}
+        if request.repeat_penalty is not None and self._schema_dialect == "llama.cpp":
+            kwargs.setdefault("extra_body", {})["repeat_penalty"] = request.repeat_penalty
         try:
             # The raw body, read as plain JSON: building the SDK's pydantic objects for every reply
             # cost ~0.3 ms of CPU a request, a tenth of the client's work at 64 requests in flight.
