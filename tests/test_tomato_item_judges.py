@@ -254,11 +254,16 @@ def test_judged_builds_through_the_pipeline_are_deterministic():
 
 
 def test_item_judges_auto_skips_only_judges_measured_unfit():
-    from builders.tomato.build import item_judges_wanted
+    from builders.llm.models import judges_wanted
+
+    def item_judges_wanted(setting, judges, notes):
+        return judges_wanted(setting, judges, notes, what="tomato: item judges", flag="--item-judges")
+
     fit, unfit = types.SimpleNamespace(label="openai:gpt-4o"), types.SimpleNamespace(label="local:smollm2")
     notes = []
     assert item_judges_wanted("auto", [fit], notes) and item_judges_wanted("auto", [unfit, fit], notes) and not notes
     assert not item_judges_wanted("auto", [unfit], notes) and "local:smollm2" in notes[0] and "--judge-model" in notes[0]
+    assert "--item-judges on" in notes[0]
     assert item_judges_wanted("on", [unfit], []) and not item_judges_wanted("off", [fit], [])
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterator
 
 from builders.benchmark import Benchmark
-from builders.llm.models import unfit_judge_reason
+from builders.llm.models import judges_wanted
 from builders.pipeline import Batch
 from builders.positions import BalancedPositions
 from builders.prompts import template_hash
@@ -140,19 +140,6 @@ class Environments:
         return await self._tasks[seed.id]
 
 
-def item_judges_wanted(setting: str, judges: list, notes: list[str]) -> bool:
-    """--item-judges: on/off as asked; auto is on unless every judge is measured unfit to judge."""
-    if setting != "auto":
-        return setting == "on"
-    unfit = [(judge.label, reason) for judge in judges if (reason := unfit_judge_reason(judge.label))]
-    if len(unfit) < len(judges):
-        return True
-    notes.append("tomato: item judges skipped (--item-judges auto): " + "; ".join(
-        f"{label}: {reason}" for label, reason in unfit) + ". Pass a stronger --judge-model, or --item-judges on "
-        "to filter with it anyway.")
-    return False
-
-
 def judges_of(ctx) -> list:
     """The false-belief and item judges: ctx.judge (the --judge-model, else the generator); a list
     means all of them."""
@@ -168,7 +155,8 @@ async def generate(ctx) -> AsyncIterator[Batch]:
                   prompt_hashes={name: template_hash(f"tomato/{name}.j2")
                                  for name in ("scenario", "roleplay_system", "false_belief", "answer",
                                               *item_judges.CHECKS)})
-    args.use_item_judges = item_judges_wanted(args.item_judges, judges, ctx.report.notes)
+    args.use_item_judges = judges_wanted(args.item_judges, judges, ctx.report.notes, what="tomato: item judges",
+                                         flag="--item-judges")
     positions = BalancedPositions(ctx.seed, namespace=POSITIONS_NAMESPACE)
     limit = args.max_conversations or 10 + math.ceil(3 * args.n / 7)
     jobs = itertools.islice(iter_jobs(ctx.seed), limit)
