@@ -36,7 +36,7 @@ def _plot_items(prompt: str) -> list[dict]:
 
 def _args(**overrides) -> Namespace:
     values = {"n": 100, "concurrency": 2, "chunk_chars": 800, "max_chunks": None, "min_turns": 6, "min_plots": 2,
-              "timesteps_per_character": 3, "question_attempts": 2, "max_characters": None, "plays": None, "pdnc_dir": None, "novels": None,
+              "timesteps_per_character": 3, "question_attempts": 2, "auto_check": "on", "max_characters": None, "plays": None, "pdnc_dir": None, "novels": None,
               "gutenberg_ids": None, "ood_works": None, "cache_dir": None}
     values.update(overrides)
     return Namespace(**values)
@@ -73,6 +73,12 @@ def test_generate_builds_valid_records_of_both_kinds(monkeypatch, tmp_path):
     current = [r for r in records if r["record_type"] == "current"]
     assert all(len(r["qa_data"]["Target Character"]) == 4 for r in current)
     assert all(r["previous_plots"] == [] or r["previous_plots"][-1]["plot_index"] < r["plot_index"] for r in current)
+    for record in records:  # distractors are other golds of the work: another character or another plot
+        for question in record["provenance"]["questions"]:
+            plot = record.get("plot_index", record.get("plot_id"))
+            assert all(s["character"] != record["character"] or s["plot_index"] != plot
+                       for s in question["distractor_sources"])
+            assert sorted(question["option_types"]).count("gold") == 1
     later = [r for r in current if r["plot_index"] > 0]
     assert any(t["op"] == "kept" for r in later for t in r["triples_structured"])
     assert report.funnel["triple calls"] > report.funnel["timesteps"]  # first triple replies were re-asked
@@ -110,9 +116,9 @@ def test_a_failing_checker_rejects_id_records_with_reasons(monkeypatch):
     judge = ScriptedLLM(litchartom_responder(checker_right=lambda r: False))
     records, report = _run(monkeypatch, llm, judge, _args())
     assert records == []
-    assert report.funnel["questions passing the auto-check"] == 0
+    assert report.funnel["questions accepted"] == 0
     assert any(r["stage"] == "timestep" and "needs all 4" in r["reason"] for r in report.rejects)
-    assert any(r["stage"] == "autocheck" and "blind answer" in r["reason"] for r in report.rejects)
+    assert any(r["stage"] == "question" and "blind answer" in r["reason"] for r in report.rejects)
 
 
 def test_bad_source_flags_are_user_errors():
@@ -129,7 +135,7 @@ def test_bad_source_flags_are_user_errors():
 @pytest.mark.slow
 def test_end_to_end_on_the_embedded_model(tmp_path, monkeypatch, smollm2_model_dir):
     """A tiny real build (one play, first chunks only) through the CLI: it must finish and write a
-    release or report a clean 'no records' failure; the funnel must show the auto-check ran."""
+    release or report a clean 'no records' failure."""
     import json
 
     from builders.cli import EXIT_FAILED, EXIT_OK, run_builder
@@ -153,10 +159,13 @@ def test_dedup_text_is_question_and_gold_not_the_letter(monkeypatch):
     records, _ = _run(monkeypatch, llm, ScriptedLLM(litchartom_responder()), _args())
     ood = next(r for r in records if r["record_type"] == "ood")
     text = build.dedup_text(ood)
-    assert text.startswith(ood["character"] + "\n") and "rightly" in text.splitlines()[2]
-    assert not text.splitlines()[2][:3] in ("A. ", "B. ", "C. ", "D. ")
+    gold = next(line[3:] for line in ood["messages"][0]["content"].splitlines()
+                if line.startswith(ood["correct_answer"] + ". "))
+    assert text.startswith(ood["character"] + "\n") and text.splitlines()[2] == gold  # the text, not the letter
     current = next(r for r in records if r["record_type"] == "current")
-    assert build.dedup_text(current).count("rightly") == 4
+    bodies = [next(iter(item.values())) for item in current["qa_data"]["Target Character"]]
+    golds = [b["Options"]["ABCD".index(b["Correct Answer"])][3:] for b in bodies]
+    assert build.dedup_text(current).splitlines()[-4:] == golds
 
 
 def test_too_few_plots_for_any_character_ends_the_build_with_a_reason(monkeypatch):
@@ -168,6 +177,29 @@ def test_too_few_plots_for_any_character_ends_the_build_with_a_reason(monkeypatc
 
 def test_max_characters_runs_the_first_timelines_taken_in_turn_from_each_work(monkeypatch):
     llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items))
-    records, report = _run(monkeypatch, llm, ScriptedLLM(litchartom_responder()), _args(max_characters=2))
-    assert {(r["book_name"], r["character"]) for r in records} == {("The Test Play", "Goneril"), ("Held Out", "Goneril")}
-    assert report.funnel["timesteps"] == 3 + 3
+    records, report = _run(monkeypatch, llm, ScriptedLLM(litchartom_responder()), _args(max_characters=4))
+    assert {(r["book_name"], r["character"]) for r in records} == {
+        (book, name) for book in ("The Test Play", "Held Out") for name in ("Goneril", "Kent")}
+    assert report.funnel["timesteps"] == 4 * 3
+
+
+def test_one_character_alone_has_too_few_golds_for_distractors(monkeypatch):
+    llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items))
+    records, report = _run(monkeypatch, llm, ScriptedLLM(litchartom_responder()), _args(max_characters=1))
+    assert records == [] and report.funnel["questions without 3 distractors"] == 3 * 4
+    assert any("only 2 usable distractors" in r["reason"] for r in report.rejects)
+
+
+def test_auto_check_off_asks_no_checker_and_auto_skips_a_checker_measured_unfit(monkeypatch):
+    llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items))
+    judge = ScriptedLLM(litchartom_responder(checker_right=lambda r: False))
+    records, report = _run(monkeypatch, llm, judge, _args(auto_check="off"))
+    assert judge.calls == [] and len(records) == 9 + 36 and "blind checks" not in report.funnel
+    questions = [q for r in records for q in r["provenance"]["questions"]]
+    assert {q["auto_check"] for q in questions} == {"not run"} and {q["blind_answer"] for q in questions} == {None}
+    unfit = ScriptedLLM(litchartom_responder(checker_right=lambda r: False), label="local:smollm2")
+    records, report = _run(monkeypatch, llm, unfit, _args(auto_check="auto"))
+    assert unfit.calls == [] and len(records) == 9 + 36
+    assert any("blind auto-check skipped" in note and "--auto-check on" in note for note in report.notes)
+    records, report = _run(monkeypatch, llm, unfit, _args(auto_check="on"))
+    assert records == [] and report.funnel["blind checks"] > 0

@@ -98,17 +98,30 @@ def test_make_play_spans_point_at_the_lines():
 
 import re as _re
 
-GOLD_MARK = "rightly"  # gold answers carry this word, so the scripted checker can find the gold
 # Every word the responder writes, as one line a test work can speak: the wording check admits only
 # words the source uses.
 RESPONDER_WORDS = ("What does he believe, want, feel or intend? How does he feel? He wants, believes, intends to "
-                   "and feels. Rightly, the kingdom is safe; the sea is made of wine; the horses can sing songs; the "
-                   "winter never ends here; he is wise and just, will keep the crown, speak plainly to all, with "
-                   "pride and some worry at this moment in scene one.")
+                   "and feels. The kingdom is safe; the sea is made of wine; the horses can sing songs; the "
+                   "winter never ends here; the crown is heavy; the storm will pass soon; he is wise and just, "
+                   "will keep the crown, speak plainly to all, with pride and some worry at this moment in scene "
+                   "one, now and again, tonight, by morning.")
+GOLD_PHRASES = ("the kingdom is safe", "the sea is made of wine", "the horses can sing songs",
+                "the winter never ends here", "the crown is heavy", "the storm will pass soon")
+GOLD_ADVERBS = ("now", "again", "tonight", "by morning")
 
 
 def _between(text: str, before: str, after: str) -> str:
     return text.split(before, 1)[1].split(after, 1)[0]
+
+
+def gold_body(character: str, summary: str, verb: str, sample: int = 0) -> str:
+    """The responder's gold answer after its frame: a fixed function of who, which plot, which
+    dimension and which draft, so golds differ across characters and plots (they become each
+    other's distractors) and the scripted checker can recompute the gold from its prompt."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{character}|{summary}|{verb}|{sample}".encode()).digest()
+    return f"that {GOLD_PHRASES[digest[0] % len(GOLD_PHRASES)]} {GOLD_ADVERBS[digest[1] % len(GOLD_ADVERBS)]}"
 
 
 def litchartom_responder(*, checker_right=lambda request: True, plot_items=None, bad_triples_first=False):
@@ -130,19 +143,33 @@ def litchartom_responder(*, checker_right=lambda request: True, plot_items=None,
             character = _between(prompt, "Character: ", ".\n")
             option_start = _between(prompt, '"answer": the correct answer, supported by this plot, starting "', '"')
             question_start = _between(prompt, '"question": starts "', '"')
-            variant = request.sample
+            summary = _between(prompt, "PLOT: ", "\n")
+            verb = option_start[len(character) + 1:]
             return {"scenario": "The court is assembled and everyone waits.",
-                    "question": f"{question_start} at this moment in scene {variant}?",
-                    "answer": f"{option_start} {GOLD_MARK} that the kingdom is safe",
-                    "wrong_1": f"{option_start} that the sea is made of wine",
-                    "wrong_2": f"{option_start} that the horses can sing songs",
-                    "wrong_3": f"{option_start} that the winter never ends here",
+                    "question": f"{question_start} at this moment in scene {request.sample}?",
+                    "answer": f"{option_start} {gold_body(character, summary, verb, request.sample)}",
                     "reasoning": "The conversation shows it plainly."}
         if request.step == "litchartom.blind_check":
             lines = [line for line in prompt.splitlines() if _re.match(r"^[ABCD]\. ", line)]
-            gold = next(line[0] for line in lines if GOLD_MARK in line)
-            wrong = next(line[0] for line in lines if GOLD_MARK not in line)
+            gold = next(line[0] for line in lines if is_gold(prompt, line[3:]))
+            wrong = next(line[0] for line in lines if not is_gold(prompt, line[3:]))
             return {"answer": gold if checker_right(request) else wrong}
         raise AssertionError(f"unexpected step {request.step}")
 
     return respond
+
+
+def is_gold(blind_prompt: str, option: str) -> bool:
+    """Whether `option` is the gold of the question in a blind-check prompt (any draft sample)."""
+    question = _between(blind_prompt, "QUESTION: ", "\n")
+    summary = _between(blind_prompt, "STORY PLOT: ", "\n")
+    for start, verb in (("What does", "believes"), ("What does", "wants"), ("How does", "feels"),
+                        ("What does", "intends to")):
+        stem = verb.split()[0].removesuffix("s")
+        if not question.startswith(start + " ") or f" {stem} " not in question:
+            continue
+        character = question[len(start) + 1:question.index(f" {stem}")]
+        sample = int(question.rsplit("scene ", 1)[1].rstrip("?"))
+        if option == f"{character} {verb} {gold_body(character, summary, verb, sample)}":
+            return True
+    return False

@@ -4,15 +4,18 @@
     -> scene layer per work (builders.scenes.extract_work): anchored plots with casts and conversations
     -> timesteps: (character, plot) for characters key in >= --min-plots plots
     -> per character, in plot order: triples, one request per dimension (previous triples as
-       context, update ops computed), then one question per dimension, each auto-checked blind by
-       ctx.judge (regenerated or rejected); triples and questions must pass the no-future-leakage
-       and wording checks (leakage.py, wording.py)
+       context, update ops computed), then one gold question per dimension (autocheck.draft_gold);
+       triples and golds must pass the no-future-leakage and wording checks (leakage.py, wording.py)
+    -> per work, once all its characters are done: each gold gets three distractors from the
+       work's other golds of its dimension (distractors.py) and, with the auto-check on, the
+       checker must recover the gold blind (autocheck.assemble)
     -> records: ID works give one "current" record per timestep (all four questions must pass);
        OOD works give one "ood" record per passing question. Gold letters are dealt here, in yield
        order, from balanced blocks per record kind and dimension.
 
-Characters run concurrently (builders.pipeline.ordered_map) and come back in a fixed order, so the
-records, funnel and rejects do not depend on timing.
+Works run one after the other (distractors need the whole work's golds); the characters of a work
+run concurrently (builders.pipeline.ordered_map) and come back in a fixed order, so the records,
+funnel and rejects do not depend on timing.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from builders.benchmark import Benchmark
 from builders.cli import positive_int
 from builders.litchartom import autocheck, questions, triple_step
+from builders.litchartom.distractors import Gold
 from builders.litchartom.invariants import CHECKS
 from builders.litchartom.leakage import FutureLeakCheck
 from builders.litchartom.records import (
@@ -37,6 +41,7 @@ from builders.litchartom.timesteps import Timestep, interleave, select_timesteps
 from builders.litchartom.triples import Triple, link_to_previous
 from builders.litchartom.vocab import DIMENSIONS
 from builders.litchartom.wording import SourceVocabulary
+from builders.llm.models import judges_wanted
 from builders.pipeline import Batch, ordered_map
 from builders.positions import BalancedPositions
 from builders.prompts import template_hash
@@ -118,7 +123,11 @@ def add_arguments(parser) -> None:
                        help="run only the first N character timelines, taken in turn from each work "
                             "(bounded runs on slow models; the default runs them all)")
     group.add_argument("--question-attempts", type=positive_int, default=3,
-                       help="drafts per question before it is rejected (each blind-checked)")
+                       help="gold drafts per question, and distractor sets blind-checked per question, "
+                            "before it is rejected (default 3)")
+    group.add_argument("--auto-check", choices=("auto", "on", "off"), default="auto",
+                       help="the blind auto-check by --judge-model (default auto: on, unless the checker is a "
+                            "model measured unable to judge, such as the embedded model; the card says which)")
 
 
 @dataclass
@@ -154,7 +163,9 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     args = ctx.args
     corpus = resolve_sources(args)
     max_chars = args.chunk_chars or default_chunk_chars(ctx.llm.label, output_tokens=SCENE_OUTPUT_TOKENS)
-    run = {"seed": ctx.seed, "generator": ctx.llm.label, "checker": ctx.judge.label,
+    checker = ctx.judge if judges_wanted(args.auto_check, [ctx.judge], ctx.report.notes,
+                                         what="litchartom: blind auto-check", flag="--auto-check") else None
+    run = {"seed": ctx.seed, "generator": ctx.llm.label, "checker": checker.label if checker else "none",
            "prompt_hashes": {"scenes/plot": scene_prompt_hash(),
                              **{name: template_hash(name) for name in PROMPT_TEMPLATES}}}
     sources: dict[str, Source] = {}
@@ -183,10 +194,32 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     async def run_timeline(timeline: list[Timestep]) -> list[StepOutcome]:
         return await _run_timeline(ctx, timeline, sources[timeline[0].work.id], args)
 
-    async for outcomes in ordered_map(run_timeline, jobs, concurrency=max(1, args.concurrency // 2)):
-        yield _batch(outcomes, sources, positions, run)
+    for work_jobs in _by_work(jobs):
+        source = sources[work_jobs[0][0].work.id]
+        timelines_done = [o async for o in ordered_map(run_timeline, work_jobs,
+                                                        concurrency=max(1, args.concurrency // 2))]
+        await _assemble_work(timelines_done, source, checker, args.question_attempts)
+        for outcomes in timelines_done:
+            yield _batch(outcomes, sources, positions, run)
         if ctx.needed() <= 0:
             return
+
+
+def _by_work(jobs: list[list[Timestep]]) -> list[list[list[Timestep]]]:
+    """The timelines grouped by work, works in order of first appearance."""
+    groups: dict[str, list[list[Timestep]]] = {}
+    for timeline in jobs:
+        groups.setdefault(timeline[0].work.id, []).append(timeline)
+    return list(groups.values())
+
+
+async def _assemble_work(timelines: list[list["StepOutcome"]], source: Source, checker, attempts: int) -> None:
+    """Distractors (and the blind check) for every gold of one work, drawn from all its golds."""
+    questions = [(outcome.step, question) for outcomes in timelines for outcome in outcomes
+                 for question in outcome.questions if question.draft is not None]
+    pool = [Gold(step, question.draft) for step, question in questions]
+    await asyncio.gather(*(autocheck.assemble(question, step, pool, source.leak_check, checker, attempts=attempts)
+                           for step, question in questions))
 
 
 async def _run_timeline(ctx, timeline: list[Timestep], source: Source, args) -> list[StepOutcome]:
@@ -201,8 +234,8 @@ async def _run_timeline(ctx, timeline: list[Timestep], source: Source, args) -> 
         outcome.triples, outcome.retired = link_to_previous(result.triples, earlier)
         earlier = outcome.triples
         outcome.questions = list(await asyncio.gather(*(
-            autocheck.checked_question(ctx.llm, ctx.judge, step, dimension, source.leak_check, source.vocabulary,
-                                       attempts=args.question_attempts)
+            autocheck.draft_gold(ctx.llm, step, dimension, source.leak_check, source.vocabulary,
+                                 attempts=args.question_attempts)
             for dimension in DIMENSIONS.values())))
     return outcomes
 
@@ -232,9 +265,9 @@ def _batch(outcomes: list[StepOutcome], sources: dict[str, Source], positions: B
             count("questions attempted")
             for stage, k in question.counts.items():
                 count(stage, k)
-            count("questions passing the auto-check", int(question.accepted))
+            count("questions accepted", int(question.accepted))
             if not question.accepted:
-                batch.rejects.append({"stage": "autocheck", "reason": f"question rejected: {question.reasons()}",
+                batch.rejects.append({"stage": "question", "reason": f"question rejected: {question.reasons()}",
                                       "record": {**where, "dimension": question.dimension.name}})
         if step.held_out:
             for question in passed:
@@ -245,5 +278,5 @@ def _batch(outcomes: list[StepOutcome], sources: dict[str, Source], positions: B
                                                 positions, history, provenance))
         else:
             batch.rejects.append({"stage": "timestep", "reason": f"ID record needs all 4 questions: "
-                                  f"{len(passed)} passed the auto-check", "record": where})
+                                  f"{len(passed)} were accepted", "record": where})
     return batch

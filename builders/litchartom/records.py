@@ -47,8 +47,8 @@ def mcq_body(question: CheckedQuestion, gold_position: int) -> tuple[dict, list[
     """The five-key MCQ body with the gold re-lettered to `gold_position`, and the distractor
     type behind each released option."""
     draft = question.draft
-    placed = place_gold(draft.options, gold_position)
-    types = ["gold" if index == 0 else draft.distractor_types[index - 1] for _, index in placed]
+    placed = place_gold(question.options, gold_position)
+    types = ["gold" if index == 0 else question.distractors[index - 1].kind for _, index in placed]
     body = {"Scenario": draft.scenario, "Reasoning": draft.reasoning, "Question": draft.question,
             "Options": lettered([text for text, _ in placed]), "Correct Answer": LETTERS[gold_position]}
     return body, types
@@ -57,11 +57,15 @@ def mcq_body(question: CheckedQuestion, gold_position: int) -> tuple[dict, list[
 def question_provenance(question: CheckedQuestion, step: Timestep, types: list[str]) -> dict:
     draft = question.draft
     accepted = question.attempts[-1]
+    blind = accepted.get("blind") or {}
     return {"qa_id": stable_id(step.work.title, step.character, step.plot.index, question.dimension.name),
-            "dimension": question.dimension.name, "drafts": len(question.attempts), "sample": draft.sample,
-            "regenerations": len(question.attempts) - 1, "option_types": types,
-            "blind_answer": accepted["blind"]["answer"], "blind_gold": accepted["blind"]["gold"],
-            "rejected_drafts": [a["reason"] for a in question.attempts[:-1]],
+            "dimension": question.dimension.name, "drafts": question.counts.get("question drafts", 0),
+            "sample": draft.sample, "option_types": types,
+            "distractor_sources": [{"character": d.character, "plot_index": d.plot_index, "kind": d.kind}
+                                   for d in question.distractors],
+            "auto_check": "passed" if blind else "not run",
+            "blind_answer": blind.get("answer"), "blind_gold": blind.get("gold"),
+            "rejected": [f"{a['what']}: {a['reason']}" for a in question.attempts if a.get("reason")],
             "request_hash": draft.provenance.get("request_hash", "")}
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from builders.litchartom.context import excerpt
+from builders.litchartom.context import REPEAT_PENALTY, excerpt
 from builders.litchartom.leakage import FutureLeakCheck
 from builders.litchartom.timesteps import Timestep
 from builders.litchartom.triples import (
@@ -135,7 +135,8 @@ async def dimension_triple(llm, step: Timestep, dimension: Dimension, earlier_tr
         try:
             reply = await llm.chat(ChatRequest(messages=messages, schema=triple_schema(relations), temperature=0.5,
                                                max_tokens=max_tokens, sample=sample, step=STEP,
-                                               prompt_hash=template_hash(TEMPLATE)))
+                                               prompt_hash=template_hash(TEMPLATE),
+                                               repeat_penalty=REPEAT_PENALTY))
         except RequestFailed as error:
             outcome.problems.append(f"{dimension.name} triple request failed: {error.reason}")
             continue
