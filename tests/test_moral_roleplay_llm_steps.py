@@ -301,9 +301,9 @@ def test_failed_brief_drops_the_scene_with_a_reason(othello):
     assert result.scene is None and "brief failed" in result.rejects[0]["reason"]
 
 
-def _synthetic_run(fake, level=4):
+def _synthetic_run(fake, level=4, confirm=True):
     return run(synthetic.build_synthetic_scene(fake, Annotators(fake, fake, fake), 0, level,
-                                               scene_filter=SceneFilter(), temperature=0.7))
+                                               scene_filter=SceneFilter(), temperature=0.7, confirm=confirm))
 
 
 def test_synthetic_scene_has_the_programs_structure_and_is_annotated():
@@ -335,6 +335,52 @@ def test_synthetic_design_not_confirmed_by_the_annotation_is_dropped_and_counted
     assert result.counts["top-up level 4: not confirmed"] == 1
     other = next(p for p in result.portrayals if p.name == "Edith")
     assert other.usable and other.level == 3  # the second character keeps its own annotated label
+
+
+def test_the_program_writes_the_designed_deed_into_the_scene_and_every_writing_prompt():
+    fake = FakeLLM(levels=lambda name, sample, choices: 4)
+    result = _synthetic_run(fake)
+    deed = synthetic.synthetic_inputs()["deeds"]["4"][0]
+    opening = result.scene["dialogues"][0]
+    assert opening["character"] == "Environment" and opening["message"].endswith(f" Malvern {deed}.")
+    assert result.provenance["deed"] == deed and result.provenance["level_from"] == "annotation"
+    writing = [r for r in fake.requests if "synthetic" in r.step and not r.step.endswith("environment")]
+    assert all(deed in "".join(m["content"] for m in r.messages)
+               for r in writing if not r.step.endswith("character") or "Malvern" in r.messages[1]["content"])
+    # deeds cycle with the scene number, per level, so top-up scenes do not all repeat one act
+    names = len(synthetic.synthetic_inputs()["names"])
+    assert synthetic.top_up_plan(names, 4).deed != synthetic.top_up_plan(0, 4).deed
+    assert synthetic.top_up_plan(0, 1).deed in synthetic.synthetic_inputs()["deeds"]["1"]
+
+
+def test_without_confirmation_the_designed_character_carries_the_design_and_only_traits_are_asked():
+    fake = FakeLLM(levels=lambda name, sample, choices: 2)  # an annotator that could never confirm a villain
+    result = _synthetic_run(fake, confirm=False)
+    designed, other = result.portrayals
+    assert (designed.name, designed.status, designed.level, designed.usable) == ("Malvern", "designed", 4, True)
+    assert designed.traits and designed.pair is None  # no annotation pair: it stays out of the agreement
+    asked_about = [r.messages[1]["content"].split("Character: ", 1)[1].split("\n", 1)[0]
+                   for r in fake.requests if r.step.endswith(".question")]
+    assert "Malvern" not in asked_about and "Edith" in asked_about  # the second character is annotated
+    assert other.status == "agreed" and other.level == 2
+    assert result.counts["top-up level 4: labelled by design"] == 1 and result.provenance["level_from"] == "design"
+
+
+def test_confirm_top_up_auto_labels_by_design_only_for_annotators_measured_unfit():
+    unfit = FakeLLM(levels=_levels_by_name, label="local:smollm2")
+    collected, report = _generate(unfit, _args(top_up=True, max_per_character=1))
+    designed = [r for r in collected.kept if r["test"] and r["target_level"] is not None]
+    assert designed and {r["annotation"] for r in designed} == {"designed"}
+    assert all(r["level"] == r["target_level"] for r in designed)
+    assert all(r["annotation"] != "designed" for r in collected.kept if r["target_level"] is None)
+    assert any("--confirm-top-up auto" in note and "local:smollm2" in note for note in report.notes)
+    assert any("labelled by design, not confirmed by an annotator" in note for note in report.notes)
+    fit = FakeLLM(levels=_levels_by_name)
+    collected, report = _generate(fit, _args(top_up=True, max_per_character=1))
+    assert "designed" not in {r["annotation"] for r in collected.kept}
+    forced, _ = _generate(FakeLLM(levels=_levels_by_name, label="local:smollm2"),
+                          _args(top_up=True, max_per_character=1, confirm_top_up="on"))
+    assert "designed" not in {r["annotation"] for r in forced.kept}
 
 
 # -- the whole generate() -> validate -> dedup -> split, with the fake ----------------------------------

@@ -24,7 +24,8 @@ COMPATIBLE_KEY_VARIABLE = "OPENAI_COMPATIBLE_API_KEY"
 # judges for these (and says so in the build report) instead of rejecting every item.
 UNFIT_JUDGES = {
     "local:smollm2": "SmolLM2-135M accepted 0 of 54 ToMATO uniqueness checks (it names option C whatever the "
-                     "item) and answered 'A' to all 16 LitCharToM blind checks",
+                     "item), answered 'A' to all 16 LitCharToM blind checks, and its two Moral RolePlay "
+                     "annotations agreed at Cohen's kappa -0.06 (no better than chance)",
 }
 
 EXAMPLES = ("openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, openai-compatible:http://127.0.0.1:8000/v1#my-model, "

@@ -46,6 +46,7 @@ REASK_OFFSET = 10  # the re-ask of sample k is sample k + 10: distinct cache key
 ASKS_PER_ANNOTATION = 2  # the first ask and one re-ask
 ANSWER_SCHEMA = strict_object({"answer": {"enum": ["yes", "no"]}})
 ANSWER_MAX_TOKENS = 40  # the grammar lets a small model pad {"answer": "yes"} with whitespace; 12 truncated
+USABLE = ("agreed", "adjudicated", "designed")  # portrayals with a level that can be released
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,9 @@ class Annotation:
 @dataclass
 class Portrayal:
     name: str
-    status: str  # "agreed" | "adjudicated" | "disputed" | "failed" | "unconfirmed" (top-up, see synthetic.py)
+    # "agreed" | "adjudicated" | "disputed" | "failed"; top-up only (synthetic.py): "designed" (the
+    # level is the program's design, not annotated) | "unconfirmed" (the annotation disagreed with it)
+    status: str
     level: int | None = None
     traits: list[str] = field(default_factory=list)
     pair: tuple[int, int] | None = None  # the two annotators' levels, when both answered
@@ -145,7 +148,7 @@ class Portrayal:
 
     @property
     def usable(self) -> bool:
-        return self.status in ("agreed", "adjudicated")
+        return self.status in USABLE
 
 
 async def answer_questions(llm, context: PortrayalContext, portrayal: Portrayal, *, sample: int, role: str,
@@ -239,4 +242,16 @@ async def annotate_portrayal(first_llm, second_llm, adjudicator, context: Portra
     portrayal.status, portrayal.level, portrayal.traits = status, settled.level, traits[0]
     portrayal.annotations.append({"role": "traits", "level": settled.level, "key_traits": traits[0],
                                   "call": traits[1]})
+    return portrayal
+
+
+async def label_by_design(llm, context: PortrayalContext, level: int, *, temperature: float = 0.7) -> Portrayal:
+    """A top-up character whose level is the program's design (synthetic.py): no level questions,
+    only its traits, asked for that level like any settled annotation."""
+    portrayal = Portrayal(name=context.name, status="failed")
+    traits = await ask_traits(llm, context, portrayal, level, sample=0, role="traits", temperature=temperature)
+    if traits is None:
+        return portrayal
+    portrayal.status, portrayal.level, portrayal.traits = "designed", level, traits[0]
+    portrayal.annotations.append({"role": "traits", "level": level, "key_traits": traits[0], "call": traits[1]})
     return portrayal

@@ -6,7 +6,8 @@ generate(ctx):
 2. builds and annotates scenes in rounds (scenes.py) until the balanced test set can be filled or
    --max-scenes is reached; rounds are consumed in order, so the result does not depend on timing;
 3. when a level is still short, writes original (top-up) scenes for it (synthetic.py; on by
-   default, --no-top-up turns it off), each kept only when the annotation confirms its design;
+   default, --no-top-up turns it off), the designed character kept only when the annotation confirms
+   its design, or labelled by design when no annotator fit to confirm it is available (--confirm-top-up);
 4. selects the balanced test set and hill-climbs it towards the official trait counts (balance.py),
    measures annotator agreement (agreement.py), and yields one batch: the test portrayals first,
    then the rest of the pool, whole scenes, up to --n.
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from builders.benchmark import Benchmark
 from builders.cli import UserError
+from builders.llm.models import judges_wanted
 from builders.moral_roleplay import balance, completeness, steps
 from builders.moral_roleplay import records as records_module
 from builders.moral_roleplay.agreement import agreement_summary
@@ -101,6 +103,11 @@ def add_arguments(parser) -> None:
                        help="source scenes to try at most (default: max(8, --n))")
     group.add_argument("--top-up", action=argparse.BooleanOptionalAction, default=True,
                        help="write original (synthetic) scenes for levels the sources cannot fill (default: on)")
+    group.add_argument("--confirm-top-up", choices=("auto", "on", "off"), default="auto",
+                       help="annotate a top-up scene's designed character and keep it only when the annotation "
+                            "computes the designed level (default auto: on, unless the annotators are models measured "
+                            "unable to judge, such as the embedded model; then the designed level is the label and the "
+                            "card says so)")
     group.add_argument("--top-up-max", type=int, default=None,
                        help="original scenes to try at most (default: 2 x the portrayals still missing)")
     group.add_argument("--window", type=int, default=TARGET_TURNS,
@@ -194,7 +201,10 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     tried = await _source_rounds(ctx, annotators, scene_filter, works, queue, pool, per_level)
     counts["source scenes not tried"] += len(queue) - tried
     if args.top_up:
-        await _top_up(ctx, annotators, scene_filter, pool, per_level)
+        confirm = judges_wanted(args.confirm_top_up, _annotator_models(ctx), ctx.report.notes,
+                                what="moral_roleplay: annotating top-up characters against their design",
+                                flag="--confirm-top-up")
+        await _top_up(ctx, annotators, scene_filter, pool, per_level, confirm=confirm)
 
     selection = _select(pool, per_level, args, ctx.seed, hill_climb=args.trait_hill_climb)
     released = _released_records(pool, selection, args.n, _run_info(ctx))
@@ -266,8 +276,13 @@ def _missing(pool: list[SceneResult], per_level: int, args, seed: int) -> dict[i
     return {level: f["missing"] for level, f in fill.items() if f["missing"] > 0}
 
 
+def _annotator_models(ctx) -> list:
+    """The distinct models that annotate (generator, --judge-model)."""
+    return [ctx.llm] if ctx.judge is ctx.llm else [ctx.llm, ctx.judge]
+
+
 async def _top_up(ctx, annotators: Annotators, scene_filter: SceneFilter, pool: list[SceneResult],
-                  per_level: int) -> None:
+                  per_level: int, *, confirm: bool) -> None:
     """Original scenes for the short levels, round robin over them, in rounds, until filled or the cap."""
     args = ctx.args
     missing = _missing(pool, per_level, args, ctx.seed)
@@ -277,7 +292,7 @@ async def _top_up(ctx, annotators: Annotators, scene_filter: SceneFilter, pool: 
     async def job(item: tuple[int, int]) -> SceneResult:
         number, level = item
         return await build_synthetic_scene(ctx.llm, annotators, number, level, scene_filter=scene_filter,
-                                           temperature=args.temperature)
+                                           temperature=args.temperature, confirm=confirm)
 
     while missing and index < budget:
         levels = sorted(missing)
@@ -320,7 +335,7 @@ def _count(counts: Counter, pool: list[SceneResult], selection: balance.Selectio
     portrayals = [p for result in pool if result.scene is not None for p in result.portrayals]
     statuses = Counter(p.status for p in portrayals)
     counts["portrayals annotated"] += len(portrayals)
-    for status in ("agreed", "adjudicated", "disputed", "failed", "unconfirmed"):
+    for status in ("agreed", "adjudicated", "designed", "disputed", "failed", "unconfirmed"):
         counts[f"portrayals {status}"] += statuses[status]
     counts["annotation re-asks"] += sum(len(p.problems) for p in portrayals)
     for level in LEVELS:
@@ -357,14 +372,16 @@ def _write_notes(report, pool: list[SceneResult], selection: balance.Selection, 
                         f"{stats['two_or_more_apart']} two or more levels apart dropped")
     report.notes.append(f"completeness: {args.completeness_from} (kept at least {args.min_completeness} of 5)")
     for level in LEVELS:
-        report.notes.append(_fill_note(level, selection.fill[level], counts, args.top_up))
+        by_design = sum(r["test"] and r["level"] == level and r["annotation"] == "designed" for r in released)
+        report.notes.append(_fill_note(level, selection.fill[level], counts, args.top_up, by_design))
     _trait_notes(report, selection, released)
 
 
-def _fill_note(level: int, fill: dict, counts: Counter, top_up: bool) -> str:
+def _fill_note(level: int, fill: dict, counts: Counter, top_up: bool, by_design: int = 0) -> str:
     filled = fill["source"] + fill["synthetic"]
+    designed = f", {by_design} of them labelled by design, not confirmed by an annotator" if by_design else ""
     line = (f"test level {level}: {filled}/{fill['wanted']} filled ({fill['source']} from sources, "
-            f"{fill['synthetic']} synthetic; {fill['distinct_characters']} distinct characters)")
+            f"{fill['synthetic']} synthetic{designed}; {fill['distinct_characters']} distinct characters)")
     if not fill["missing"]:
         return line
     prefix = f"top-up level {level}: "
@@ -373,9 +390,13 @@ def _fill_note(level: int, fill: dict, counts: Counter, top_up: bool) -> str:
     elif counts[prefix + "scenes attempted"] == 0:
         produced = "top-up not attempted (budget spent on other levels)"
     else:
-        produced = (f"top-up wrote {counts[prefix + 'scenes written']} of {counts[prefix + 'scenes attempted']} "
-                    f"scenes, designed level confirmed {counts[prefix + 'confirmed']}, "
-                    f"not confirmed {counts[prefix + 'not confirmed']}")
+        produced = f"top-up wrote {counts[prefix + 'scenes written']} of {counts[prefix + 'scenes attempted']} scenes"
+        if counts[prefix + "confirmed"] + counts[prefix + "not confirmed"]:
+            produced += (f", designed level confirmed {counts[prefix + 'confirmed']}, "
+                         f"not confirmed {counts[prefix + 'not confirmed']}")
+        for outcome in ("labelled by design", "traits failed"):
+            if counts[prefix + outcome]:
+                produced += f", {outcome} {counts[prefix + outcome]}"
     return f"{line}; NOT FILLED: {fill['missing']} missing ({produced})"
 
 

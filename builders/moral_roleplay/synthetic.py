@@ -8,10 +8,18 @@ grammar-constrained JSON reply, so even the embedded 135M model yields a scene t
   profile and thought, the opening stage direction, and the speeches `LINES_PER_CALL` at a time
   (a thought and the spoken text per line, the speakers named by the program).
 
-The target level is the design, never the label. Both characters are annotated like any source
-portrayal; the designed character is kept only when the annotation confirms the target level
-(status "unconfirmed" and a count otherwise). Records say `origin = "synthetic"`, and
-`target_level` holds the design for the designed character.
+The designed character is given a deed of the target level from a fixed list (data/synthetic.json);
+the PROGRAM writes it into the opening Environment line ("Corvin poisons the well the village drinks
+from, to watch them suffer."), and every writing prompt is told it, so the scene states an act of
+that level whatever the writer does with the rest. The second character is annotated like any
+source portrayal. The designed character:
+- with confirmation on (`--confirm-top-up on`, or auto with an annotator fit to judge) is annotated
+  too and kept only when the annotation computes the target level (status "unconfirmed" and a count
+  otherwise);
+- with confirmation off (or auto with annotators measured unfit, such as the embedded model, whose
+  two annotations agreed no better than chance) carries the designed level, status "designed", and
+  only its traits are asked, for that level.
+Records say `origin = "synthetic"`, and `target_level` holds the design for the designed character.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from builders.llm import RequestFailed
-from builders.moral_roleplay.annotate import PortrayalContext, annotate_portrayal
+from builders.moral_roleplay.annotate import PortrayalContext, annotate_portrayal, label_by_design
 from builders.moral_roleplay.coser import ENVIRONMENT, format_message
 from builders.moral_roleplay.scenes import (
     Annotators,
@@ -70,6 +78,12 @@ class Plan:
     names: tuple[str, str]  # (designed character, second character)
     level_name: str
     level_definition: str
+    deed: str  # what the designed character does in the scene, an act of the target level
+
+    @property
+    def deed_line(self) -> str:
+        """The program's sentence in the opening Environment line: the scene's decisive act."""
+        return f"{self.designed} {self.deed}."
 
     @property
     def designed(self) -> str:
@@ -81,15 +95,17 @@ class Plan:
 
     def prompt_variables(self) -> dict:
         return {"setting": self.setting, "names": list(self.names), "level_name": self.level_name,
-                    "level_definition": self.level_definition, "designed": self.designed}
+                "level_definition": self.level_definition, "designed": self.designed, "deed": self.deed}
 
 
 def top_up_plan(index: int, level: int) -> Plan:
     inputs = synthetic_inputs()
     wanted = inputs["levels"][str(level)]
     names = inputs["names"][index % len(inputs["names"])]
+    deeds = inputs["deeds"][str(level)]
     return Plan(index=index, level=level, setting=inputs["settings"][index % len(inputs["settings"])],
-                names=(names[0], names[1]), level_name=wanted["name"], level_definition=wanted["definition"])
+                names=(names[0], names[1]), level_name=wanted["name"], level_definition=wanted["definition"],
+                deed=deeds[(index // len(inputs["names"])) % len(deeds)])
 
 
 def lines_schema(count: int) -> dict:
@@ -116,12 +132,14 @@ async def write_scene(llm, plan: Plan, *, temperature: float) -> Written:
     scenario = brief.data["scenario"]
     characters = {}
     for name in plan.names:
-        role = f"a {plan.level_name}: {plan.level_definition}" if name == plan.designed else OTHER_ROLE
+        role = (f"a {plan.level_name} ({plan.level_definition}) who, in this scene, {plan.deed}"
+                if name == plan.designed else OTHER_ROLE)
         characters[name] = await llm.chat(request("synthetic_character", CHARACTER_SCHEMA, max_tokens=150,
                                                   character=name, role=role, scenario=scenario, **ask))
     opening = await llm.chat(request("synthetic_environment", ENVIRONMENT_SCHEMA, max_tokens=80,
                                      scenario=scenario, **ask))
-    lines = [SourceLine("environment", None, ENVIRONMENT, opening.data["text"], (0, 0))]
+    stage_direction = f"{' '.join(opening.data['text'].split())} {plan.deed_line}"
+    lines = [SourceLine("environment", None, ENVIRONMENT, stage_direction, (0, 0))]
     profiles = {name: reply.data["profile"] for name, reply in characters.items()}
     thoughts, chunk_calls = [], []
     speakers = plan.speakers()
@@ -168,8 +186,9 @@ def confirm_design(result: SceneResult, plan: Plan) -> None:
 
 
 async def build_synthetic_scene(llm, annotators: Annotators, index: int, level: int, *,
-                                scene_filter: SceneFilter, temperature: float) -> SceneResult:
-    """Top-up scene number `index`, designed around a character of `level`; annotated like any scene."""
+                                scene_filter: SceneFilter, temperature: float, confirm: bool = True) -> SceneResult:
+    """Top-up scene number `index`, designed around a character of `level`; the second character
+    annotated like any portrayal, the designed one too when `confirm`, else labelled by design."""
     plan = top_up_plan(index, level)
     result = SceneResult(case_key=f"{SYNTHETIC_BOOK}-{index}-0", origin="synthetic", group_work=f"synthetic-{index}")
     result.counts["top-up scenes attempted"] += 1
@@ -190,19 +209,30 @@ async def build_synthetic_scene(llm, annotators: Annotators, index: int, level: 
         return result.drop("scene completeness", problem)
     context = {"book": SYNTHETIC_BOOK, "summary": written.brief["summary"], "scenario": scenario,
                    "lines": tuple(written.lines)}
-    result.portrayals = list(await asyncio.gather(*(
-        annotate_portrayal(annotators.first, annotators.second, annotators.adjudicator,
-                           PortrayalContext(name=name, profile=written.profiles[name], thought=written.thoughts[name],
-                                            **context), temperature=annotators.temperature)
-        for name in plan.names)))
-    confirm_design(result, plan)
+    contexts = {name: PortrayalContext(name=name, profile=written.profiles[name], thought=written.thoughts[name],
+                                       **context) for name in plan.names}
+
+    async def label(name: str):
+        if name == plan.designed and not confirm:
+            return await label_by_design(llm, contexts[name], plan.level, temperature=annotators.temperature)
+        return await annotate_portrayal(annotators.first, annotators.second, annotators.adjudicator, contexts[name],
+                                        temperature=annotators.temperature)
+
+    result.portrayals = list(await asyncio.gather(*(label(name) for name in plan.names)))
+    if confirm:
+        confirm_design(result, plan)
+    else:
+        designed = result.portrayals[0]
+        result.counts[f"top-up level {plan.level}: "
+                      + ("labelled by design" if designed.usable else "traits failed")] += 1
     brief = {**written.brief, "thoughts": written.thoughts}  # no prominence: an original scene has no story
     result.scene = coser_scene(SYNTHETIC_BOOK, index, 0, None, brief,
                                {"tone": rating.data["tone"], "completeness": measured.value},
                                dialogues_of(written), written.profiles)
     result.target_levels = {plan.designed: plan.level}
     result.provenance = {"origin": "synthetic", "work_id": result.group_work, "requested_level": level,
-                         "designed_character": plan.designed, "setting": plan.setting,
+                         "designed_character": plan.designed, "setting": plan.setting, "deed": plan.deed,
+                         "level_from": "annotation" if confirm else "design",
                          "completeness": measured.provenance(),
                          "calls": {**written.calls, "rating": rating.provenance}}
     result.counts["top-up scenes written"] += 1
