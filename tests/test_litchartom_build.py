@@ -203,3 +203,47 @@ def test_auto_check_off_asks_no_checker_and_auto_skips_a_checker_measured_unfit(
     assert any("blind auto-check skipped" in note and "--auto-check on" in note for note in report.notes)
     records, report = _run(monkeypatch, llm, unfit, _args(auto_check="on"))
     assert records == [] and report.funnel["blind checks"] > 0
+
+
+PDNC = Path("/work/shared/corpora/pdnc")
+
+
+def _novel_plot_items(request) -> list[dict]:
+    """Whole-chunk plots of a real passage: its first and last line openings (from the schema's
+    enum when the chunk offers one, else from the passage) and the first two cast names offered."""
+    item = request.schema["properties"]["plots"]["items"]["properties"]
+    prompt = request.messages[-1]["content"]
+    passage = prompt.split("PASSAGE:\n", 1)[1].split("\n\nDivide the passage", 1)[0]
+    paragraphs = [p for p in passage.split("\n\n") if p.split()]
+    first = item["first_line"].get("enum", [" ".join(paragraphs[0].split()[:6])])[0]
+    last = item["last_line"].get("enum", [" ".join(paragraphs[-1].split()[:6])])[0]
+    names = item["characters"]["items"].get("enum", ["Anne", "Wentworth"])[:2]
+    return [{"first_line": first, "last_line": last, "summary": "The family talks over its affairs at home.",
+             "scenario": "At home, the family is gathered.", "characters": names}]
+
+
+@pytest.mark.skipif(not (PDNC / "Persuasion").is_dir(), reason="shared PDNC corpus not present")
+def test_generate_runs_over_a_pdnc_novel(tmp_path):
+    responder = litchartom_responder(plot_items=None)
+
+    def respond(request):
+        return {"plots": _novel_plot_items(request)} if request.step == "scenes.plot" else responder(request)
+
+    llm = ScriptedLLM(respond)
+    args = _args(plays=None, pdnc_dir=PDNC, novels="Persuasion", chunk_chars=6000, max_chunks=12, min_turns=2,
+                 auto_check="off")
+    report = BuildReport()
+    ctx = BuildContext(args=args, llm=llm, judge=llm, seed=3, report=report, kept=lambda: 0)
+
+    async def collect():
+        records = []
+        async for batch in build.generate(ctx):
+            report.add_batch(batch)
+            records.extend(batch.records)
+        return records
+
+    records = asyncio.run(collect())
+    valid, rejects = validate_records(records, load_schema("litchartom"), checks=build.BENCHMARK.checks)
+    assert records and rejects == [] and {r["book_name"] for r in records} == {"Persuasion"}
+    assert {r["record_type"] for r in records} == {"current"}  # no --ood-works: every novel is in-distribution
+    assert report.funnel["plots anchored"] >= 4
