@@ -101,13 +101,24 @@ def test_a_checker_miss_tries_another_distractor_set_and_after_the_last_the_ques
     # 3 other golds make one set; once the checker picked one of them, no second set exists
     assert len(never.calls) == 1 and "blind answer" in question.reasons()
     assert "only 2 usable distractors" in question.reasons() and "picked by the checker earlier (1)" in question.reasons()
+    # at a later plot the same four characters, plus Kent's gold of plot 0: a second set exists
     second = ScriptedLLM(litchartom_responder(checker_right=lambda request: request.sample >= 1))
-    later = replace(steps[1].plot, index=1, summary="Kent waits in the storm.")  # same span: no new names
-    extra = _golds([replace(steps[1], plot=later)], leak)[1]
-    question = asyncio.run(draft_gold(ScriptedLLM(litchartom_responder()), steps[0], BELIEF, leak))
-    question = asyncio.run(assemble(question, steps[0], pool + extra, leak, second, attempts=4))
+    later = replace(steps[0].plot, index=1, summary="Kent waits in the storm.")  # same span: no new names
+    at_later = [replace(step, plot=later) for step in steps]
+    questions, pool = _golds(at_later, leak)
+    question = asyncio.run(assemble(questions[0], at_later[0], pool + _golds([steps[1]], leak)[1], leak, second,
+                                    attempts=4))
     assert question.accepted and [c.sample for c in second.calls] == [0, 1]
-    assert question.distractors[-1].kind == "later plot"  # the picked one was replaced by the next class
+    assert [d.kind for d in question.distractors].count("other plot") == 1  # the picked one was replaced
+
+
+def test_golds_of_later_plots_are_never_distractors():
+    steps, leak = _steps()
+    later = replace(steps[0].plot, index=1, summary="Kent waits in the storm.")
+    _, later_pool = _golds([replace(step, plot=later) for step in steps[1:]], leak)
+    questions, pool = _golds(steps[:1], leak)
+    question = asyncio.run(assemble(questions[0], steps[0], pool + later_pool, leak, None))
+    assert not question.accepted and "only 0 usable distractors" in question.reasons()
 
 
 def test_without_a_checker_the_first_distractor_set_is_accepted_unchecked():
@@ -157,7 +168,7 @@ def test_draft_schema_fixes_the_frame_of_question_and_answer():
     for field, value in (("answer", "Mr. Bennet intends to hide from his wife"),  # another character
                          ("question", "Why does Mrs. Bennet shout"),  # another frame
                          ("answer", "Mrs. Bennet intends to wed"),  # too short to compare lengths with
-                         ("answer", "Mrs. Bennet intends to " + "go " * 9 + "away"),  # too long
+                         ("answer", "Mrs. Bennet intends to " + "go " * 13 + "away"),  # too long
                          ("answer", "Mrs. Bennet intends to see [Jane](https://x.y) at 10"),  # markup, digits
                          ("reasoning", "")):
         try:

@@ -67,9 +67,12 @@ def test_generate_builds_valid_records_of_both_kinds(monkeypatch, tmp_path):
     valid, rejects = validate_records(records, load_schema("litchartom"), checks=build.BENCHMARK.checks)
     assert rejects == [] and len(valid) == len(records)
     kinds = Counter(r["record_type"] for r in records)
-    # every scene has 6 lines over 3 speakers: 3 characters, each key in every plot
-    assert kinds["current"] == 3 * 3  # 4 plots, 3 timesteps per character kept
-    assert kinds["ood"] == 3 * 3 * 4  # 3 plots; held out: one record per question
+    # every scene has 6 lines over 3 speakers: 3 characters, each key in every plot. At a work's
+    # first plot a gold has only the 2 other characters' golds as distractors (nothing earlier, and
+    # never anything later), so its questions fail and its timesteps give no records.
+    assert kinds["current"] == 3 * 2  # 4 plots, 3 timesteps per character kept (plots 0, 2, 3)
+    assert kinds["ood"] == 3 * 2 * 4  # 3 plots; held out: one record per question
+    assert report.funnel["questions without 3 distractors"] == 2 * 3 * 4
     current = [r for r in records if r["record_type"] == "current"]
     assert all(len(r["qa_data"]["Target Character"]) == 4 for r in current)
     assert all(r["previous_plots"] == [] or r["previous_plots"][-1]["plot_index"] < r["plot_index"] for r in current)
@@ -194,12 +197,12 @@ def test_auto_check_off_asks_no_checker_and_auto_skips_a_checker_measured_unfit(
     llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items))
     judge = ScriptedLLM(litchartom_responder(checker_right=lambda r: False))
     records, report = _run(monkeypatch, llm, judge, _args(auto_check="off"))
-    assert judge.calls == [] and len(records) == 9 + 36 and "blind checks" not in report.funnel
+    assert judge.calls == [] and len(records) == 6 + 24 and "blind checks" not in report.funnel
     questions = [q for r in records for q in r["provenance"]["questions"]]
     assert {q["auto_check"] for q in questions} == {"not run"} and {q["blind_answer"] for q in questions} == {None}
     unfit = ScriptedLLM(litchartom_responder(checker_right=lambda r: False), label="local:smollm2")
     records, report = _run(monkeypatch, llm, unfit, _args(auto_check="auto"))
-    assert unfit.calls == [] and len(records) == 9 + 36
+    assert unfit.calls == [] and len(records) == 6 + 24
     assert any("blind auto-check skipped" in note and "--auto-check on" in note for note in report.notes)
     records, report = _run(monkeypatch, llm, unfit, _args(auto_check="on"))
     assert records == [] and report.funnel["blind checks"] > 0
@@ -247,3 +250,41 @@ def test_generate_runs_over_a_pdnc_novel(tmp_path):
     assert records and rejects == [] and {r["book_name"] for r in records} == {"Persuasion"}
     assert {r["record_type"] for r in records} == {"current"}  # no --ood-works: every novel is in-distribution
     assert report.funnel["plots anchored"] >= 4
+
+
+def test_the_build_stops_after_the_plot_that_reaches_n(monkeypatch):
+    """Plots run in order and each plot's records are yielded before the next starts."""
+    full_llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items))
+    full, _ = _run(monkeypatch, full_llm, ScriptedLLM(litchartom_responder()), _args(auto_check="off"))
+    llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items))
+    id_work = make_play([_scene(i) for i in range(4)], title="The Test Play", work_id="iambic-test-play")
+    monkeypatch.setattr(build, "resolve_sources", lambda a: Corpus((id_work,), ()))
+    records: list[dict] = []
+    ctx = BuildContext(args=_args(n=2, auto_check="off"), llm=llm, judge=llm, seed=3, report=BuildReport(),
+                       kept=lambda: len(records))
+
+    async def collect():
+        async for batch in build.generate(ctx):
+            records.extend(batch.records)
+
+    asyncio.run(collect())
+    assert 2 <= len(records) <= 3 and {r["plot_index"] for r in records} == {2}  # plot 0 gives none (see above)
+    drafts = [c for c in llm.calls if c.step == "litchartom.question"]
+    assert len(drafts) == 3 * 4 * 2 < len([c for c in full_llm.calls if c.step == "litchartom.question"])
+
+
+def test_plots_with_unreadable_summaries_are_never_timesteps(monkeypatch):
+    def plot_items(prompt):
+        items = _plot_items(prompt)
+        if "of scene 2," in prompt:
+            items[0]["summary"] = "cabbacamblaBAMBANANKLADMALABLAANZARDAH PAGACIAHAJIYAHASH"
+        return items
+
+    llm = ScriptedLLM(litchartom_responder(plot_items=plot_items))
+    records, report = _run(monkeypatch, llm, ScriptedLLM(litchartom_responder()), _args(auto_check="off"))
+    unreadable = [r for r in report.rejects if r["stage"] == "plots"]
+    assert len(unreadable) == 1 and unreadable[0]["reason"].startswith("unreadable plot summary: words the source")
+    plot = unreadable[0]["record"]["plot_index"]
+    assert records and all(r.get("plot_index") != plot for r in records if r["record_type"] == "current")
+    assert all(p["plot_index"] != plot for r in records if r["record_type"] == "current" for p in r["previous_plots"])
+    assert report.funnel["plots with readable summaries"] == report.funnel["plots anchored"] - 1

@@ -104,7 +104,7 @@ RESPONDER_WORDS = ("What does he believe, want, feel or intend? How does he feel
                    "and feels. The kingdom is safe; the sea is made of wine; the horses can sing songs; the "
                    "winter never ends here; the crown is heavy; the storm will pass soon; he is wise and just, "
                    "will keep the crown, speak plainly to all, with pride and some worry at this moment in scene "
-                   "one, now and again, tonight, by morning.")
+                   "one, now and again, tonight, by morning. The court argues; the court is assembled.")
 GOLD_PHRASES = ("the kingdom is safe", "the sea is made of wine", "the horses can sing songs",
                 "the winter never ends here", "the crown is heavy", "the storm will pass soon")
 GOLD_ADVERBS = ("now", "again", "tonight", "by morning")

@@ -29,3 +29,26 @@ def test_triple_validation_applies_the_wording_rule_after_the_others():
     triples, problems = validate_pairs(pairs, _step(work, 0), FutureLeakCheck(work.text), SourceVocabulary(work.text))
     assert [t.object for t in triples] == ["anger at his daughters"]
     assert problems == ["triple rejected: words the source never uses: adoption, des, amis, pour, le"]
+
+
+def test_looping_and_unfinished_text_is_refused():
+    from builders.litchartom.wording import repetition_problem, unfinished_problem
+
+    assert repetition_problem("he is mortal, he is mortal, he believes") == "repeats itself: 'he is' twice"
+    assert repetition_problem("Believes that, Believes that, Believes that") is not None
+    assert repetition_problem("crown crown and the crown") == "repeats itself: 'crown' three times"
+    assert repetition_problem("the king gave the crown to the heir of the realm") is None  # 'the' may recur
+    assert unfinished_problem("his life is worth the death of") == "unfinished: ends on 'of'"
+    assert unfinished_problem("to keep the crown") is None
+
+
+def test_triple_objects_that_loop_or_echo_the_relation_are_dropped():
+    work = make_play([[("LEAR", "I feel anger at my daughters, and I believe that Kent is true."),
+                       ("KENT", "Be patient, my liege.")]])
+    pairs = [{"relation": "Believes", "object": "Believes that Kent is true"},
+             {"relation": "Feels", "object": "anger at my daughters, anger at my daughters"},
+             {"relation": "FeelsTowards", "object": "anger at his daughters"}]
+    triples, problems = validate_pairs(pairs, _step(work, 0), FutureLeakCheck(work.text), SourceVocabulary(work.text))
+    assert [t.object for t in triples] == ["anger at his daughters"]
+    assert problems == ["triple rejected: the object restates the relation ('believes')",
+                        "triple rejected: repeats itself: 'anger at' twice"]

@@ -3,19 +3,20 @@
     works (builders.sources via builders.scenes.load_works), split by work into ID and OOD
     -> scene layer per work (builders.scenes.extract_work): anchored plots with casts and conversations
     -> timesteps: (character, plot) for characters key in >= --min-plots plots
-    -> per character, in plot order: triples, one request per dimension (previous triples as
-       context, update ops computed), then one gold question per dimension (autocheck.draft_gold);
-       triples and golds must pass the no-future-leakage and wording checks (leakage.py, wording.py)
-    -> per work, once all its characters are done: each gold gets three distractors from the
-       work's other golds of its dimension (distractors.py) and, with the auto-check on, the
+    -> per work, plot by plot; at each plot, for every character present (concurrently): triples,
+       one request per dimension (its previous triples as context, update ops computed), then one
+       gold question per dimension (autocheck.draft_gold); triples and golds must pass the
+       no-future-leakage and wording checks (leakage.py, wording.py)
+    -> the plot's golds join the work's pool; each gets three distractors from the pool, i.e. from
+       golds of this plot and earlier ones (distractors.py), and, with the auto-check on, the
        checker must recover the gold blind (autocheck.assemble)
     -> records: ID works give one "current" record per timestep (all four questions must pass);
        OOD works give one "ood" record per passing question. Gold letters are dealt here, in yield
        order, from balanced blocks per record kind and dimension.
 
-Works run one after the other (distractors need the whole work's golds); the characters of a work
-run concurrently (builders.pipeline.ordered_map) and come back in a fixed order, so the records,
-funnel and rejects do not depend on timing.
+Works run one after the other and plots in order, and each plot's records are yielded before the
+next plot starts, so a build stops as soon as it has --n records; results are gathered in a fixed
+order, so the records, funnel and rejects do not depend on timing.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ from builders.litchartom.records import (
 from builders.litchartom.timesteps import Timestep, interleave, select_timesteps
 from builders.litchartom.triples import Triple, link_to_previous
 from builders.litchartom.vocab import DIMENSIONS
-from builders.litchartom.wording import SourceVocabulary
+from builders.litchartom.wording import SourceVocabulary, plot_problem
 from builders.llm.models import judges_wanted
-from builders.pipeline import Batch, ordered_map
+from builders.pipeline import Batch
 from builders.positions import BalancedPositions
 from builders.prompts import template_hash
 from builders.scenes import default_chunk_chars, extract_work, load_works, split_corpus
@@ -111,8 +112,9 @@ def add_arguments(parser) -> None:
                             f"(default with the default plays: {','.join(DEFAULT_OOD)}; otherwise none)")
     group.add_argument("--min-plots", type=positive_int, default=2,
                        help="a character needs to be key in this many plots to get timesteps (spec: 3)")
-    group.add_argument("--timesteps-per-character", type=positive_int, default=3,
-                       help="timesteps kept per character, spread over its plots (default 3)")
+    group.add_argument("--timesteps-per-character", type=positive_int, default=None,
+                       help="keep at most N timesteps per character, spread evenly over its plots (default: "
+                            "every plot it is key in; the build stops once it has --n records)")
     group.add_argument("--chunk-chars", type=positive_int, default=None,
                        help="characters per scene chunk (default: fits the model's context)")
     group.add_argument("--max-chunks", type=positive_int, default=None,
@@ -176,10 +178,13 @@ async def generate(ctx) -> AsyncIterator[Batch]:
                                     max_plots=1 if ctx.llm.label.startswith("local:") else 3,
                                     min_turns=args.min_turns, max_tokens=SCENE_OUTPUT_TOKENS,
                                     max_chunks=args.max_chunks)
-        yield Batch([], counts=scenes.counts, rejects=scenes.rejects)
-        sources[work.id] = Source(plots=scenes.plots, leak_check=FutureLeakCheck(work.text, title=work.title),
-                                  vocabulary=SourceVocabulary(work.text))
-        by_character = select_timesteps(work, scenes.plots, min_plots=args.min_plots,
+        vocabulary = SourceVocabulary(work.text)
+        plots, unreadable = _readable(scenes.plots, vocabulary)
+        yield Batch([], counts={**scenes.counts, "plots with readable summaries": len(plots)},
+                    rejects=scenes.rejects + unreadable)
+        sources[work.id] = Source(plots=plots, leak_check=FutureLeakCheck(work.text, title=work.title),
+                                  vocabulary=vocabulary)
+        by_character = select_timesteps(work, plots, min_plots=args.min_plots,
                                         max_per_character=args.timesteps_per_character,
                                         held_out=work.id in held_ids)
         timelines.append(list(by_character.values()))
@@ -191,18 +196,26 @@ async def generate(ctx) -> AsyncIterator[Batch]:
         return
     positions = BalancedPositions(ctx.seed, namespace=POSITIONS_NAMESPACE)  # a stream per record kind and dimension
 
-    async def run_timeline(timeline: list[Timestep]) -> list[StepOutcome]:
-        return await _run_timeline(ctx, timeline, sources[timeline[0].work.id], args)
+    for work_timelines in _by_work(jobs):
+        async for batch in _run_work(ctx, work_timelines, sources[work_timelines[0][0].work.id], checker,
+                                     positions, run):
+            yield batch
+            if ctx.needed() <= 0:
+                return
 
-    for work_jobs in _by_work(jobs):
-        source = sources[work_jobs[0][0].work.id]
-        timelines_done = [o async for o in ordered_map(run_timeline, work_jobs,
-                                                        concurrency=max(1, args.concurrency // 2))]
-        await _assemble_work(timelines_done, source, checker, args.question_attempts)
-        for outcomes in timelines_done:
-            yield _batch(outcomes, sources, positions, run)
-        if ctx.needed() <= 0:
-            return
+
+def _readable(plots: list, vocabulary: SourceVocabulary) -> tuple[list, list[dict]]:
+    """The plots whose summary and scenario pass the wording rules, and a reject for each other one
+    (it is never a timestep, nor shown as an earlier plot)."""
+    kept, rejects = [], []
+    for plot in plots:
+        problem = plot_problem(plot.summary, plot.scenario, vocabulary)
+        if problem:
+            rejects.append({"stage": "plots", "reason": problem,
+                            "record": {"work_id": plot.work_id, "plot_index": plot.index}})
+        else:
+            kept.append(plot)
+    return kept, rejects
 
 
 def _by_work(jobs: list[list[Timestep]]) -> list[list[list[Timestep]]]:
@@ -213,38 +226,62 @@ def _by_work(jobs: list[list[Timestep]]) -> list[list[list[Timestep]]]:
     return list(groups.values())
 
 
-async def _assemble_work(timelines: list[list["StepOutcome"]], source: Source, checker, attempts: int) -> None:
-    """Distractors (and the blind check) for every gold of one work, drawn from all its golds."""
-    questions = [(outcome.step, question) for outcomes in timelines for outcome in outcomes
-                 for question in outcome.questions if question.draft is not None]
-    pool = [Gold(step, question.draft) for step, question in questions]
-    await asyncio.gather(*(autocheck.assemble(question, step, pool, source.leak_check, checker, attempts=attempts)
-                           for step, question in questions))
+def _by_plot(timelines: list[list[Timestep]]) -> list[list[Timestep]]:
+    """The timesteps of one work grouped by plot, in plot order (characters in timeline order)."""
+    groups: dict[int, list[Timestep]] = {}
+    for timeline in timelines:
+        for step in timeline:
+            groups.setdefault(step.plot.index, []).append(step)
+    return [groups[index] for index in sorted(groups)]
 
 
-async def _run_timeline(ctx, timeline: list[Timestep], source: Source, args) -> list[StepOutcome]:
-    """One character in plot order: each timestep's triples see the previous timestep's."""
-    outcomes, earlier = [], []
-    for step in timeline:
-        result = await triple_step.generate_triples(ctx.llm, step, earlier, source.leak_check, source.vocabulary)
-        outcome = StepOutcome(step=step, triple_result=result)
-        outcomes.append(outcome)
-        if not result.triples:
-            continue
-        outcome.triples, outcome.retired = link_to_previous(result.triples, earlier)
-        earlier = outcome.triples
-        outcome.questions = list(await asyncio.gather(*(
-            autocheck.draft_gold(ctx.llm, step, dimension, source.leak_check, source.vocabulary,
-                                 attempts=args.question_attempts)
-            for dimension in DIMENSIONS.values())))
-    return outcomes
+@dataclass
+class CharacterState:
+    """What a character's next timestep builds on."""
+
+    triples: list[Triple] = field(default_factory=list)  # its latest valid triple set
+    by_plot: dict[int, list[Triple]] = field(default_factory=dict)  # plot index -> its triples there
 
 
-def _batch(outcomes: list[StepOutcome], sources: dict[str, Source], positions: BalancedPositions, run: dict) -> Batch:
-    """Records of one character, with the funnel counts and rejects behind them."""
+async def _run_work(ctx, timelines: list[list[Timestep]], source: Source, checker, positions: BalancedPositions,
+                    run: dict) -> AsyncIterator[Batch]:
+    """One work in plot order. At each plot, every character present gets its triples (after its
+    previous ones) and four golds; the golds join the work's pool; then each gold gets distractors
+    from the pool as it stands, so from plots up to this one only, and the plot's records are
+    yielded (a build that has enough stops here)."""
+    states = {timeline[0].character_id: CharacterState() for timeline in timelines}
+    pool: list[Gold] = []
+    for steps in _by_plot(timelines):
+        outcomes = list(await asyncio.gather(*(_run_step(ctx, step, states[step.character_id], source)
+                                               for step in steps)))
+        drafted = [(o.step, q) for o in outcomes for q in o.questions if q.draft is not None]
+        pool.extend(Gold(step, question.draft) for step, question in drafted)
+        await asyncio.gather(*(autocheck.assemble(question, step, pool, source.leak_check, checker,
+                                                  attempts=ctx.args.question_attempts)
+                               for step, question in drafted))
+        yield _batch(outcomes, states, source, positions, run)
+
+
+async def _run_step(ctx, step: Timestep, state: CharacterState, source: Source) -> StepOutcome:
+    """Triples for one timestep (seeing the character's previous set), then its four golds."""
+    result = await triple_step.generate_triples(ctx.llm, step, state.triples, source.leak_check, source.vocabulary)
+    outcome = StepOutcome(step=step, triple_result=result)
+    if not result.triples:
+        return outcome
+    outcome.triples, outcome.retired = link_to_previous(result.triples, state.triples)
+    state.triples = state.by_plot[step.plot.index] = outcome.triples
+    outcome.questions = list(await asyncio.gather(*(
+        autocheck.draft_gold(ctx.llm, step, dimension, source.leak_check, source.vocabulary,
+                             attempts=ctx.args.question_attempts)
+        for dimension in DIMENSIONS.values())))
+    return outcome
+
+
+def _batch(outcomes: list[StepOutcome], states: dict[str, CharacterState], source: Source,
+           positions: BalancedPositions, run: dict) -> Batch:
+    """Records of one plot's timesteps, with the funnel counts and rejects behind them."""
     batch = Batch(records=[])
     counts = batch.counts
-    triples_by_plot = {o.step.plot.index: o.triples for o in outcomes if o.triples}
 
     def count(stage: str, k: int = 1) -> None:
         counts[stage] = counts.get(stage, 0) + k
@@ -273,7 +310,7 @@ def _batch(outcomes: list[StepOutcome], sources: dict[str, Source], positions: B
             for question in passed:
                 batch.records.append(ood_record(step, outcome.triples, outcome.retired, question, positions, provenance))
         elif len(passed) == len(outcome.questions):
-            history = previous_plots(step, sources[step.work.id].plots, triples_by_plot)
+            history = previous_plots(step, source.plots, states[step.character_id].by_plot)
             batch.records.append(current_record(step, outcome.triples, outcome.retired, outcome.questions,
                                                 positions, history, provenance))
         else:

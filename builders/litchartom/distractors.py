@@ -4,16 +4,16 @@ A question about character C at plot p in dimension d gets its three wrong optio
 accepted golds of dimension d in the same work (C's own gold at p excluded), with the speaker's
 frame swapped for C's ("Kent believes X" -> "Lear believes X"). They are in the story's own
 register and share the question's frame by construction, and they were written as true of
-someone, so they are plausible, which is what the spec asks of distractors. Preference order:
+someone, so they are plausible, which is what the spec asks of distractors. Golds of later plots
+are never used (no information from later plots). Preference order:
   1. "other character": another character's gold at the same plot (true of someone else here);
   2. "earlier": C's own gold at an earlier plot (true of C before: tests tracking change);
-  3. "other plot": a gold from another plot up to p;
-  4. "later plot": a gold from a later plot (the leakage check still refuses any that names
-     what the source mentions only after p).
+  3. "other plot": another character's gold at an earlier plot.
 Within a class the order is a seeded shuffle of the question key. After a blind-check miss the
 distractor the checker picked is excluded (it may be true of C as well), so the next set differs. A candidate joins only when the options stay distinct, of
 similar length, without "all of the above", no distractor is the gold with a negation flipped,
-none names C (it would read "Lear believes Lear ..."), and none leaks the future.
+none names C (it would read "Lear believes Lear ..."), and none names what the source mentions only
+after plot p (a gold of an earlier plot written by another character's step can still do so).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from builders.litchartom.questions import Draft, frame, words
 from builders.litchartom.timesteps import Timestep
 from builders.litchartom.vocab import Dimension
 
-KINDS = ("other character", "earlier", "other plot", "later plot")
+KINDS = ("other character", "earlier", "other plot")
 MAX_LENGTH_RATIO = 2.0  # longest option / shortest option, in words
 FORBIDDEN_OPTIONS = ("all of the above", "none of the above", "both a and b")
 NEGATIONS = frozenset({"not", "never", "no", "doesnt", "dont", "isnt", "wont", "cannot", "cant"})
@@ -50,16 +50,15 @@ class Distractor:
 
 
 def kind_of(candidate: Gold, gold: Gold) -> str | None:
-    """How `candidate` relates to the question's gold, or None when it is the gold itself."""
+    """How `candidate` relates to the question's gold, or None when it cannot be a distractor (the
+    gold itself, or a gold of a later plot)."""
     here, there = gold.step, candidate.step
     same_character = there.character_id == here.character_id
-    if same_character and there.plot.index == here.plot.index:
+    if there.plot.index > here.plot.index or (same_character and there.plot.index == here.plot.index):
         return None
     if there.plot.index == here.plot.index:
         return "other character"
-    if there.plot.index < here.plot.index:
-        return "earlier" if same_character else "other plot"
-    return "later plot"
+    return "earlier" if same_character else "other plot"
 
 
 def choose(gold: Gold, pool: list[Gold], leak_check: FutureLeakCheck, *, key: str,

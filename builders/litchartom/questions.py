@@ -19,7 +19,7 @@ from builders.litchartom.context import REPEAT_PENALTY, excerpt
 from builders.litchartom.leakage import FutureLeakCheck
 from builders.litchartom.timesteps import Timestep
 from builders.litchartom.vocab import Dimension
-from builders.litchartom.wording import SourceVocabulary
+from builders.litchartom.wording import SourceVocabulary, repetition_problem, unfinished_problem
 from builders.llm import ChatRequest
 from builders.prompts import render, template_hash
 from builders.sources.aliases import name_key
@@ -29,7 +29,9 @@ STEP = "litchartom.question"
 # One plain word (a name, a possessive, a word followed by a comma): the grammar cannot emit markup,
 # digits or an empty answer, which a 135M model otherwise does.
 WORD = "[A-Za-z][a-z']{0,15},?"
-OPTION_WORDS = (4, 8)  # words after the frame; 8 / 4 keeps every item within MAX_LENGTH_RATIO by construction
+# words after the frame: the embedded model fills whatever room it gets, and at 8 it stopped mid-phrase
+OPTION_WORDS = (4, 12)
+LAST_WORD = "[A-Za-z][a-z']{0,15}"  # an answer ends on a word, not a comma
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ def draft_schema(character: str, dimension: Dimension) -> dict:
     name = grammar_literal(character)
     low, high = OPTION_WORDS
     question = f"^{dimension.question_start} {name} {dimension.question_verb}( {WORD}){{2,10}}[?]$"
-    option = {"type": "string", "pattern": f"^{name} {grammar_literal(dimension.option_verb)}( {WORD}){{{low},{high}}}$"}
+    option = {"type": "string",
+              "pattern": f"^{name} {grammar_literal(dimension.option_verb)}( {WORD}){{{low - 1},{high - 1}}} {LAST_WORD}$"}
     sentence = {"type": "string", "pattern": f"^{WORD}( {WORD}){{4,24}}[.]$"}
     return {
         "type": "object",
@@ -111,11 +114,11 @@ def draft_problem(draft: Draft, step: Timestep, leak_check: FutureLeakCheck,
     leaked = leak_check.leaks(f"{draft.question} {draft.answer}", until=step.plot.span[1])
     if leaked:
         return f"future leakage: {', '.join(leaked)} first appear after plot {step.plot.index}"
-    for text in (draft.question, draft.answer) if vocabulary else ():
-        wording = vocabulary.problem(text)
+    for text in (draft.question, draft.answer):
+        wording = (vocabulary.problem(text) if vocabulary else None) or repetition_problem(text)
         if wording:
             return f"{wording} (in {text[:50]!r})"
-    return None
+    return unfinished_problem(draft.answer)
 
 
 def words(text: str) -> list[str]:

@@ -34,7 +34,7 @@ class Timestep:
         return f"{self.work.id}|{self.character_id}|{self.plot.index}"
 
 
-def select_timesteps(work: Work, plots: list[Plot], *, min_plots: int, max_per_character: int,
+def select_timesteps(work: Work, plots: list[Plot], *, min_plots: int, max_per_character: int | None,
                      held_out: bool = False) -> dict[str, list[Timestep]]:
     """character id -> its timesteps in plot order, for every eligible character (ids sorted)."""
     appearances: dict[str, list[Plot]] = defaultdict(list)
@@ -44,7 +44,7 @@ def select_timesteps(work: Work, plots: list[Plot], *, min_plots: int, max_per_c
                 appearances[char_id].append(plot)
     timelines = {}
     for char_id in sorted(appearances):
-        chosen = spread(appearances[char_id], max_per_character)
+        chosen = spread(appearances[char_id], max_per_character or len(appearances[char_id]))
         if len(appearances[char_id]) >= min_plots and chosen:
             timelines[char_id] = [Timestep(work, char_id, plot, tuple(chosen[:i]), held_out)
                                   for i, plot in enumerate(chosen)]

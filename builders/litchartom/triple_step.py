@@ -29,7 +29,7 @@ from builders.litchartom.triples import (
     format_triple,
     make_triple,
 )
-from builders.litchartom.wording import SourceVocabulary
+from builders.litchartom.wording import SourceVocabulary, repetition_problem, unfinished_problem
 from builders.litchartom.vocab import BASE_RELATIONS, DIMENSIONS, MAX_QUALIFIER_WORDS, Dimension, camel_case
 from builders.llm import ChatRequest, RequestFailed
 from builders.prompts import render, template_hash
@@ -115,7 +115,8 @@ def validate_pairs(pairs: list[dict], step: Timestep, leak_check: FutureLeakChec
             problems.append(f"triple rejected: future leakage: {', '.join(leaked)} first appear after plot "
                             f"{step.plot.index}")
             continue
-        wording = vocabulary.problem(triple.object) if vocabulary else None
+        wording = ((vocabulary.problem(triple.object) if vocabulary else None) or repetition_problem(triple.object)
+                   or unfinished_problem(triple.object) or _restates_relation(triple))
         if wording:
             problems.append(f"triple rejected: {wording}")
             continue
@@ -166,3 +167,12 @@ async def generate_triples(llm, step: Timestep, earlier_triples: list[Triple], l
     else:
         outcome.problems.append(f"triple set too thin: {len(triples)} valid, {len(covered)} dimensions")
     return outcome
+
+
+def _restates_relation(triple: Triple) -> str | None:
+    """The object opens with the relation's own verb ("Believes, Believes that ..."): a reply that
+    echoes the ask instead of answering it."""
+    verb = re.match(r"[A-Z][a-z]+", triple.base_relation).group(0).lower()
+    first = triple.object.split()[0].lower().strip(",")
+    return f"the object restates the relation ({first!r})" if first.startswith(verb[:-1]) else None
+

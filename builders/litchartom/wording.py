@@ -1,4 +1,5 @@
-"""The wording rule: generated text is written in the source's own words, not in invented ones.
+"""The wording rules: generated text is written in the source's own words, not in invented ones,
+and reads as finished, non-looping English.
 
 Under grammar constraints a 135M model still writes letters-only gibberish ("Desirat d'adoption des
 amis", "kedonarielgerman"). A word counts as known when the work's text uses it (any case, with a
@@ -34,3 +35,39 @@ class SourceVocabulary:
         if words and sum(_stem(w) not in self._known for w in words) / len(words) > MAX_UNKNOWN_SHARE:
             return f"words the source never uses: {', '.join(unknown[:5])}"
         return None
+
+
+# Words a finished phrase does not end on: "his life is worth the death of" was cut by the length cap.
+DANGLING = frozenset("a an the of to and or but that his her their its my our your is was are were be "
+                     "with for from by at in on as than if which who whom whose not".split())
+
+
+def repetition_problem(text: str) -> str | None:
+    """A reason when the text loops (without a repetition penalty a small model writes "he is mortal,
+    he is mortal" or "Believes that, Believes that"): a two-word sequence that occurs twice, or one
+    word three times."""
+    words = _WORD.findall(text.lower())
+    pairs = list(zip(words, words[1:]))
+    repeated = next((" ".join(p) for i, p in enumerate(pairs) if p in pairs[i + 1:]), None)
+    if repeated:
+        return f"repeats itself: {repeated!r} twice"
+    thrice = next((w for w in dict.fromkeys(words) if words.count(w) >= 3 and w not in DANGLING), None)
+    return f"repeats itself: {thrice!r} three times" if thrice else None
+
+
+def unfinished_problem(text: str) -> str | None:
+    """A reason when the text stops on a word a finished phrase does not end on."""
+    words = _WORD.findall(text.lower())
+    return f"unfinished: ends on {words[-1]!r}" if words and words[-1] in DANGLING else None
+
+
+def plot_problem(summary: str, scenario: str, vocabulary: SourceVocabulary) -> str | None:
+    """Why a plot's summary or scenario cannot be shown to generators and readers, or None. The
+    embedded model's scene summaries include strings such as "ࣴ\\cabbacamblaBAMBANANKLA...": a
+    question built on them would be about nothing."""
+    for name, text in (("summary", summary), ("scenario", scenario)):
+        problem = vocabulary.problem(text) or repetition_problem(text)
+        if problem:
+            return f"unreadable plot {name}: {problem}"
+    return None
+
