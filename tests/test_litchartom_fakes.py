@@ -108,6 +108,7 @@ RESPONDER_WORDS = ("What does he believe, want, feel or intend? How does he feel
 GOLD_PHRASES = ("the kingdom is safe", "the sea is made of wine", "the horses can sing songs",
                 "the winter never ends here", "the crown is heavy", "the storm will pass soon")
 GOLD_ADVERBS = ("now", "again", "tonight", "by morning")
+NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven")  # sample k: "scene <NUMBERS[k]>"
 
 
 def _between(text: str, before: str, after: str) -> str:
@@ -146,7 +147,7 @@ def litchartom_responder(*, checker_right=lambda request: True, plot_items=None,
             summary = _between(prompt, "PLOT: ", "\n")
             verb = option_start[len(character) + 1:]
             return {"scenario": "The court is assembled and everyone waits.",
-                    "question": f"{question_start} at this moment in scene {request.sample}?",
+                    "question": f"{question_start} at this moment in scene {NUMBERS[request.sample]}?",
                     "answer": f"{option_start} {gold_body(character, summary, verb, request.sample)}",
                     "reasoning": "The conversation shows it plainly."}
         if request.step == "litchartom.blind_check":
@@ -169,7 +170,7 @@ def is_gold(blind_prompt: str, option: str) -> bool:
         if not question.startswith(start + " ") or f" {stem} " not in question:
             continue
         character = question[len(start) + 1:question.index(f" {stem}")]
-        sample = int(question.rsplit("scene ", 1)[1].rstrip("?"))
+        sample = NUMBERS.index(question.rsplit("scene ", 1)[1].rstrip("?"))
         if option == f"{character} {verb} {gold_body(character, summary, verb, sample)}":
             return True
     return False
