@@ -17,8 +17,10 @@ def test_plain_words_of_the_source_pass_and_gibberish_does_not():
     assert vocabulary.problem("fears Goneril and the storm") is None
     assert vocabulary.unknown("Desirat d'adoption des amis") == ["desirat", "d'adoption", "des", "amis"]
     assert vocabulary.problem("Desirat d'adoption des amis pour le ciel").startswith("words the source never uses")
-    # one unknown word in four is tolerated (a plain word the source happens not to use), two are not
+    # one unknown word is tolerated (a plain word the source happens not to use, a misspelt name), and
+    # up to one word in four; more are not
     assert vocabulary.problem("anger at his betrayal") is None
+    assert vocabulary.problem("Lear's downfall") is None
     assert vocabulary.problem("anger at kedonarielgerman betrayal") is not None
 
 
@@ -34,10 +36,13 @@ def test_triple_validation_applies_the_wording_rule_after_the_others():
 def test_looping_and_unfinished_text_is_refused():
     from builders.litchartom.wording import repetition_problem, unfinished_problem
 
-    assert repetition_problem("he is mortal, he is mortal, he believes") == "repeats itself: 'he is' twice"
-    assert repetition_problem("Believes that, Believes that, Believes that") is not None
-    assert repetition_problem("crown crown and the crown") == "repeats itself: 'crown' three times"
-    assert repetition_problem("the king gave the crown to the heir of the realm") is None  # 'the' may recur
+    assert repetition_problem("he is mortal, he is mortal, he believes") == "repeats itself: 'he is mortal' twice"
+    assert repetition_problem("Believes that, and Believes that") == "repeats itself: 'believes that' twice"
+    assert repetition_problem("the king gave the crown to the heir of the realm") is None  # 'of the', 'the' recur
+    summary = ("King Lear divides the kingdom between his daughters in the hall. King Lear banishes Kent, who "
+               "warns him in the presence of the whole court.")
+    assert repetition_problem(summary) is None  # longer prose repeats names and 'in the' naturally
+    assert repetition_problem(summary + " King of France, King of France.") is not None
     assert unfinished_problem("his life is worth the death of") == "unfinished: ends on 'of'"
     assert unfinished_problem("to keep the crown") is None
 
@@ -51,4 +56,4 @@ def test_triple_objects_that_loop_or_echo_the_relation_are_dropped():
     triples, problems = validate_pairs(pairs, _step(work, 0), FutureLeakCheck(work.text), SourceVocabulary(work.text))
     assert [t.object for t in triples] == ["anger at his daughters"]
     assert problems == ["triple rejected: the object restates the relation ('believes')",
-                        "triple rejected: repeats itself: 'anger at' twice"]
+                        "triple rejected: repeats itself: 'anger at my' twice"]

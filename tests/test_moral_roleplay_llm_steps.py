@@ -88,7 +88,7 @@ class FakeLLM:
         if kind == "integer":
             return schema.get("minimum", 1) + 41
         text = f"words for {path} " * 10
-        if "pattern" in schema:  # plain prose (steps.prose_field): letters, digits and spaces only
+        if "pattern" in schema:  # plain prose (builders.llm.structured.prose_field): letters, digits and spaces only
             text = "Words for " + re.sub(r"[^A-Za-z0-9]+", " ", text)
         text = text[:schema.get("maxLength", 200)].strip().ljust(schema.get("minLength", 1), "x")
         assert re.search(schema.get("pattern", ""), text), (path, text)

@@ -139,3 +139,21 @@ def test_single_plot_mode_takes_the_whole_chunk_with_source_anchors():
     assert "first_line" not in item_schema["properties"] and "first_line" not in llm.calls[0].messages[1]["content"]
     (plot,) = result.plots
     assert len(plot.conversation) == len(SCENE) and plot.anchors[0].startswith("Tell me, my daughters")
+
+
+def test_summary_and_scenario_are_plain_prose_in_the_grammar():
+    from builders.llm.structured import llamacpp_schema, validate
+    from builders.scenes.plots import plot_schema
+
+    schema = plot_schema(["Lear", "Kent"], max_plots=1, with_quotes=False)
+    item = {"summary": "Lear divides his kingdom and banishes Kent.", "scenario": "The court, at the start of the play.",
+            "characters": ["Lear"]}
+    validate({"plots": [item]}, schema)
+    for field, value in (("summary", "[*](https://www2cabellusa1875_com/assets/-C46F9) *(Scenes*)"),
+                         ("scenario", "<i class=x>The hall</i> of the castle")):
+        try:
+            validate({"plots": [{**item, field: value}]}, schema)
+        except ValueError:
+            continue
+        raise AssertionError(f"{field}={value!r} passed the schema")
+    assert "pattern" in llamacpp_schema(schema)["properties"]["plots"]["items"]["properties"]["summary"]

@@ -29,14 +29,17 @@ class SourceVocabulary:
         return list(dict.fromkeys(w for w in _WORD.findall(text.lower()) if _stem(w) not in self._known))
 
     def problem(self, text: str) -> str | None:
-        """A reason when too many words of `text` are unknown to the source, else None."""
+        """A reason when too many words of `text` are unknown to the source (more than one, and more
+        than MAX_UNKNOWN_SHARE of them), else None."""
         words = _WORD.findall(text.lower())
         unknown = self.unknown(text)
-        if words and sum(_stem(w) not in self._known for w in words) / len(words) > MAX_UNKNOWN_SHARE:
+        count = sum(_stem(w) not in self._known for w in words)
+        if count > 1 and count / len(words) > MAX_UNKNOWN_SHARE:
             return f"words the source never uses: {', '.join(unknown[:5])}"
         return None
 
 
+SHORT_TEXT_WORDS = 15
 # Words a finished phrase does not end on: "his life is worth the death of" was cut by the length cap.
 DANGLING = frozenset("a an the of to and or but that his her their its my our your is was are were be "
                      "with for from by at in on as than if which who whom whose not".split())
@@ -44,15 +47,18 @@ DANGLING = frozenset("a an the of to and or but that his her their its my our yo
 
 def repetition_problem(text: str) -> str | None:
     """A reason when the text loops (without a repetition penalty a small model writes "he is mortal,
-    he is mortal" or "Believes that, Believes that"): a two-word sequence that occurs twice, or one
-    word three times."""
+    he is mortal" or "Believes that, Believes that"): a three-word sequence that occurs twice, or, in
+    a short text (SHORT_TEXT_WORDS or fewer), a two-word sequence with a content word that does.
+    Longer prose repeats names and "in the" naturally."""
     words = _WORD.findall(text.lower())
-    pairs = list(zip(words, words[1:]))
-    repeated = next((" ".join(p) for i, p in enumerate(pairs) if p in pairs[i + 1:]), None)
-    if repeated:
-        return f"repeats itself: {repeated!r} twice"
-    thrice = next((w for w in dict.fromkeys(words) if words.count(w) >= 3 and w not in DANGLING), None)
-    return f"repeats itself: {thrice!r} three times" if thrice else None
+    for size in (3, 2):
+        if size == 2 and len(words) > SHORT_TEXT_WORDS:
+            break
+        grams = list(zip(*(words[k:] for k in range(size))))
+        repeated = next((g for i, g in enumerate(grams) if g in grams[i + 1:] and not set(g) <= DANGLING), None)
+        if repeated:
+            return f"repeats itself: {' '.join(repeated)!r} twice"
+    return None
 
 
 def unfinished_problem(text: str) -> str | None:

@@ -13,12 +13,23 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tenacity import (AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt,
-                      wait_exponential_jitter)
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from .accounting import PRICES_FILE, Accounting
 from .cache import ResponseCache, request_key
-from .errors import ConfigError, FatalProviderError, RateLimited, RequestFailed, TransientError
+from .errors import (
+    ConfigError,
+    FatalProviderError,
+    RateLimited,
+    RequestFailed,
+    TransientError,
+)
 from .limits import AdaptiveLimiter, RateBudget
 from .models import ModelSpec, parse_model
 from .structured import InvalidReply, check_schema, parse_reply

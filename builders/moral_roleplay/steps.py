@@ -58,15 +58,3 @@ def strict_object(properties: dict, required: list[str] | None = None) -> dict:
             "additionalProperties": False}
 
 
-# Characters plain prose never needs: markup, code, quotes and the CoSER delimiters ([thought], (action)).
-NOT_PROSE = r'{}<>\[\]()\\"|#*_=~^@$%&/\n\r\t'
-
-
-def prose_field(min_length: int, max_length: int) -> dict:
-    """Plain prose that starts with a letter. The pattern becomes part of the local model's grammar, so
-    a small model cannot wander into JSON, HTML or code inside a text field (measured: SmolLM2-135M
-    writes `{<name>}` and `<i class=...>` without it); the lengths move into the pattern because
-    llama.cpp ignores maxLength next to one."""
-    return {"type": "string", "minLength": min_length, "maxLength": max_length,
-            "pattern": f"^[A-Za-z][^{NOT_PROSE}]{{{min_length - 1},{max_length - 1}}}$"}
-

@@ -31,7 +31,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from builders.llm import RequestFailed
-from builders.moral_roleplay.annotate import PortrayalContext, annotate_portrayal, label_by_design
+from builders.llm.structured import prose_field
+from builders.moral_roleplay.annotate import (
+    PortrayalContext,
+    annotate_portrayal,
+    label_by_design,
+)
 from builders.moral_roleplay.coser import ENVIRONMENT, format_message
 from builders.moral_roleplay.scenes import (
     Annotators,
@@ -42,7 +47,6 @@ from builders.moral_roleplay.scenes import (
 from builders.moral_roleplay.steps import (
     call_provenance,
     excerpt,
-    prose_field,
     request,
     strict_object,
 )
@@ -56,7 +60,7 @@ LINES_PER_CALL = 4  # speeches per ask: a reply the embedded model finishes well
 CONTEXT_LINES = 4  # lines of the scene so far shown when asking for the next ones
 OTHER_ROLE = "any kind of person, reacting to the other character"
 
-# every text piece is plain prose (steps.prose_field): the grammar keeps markup and code out
+# every text piece is plain prose (builders.llm.structured.prose_field): the grammar keeps markup and code out
 BRIEF_SCHEMA = strict_object({"topic": prose_field(5, 80), "scenario": prose_field(20, 300),
                               "summary": prose_field(10, 200)})
 CHARACTER_SCHEMA = strict_object({"profile": prose_field(20, 300), "thought": prose_field(5, 150)})

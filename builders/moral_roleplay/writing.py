@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from builders.llm.structured import prose_field
 from builders.moral_roleplay.steps import (
     call_provenance,
     excerpt,
-    prose_field,
     request,
     shorten,
     strict_object,
@@ -41,7 +41,7 @@ class Reply:
 
 
 def brief_schema(names: list[str]) -> dict:
-    """Every text is plain prose (steps.prose_field). The scenario must be at least SCENARIO_MIN_CHARS
+    """Every text is plain prose (builders.llm.structured.prose_field). The scenario must be at least SCENARIO_MIN_CHARS
     long: left free, the embedded model wrote scenarios of a few words, under CoSER's 14-word minimum."""
     thoughts = strict_object({name: prose_field(5, 200) for name in names})
     return strict_object({"topic": prose_field(5, 80), "scenario": prose_field(SCENARIO_MIN_CHARS, 600),

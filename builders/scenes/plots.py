@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from builders.llm import ChatRequest, RequestFailed
+from builders.llm.structured import prose_field
 from builders.prompts import render, template_hash
 from builders.scenes.anchors import find_quote
 from builders.scenes.chunks import Chunk
@@ -116,8 +117,8 @@ def plot_schema(names: list[str], *, max_plots: int, with_quotes: bool, anchors:
         "properties": {
             "first_line": {"enum": anchors} if anchors else line,
             "last_line": {"enum": anchors[::-1]} if anchors else line,
-            "summary": {"type": "string", "minLength": 20, "maxLength": 300},
-            "scenario": {"type": "string", "minLength": 20, "maxLength": 200},
+            "summary": prose_field(20, 300),  # no markup or links: the embedded model wrote both here
+            "scenario": prose_field(20, 200),
             "characters": {"type": "array", "minItems": 1, "maxItems": 5, "items": name},
         },
         "required": ["first_line", "last_line", "summary", "scenario", "characters"],
