@@ -40,6 +40,8 @@ MIN_TRIPLES = 3
 MIN_DIMENSIONS = 3
 # 3-12 words of letters (an apostrophe or a comma may follow a word): no empty, numeric or markup objects.
 OBJECT_PATTERN = "^[A-Za-z][a-z']{0,15}(,? [A-Za-z][a-z']{0,15}){2,11}$"
+# A word that restates a relation at the start of an object: "Believes", "believes,", "that", "Desire".
+_ECHO = re.compile(r"(?i)(believes?|beliefs?|desires?|wants?|intends?|intentions?|feels?|feelings?|that)[,.:]?")
 # Bases that take a person as qualifier ("FeelsTowardsKent"); the others stand alone.
 PERSON_BASES = ("FeelsTowards", "BelievesAbout")
 MAX_NAMED_OTHERS = 4
@@ -104,7 +106,7 @@ def validate_pairs(pairs: list[dict], step: Timestep, leak_check: FutureLeakChec
     triples, problems = [], []
     for pair in pairs:
         try:
-            triple = make_triple(step.character, pair["relation"], pair["object"], step.plot.index,
+            triple = make_triple(step.character, pair["relation"], without_echo(pair["object"]), step.plot.index,
                                  character=step.character, subject_names=names)
         except TripleError as error:
             problems.append(f"triple rejected: {error}")
@@ -116,7 +118,7 @@ def validate_pairs(pairs: list[dict], step: Timestep, leak_check: FutureLeakChec
                             f"{step.plot.index}")
             continue
         wording = ((vocabulary.problem(triple.object) if vocabulary else None) or repetition_problem(triple.object)
-                   or unfinished_problem(triple.object) or _restates_relation(triple))
+                   or unfinished_problem(triple.object))
         if wording:
             problems.append(f"triple rejected: {wording}")
             continue
@@ -169,10 +171,11 @@ async def generate_triples(llm, step: Timestep, earlier_triples: list[Triple], l
     return outcome
 
 
-def _restates_relation(triple: Triple) -> str | None:
-    """The object opens with the relation's own verb ("Believes, Believes that ..."): a reply that
-    echoes the ask instead of answering it."""
-    verb = re.match(r"[A-Z][a-z]+", triple.base_relation).group(0).lower()
-    first = triple.object.split()[0].lower().strip(",")
-    return f"the object restates the relation ({first!r})" if first.startswith(verb[:-1]) else None
-
+def without_echo(obj: str) -> str:
+    """The object without the relation verbs it opens with: the embedded model echoes the ask
+    ("Believes that Banquo is a king", "Believes that, Believes that"); what follows is the object.
+    A reply that is nothing but echoes is left empty, and make_triple refuses it."""
+    words = obj.split()
+    while words and _ECHO.fullmatch(words[0]):
+        words = words[1:]
+    return " ".join(words)
