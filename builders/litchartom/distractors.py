@@ -10,10 +10,11 @@ are never used (no information from later plots). Preference order:
   2. "earlier": C's own gold at an earlier plot (true of C before: tests tracking change);
   3. "other plot": another character's gold at an earlier plot.
 Within a class the order is a seeded shuffle of the question key. After a blind-check miss the
-distractor the checker picked is excluded (it may be true of C as well), so the next set differs. A candidate joins only when the options stay distinct, of
-similar length, without "all of the above", no distractor is the gold with a negation flipped,
-none names C (it would read "Lear believes Lear ..."), and none names what the source mentions only
-after plot p (a gold of an earlier plot written by another character's step can still do so).
+distractor the checker picked is excluded (it may be true of C as well), so the next set differs.
+A candidate joins only when the options stay distinct, of similar length, without "all of the
+above", no distractor is the gold with a negation flipped, none names C (it would read "Lear
+believes Lear ..."), and none names what the source mentions only after plot p (a gold of an
+earlier plot can, when another character's step wrote it).
 """
 
 from __future__ import annotations
