@@ -13,8 +13,8 @@ Within a class the order is a seeded shuffle of the question key. After a blind-
 distractor the checker picked is excluded (it may be true of C as well), so the next set differs.
 A candidate joins only when the options stay distinct, of similar length, without "all of the
 above", no distractor is the gold with a negation flipped, none names C (it would read "Lear
-believes Lear ..."), and none names what the source mentions only after plot p (a gold of an
-earlier plot can, when another character's step wrote it).
+believes Lear ..."), and none names what the source mentions only after plot p (golds of plots up
+to p passed that check already; it is repeated so that the rule does not rest on the pool's order).
 """
 
 from __future__ import annotations
