@@ -347,10 +347,9 @@ def test_the_program_writes_the_designed_deed_into_the_scene_and_every_writing_p
     writing = [r for r in fake.requests if "synthetic" in r.step and not r.step.endswith("environment")]
     assert all(deed in "".join(m["content"] for m in r.messages)
                for r in writing if not r.step.endswith("character") or "Malvern" in r.messages[1]["content"])
-    # deeds cycle with the scene number, per level, so top-up scenes do not all repeat one act
-    names = len(synthetic.synthetic_inputs()["names"])
-    assert synthetic.top_up_plan(names, 4).deed != synthetic.top_up_plan(0, 4).deed
-    assert synthetic.top_up_plan(0, 1).deed in synthetic.synthetic_inputs()["deeds"]["1"]
+    # a level's deeds are used in turn (the k-th top-up scene of a level gets deed k)
+    deeds = synthetic.synthetic_inputs()["deeds"]["4"]
+    assert [synthetic.top_up_plan(7 + k, 4, k).deed for k in range(len(deeds))] == deeds
 
 
 def test_without_confirmation_the_designed_character_carries_the_design_and_only_traits_are_asked():
@@ -372,6 +371,9 @@ def test_confirm_top_up_auto_labels_by_design_only_for_annotators_measured_unfit
     designed = [r for r in collected.kept if r["test"] and r["target_level"] is not None]
     assert designed and {r["annotation"] for r in designed} == {"designed"}
     assert all(r["level"] == r["target_level"] for r in designed)
+    for level in {r["level"] for r in designed}:  # each top-up scene of a level has the next deed
+        deeds = [r["provenance"]["scene"]["deed"] for r in designed if r["level"] == level]
+        assert len(set(deeds)) == len(deeds)
     assert all(r["annotation"] != "designed" for r in collected.kept if r["target_level"] is None)
     assert any("--confirm-top-up auto" in note and "local:smollm2" in note for note in report.notes)
     assert any("labelled by design, not confirmed by an annotator" in note for note in report.notes)

@@ -289,15 +289,21 @@ async def _top_up(ctx, annotators: Annotators, scene_filter: SceneFilter, pool: 
     budget = args.top_up_max if args.top_up_max is not None else 2 * sum(missing.values())
     index = 0
 
-    async def job(item: tuple[int, int]) -> SceneResult:
-        number, level = item
+    per_level_made: Counter = Counter()  # top-up scenes planned per level: which deed comes next
+
+    async def job(item: tuple[int, int, int]) -> SceneResult:
+        number, level, ordinal = item
         return await build_synthetic_scene(ctx.llm, annotators, number, level, scene_filter=scene_filter,
-                                           temperature=args.temperature, confirm=confirm)
+                                           temperature=args.temperature, confirm=confirm, ordinal=ordinal)
 
     while missing and index < budget:
         levels = sorted(missing)
         size = min(budget - index, max(args.concurrency, len(levels)))
-        plan = [(index + k, levels[k % len(levels)]) for k in range(size)]
+        plan = []
+        for k in range(size):
+            level = levels[k % len(levels)]
+            plan.append((index + k, level, per_level_made[level]))
+            per_level_made[level] += 1
         index += size
         async for result in ordered_map(job, plan, concurrency=args.concurrency):
             pool.append(result)

@@ -102,14 +102,16 @@ class Plan:
                 "level_definition": self.level_definition, "designed": self.designed, "deed": self.deed}
 
 
-def top_up_plan(index: int, level: int) -> Plan:
+def top_up_plan(index: int, level: int, ordinal: int = 0) -> Plan:
+    """Top-up scene number `index` of the build, the `ordinal`-th for `level`: the deeds of a level
+    are used in turn, the names and settings across all levels."""
     inputs = synthetic_inputs()
     wanted = inputs["levels"][str(level)]
     names = inputs["names"][index % len(inputs["names"])]
     deeds = inputs["deeds"][str(level)]
     return Plan(index=index, level=level, setting=inputs["settings"][index % len(inputs["settings"])],
                 names=(names[0], names[1]), level_name=wanted["name"], level_definition=wanted["definition"],
-                deed=deeds[(index // len(inputs["names"])) % len(deeds)])
+                deed=deeds[ordinal % len(deeds)])
 
 
 def lines_schema(count: int) -> dict:
@@ -190,10 +192,11 @@ def confirm_design(result: SceneResult, plan: Plan) -> None:
 
 
 async def build_synthetic_scene(llm, annotators: Annotators, index: int, level: int, *,
-                                scene_filter: SceneFilter, temperature: float, confirm: bool = True) -> SceneResult:
+                                scene_filter: SceneFilter, temperature: float, confirm: bool = True,
+                                ordinal: int = 0) -> SceneResult:
     """Top-up scene number `index`, designed around a character of `level`; the second character
     annotated like any portrayal, the designed one too when `confirm`, else labelled by design."""
-    plan = top_up_plan(index, level)
+    plan = top_up_plan(index, level, ordinal)
     result = SceneResult(case_key=f"{SYNTHETIC_BOOK}-{index}-0", origin="synthetic", group_work=f"synthetic-{index}")
     result.counts["top-up scenes attempted"] += 1
     result.counts[f"top-up level {level}: scenes attempted"] += 1
