@@ -31,7 +31,9 @@ STEP = "litchartom.question"
 WORD = "[A-Za-z][a-z']{0,15},?"
 # words after the frame: the embedded model fills whatever room it gets, and at 8 it stopped mid-phrase
 OPTION_WORDS = (4, 12)
-LAST_WORD = "[A-Za-z][a-z']{0,15}"  # an answer ends on a word, not a comma
+# An answer ends on a word of 4+ letters: not a comma, and not "of", "to", "his", "the"... (the
+# embedded model ran into the word cap mid-phrase: 10 of 57 drafts ended on such a word).
+LAST_WORD = "[A-Za-z][a-z']{3,15}"
 
 
 @dataclass(frozen=True)
