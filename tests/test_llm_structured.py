@@ -222,3 +222,7 @@ def test_llamacpp_patterns_lose_escaped_spaces_it_cannot_read():
     assert sent("^" + re.escape("King Lear") + " intends to$") == "^King Lear intends to$"
     assert sent(r"^a\\ b$") == r"^a\\ b$"  # an escaped backslash before a space stays
     assert sent(r"^x\ y\\\ z$") == r"^x y\\ z$"
+    # the free part of an unanchored pattern never takes a quote, a backslash or a raw newline/tab
+    free = sent("^I feel ")
+    assert re.fullmatch(free, "I feel fine, thank you") and free.startswith("^I feel ")
+    assert not any(re.fullmatch(free, f"I feel{c}fine") for c in '"\\\n\r\t')

@@ -69,8 +69,11 @@ def llamacpp_schema(schema: dict) -> dict:
     """llama.cpp turns a schema into a grammar but only honours fully anchored patterns (it
     accepts any string otherwise), and a `.` in a pattern can emit a raw quote that breaks the
     JSON. JSON Schema patterns are unanchored searches, so "^I feel " ("starts with") becomes
-    "^I feel [^"\\]*$": same meaning, and the free part can never end the string early."""
-    free = '[^"\\\\]*'
+    "^I feel " + FREE + "$": same meaning, and the free part can never end the string early. FREE
+    takes any character but a quote, a backslash, and raw newlines and tabs, which a JSON string
+    cannot hold (the embedded model's replies failed with "Invalid control character": most of 64
+    failed PersonaEval profiles)."""
+    free = '[^"\\\\\\n\\r\\t]*'
 
     def anchor(pattern: str, max_length: int | None) -> str:
         # llama.cpp knows no "\ " escape (re.escape writes one for every space) and silently
@@ -78,7 +81,7 @@ def llamacpp_schema(schema: dict) -> dict:
         pattern = _ESCAPED_SPACE.sub(r"\1 ", pattern)
         # With a pattern, llama.cpp ignores maxLength, so the bound moves into the free part.
         literal = len(re.sub(r"[\^$\\]", "", pattern))
-        tail = free if max_length is None else '[^"\\\\]{0,%d}' % max(1, max_length - literal)
+        tail = free if max_length is None else free[:-1] + "{0,%d}" % max(1, max_length - literal)
         if not pattern.startswith("^"):
             pattern = "^" + free + pattern
         if not pattern.endswith("$") or pattern.endswith("\\$"):
