@@ -43,4 +43,7 @@ def test_embedded_model_build(tmp_path):
         assert row["level"] in (1, 2, 3, 4) and set(row["key_traits"]) <= traits
         assert row["name"] in [k["name"] for k in row["key_characters"]]
         assert all(t["message"].startswith("[") for t in row["dialogues"] if t["character"] != "Environment")
-        assert json.loads(row["provenance"])["annotation"]["status"] in ("agreed", "adjudicated")
+        status = json.loads(row["provenance"])["annotation"]["status"]
+        assert status in ("agreed", "adjudicated", "designed")
+        if status == "designed":  # the embedded model cannot confirm a top-up design: it is the label
+            assert row["origin"] == "synthetic" and row["target_level"] == row["level"]
