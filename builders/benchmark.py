@@ -28,6 +28,8 @@ class Benchmark:
     sort_key: Callable[[Record], tuple] | None = None  # stable row order in a release
     # cross-field checks run after the JSON schema: each returns an error message or None
     checks: tuple[Callable[[Record], str | None], ...] = ()
+    # the release's figures next to the original's (builders.figures): records -> list[Figure]
+    figures: Callable[[list[Record]], list] | None = None
     license: str = "cc-by-4.0"
     task_categories: tuple[str, ...] = ("question-answering",)
     tags: tuple[str, ...] = ()

@@ -24,8 +24,10 @@ from . import __version__
 from .benchmark import Benchmark
 from .llm import LLM, Accounting, BudgetExceeded, ResponseCache
 from .llm.errors import LLMError
+from .llm.ledger import Ledger
 from .pipeline import BuildContext, BuildReport, Stopwatch, collect, split_by_config
-from .resources import load_schema, prompt_hashes
+from .llm.profiles import check_fits_prompts, known_profile_names
+from .resources import PROMPTS, load_schema, prompt_hashes
 
 DEFAULT_MODEL = "local:smollm2"
 CACHE_FILE = "responses.sqlite"
@@ -85,13 +87,20 @@ def build_parser(benchmark: Benchmark, add_arguments: Callable | None = None) ->
                         help="provider:model, e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, "
                              "openai-compatible:http://127.0.0.1:8000/v1#name, local:smollm2 (default)")
     parser.add_argument("--judge-model", default=None, help="model for judging steps (default: --model)")
+    parser.add_argument("--model-profile", default=None, metavar="NAME|FILE.yaml",
+                        help="what the model can do (context, grammar, text contract, fitness to judge, limits): a "
+                             f"known profile ({', '.join(known_profile_names())}) or a YAML file overriding "
+                             "fields; default: the profile matching --model")
+    parser.add_argument("--judge-profile", default=None, metavar="NAME|FILE.yaml",
+                        help="the judge model's profile (default: the one matching --judge-model)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("releases"),
                         help="releases root; the release goes to <out>/<benchmark>/vX.Y.Z (default ./releases)")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help=f"response cache and model files (default {default_cache_dir()})")
     parser.add_argument("--max-cost", type=positive_float, default=None, help="stop cleanly after this many USD")
-    parser.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight per model")
+    parser.add_argument("--concurrency", type=positive_int, default=None,
+                        help="requests in flight per model (default: the model profile's)")
     parser.add_argument("--rpm", type=positive_float, default=None, help="requests per minute limit")
     parser.add_argument("--tpm", type=positive_float, default=None, help="tokens per minute limit")
     parser.add_argument("--timeout", type=positive_float, default=120.0, help="seconds per request (default 120)")
@@ -136,13 +145,19 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
     accounting = Accounting(max_cost=args.max_cost)
     options = dict(cache=cache, accounting=accounting, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
                    seed=args.seed, cache_dir=cache_dir, timeout=args.timeout)
-    llm = LLM(args.model, **options)  # model strings and API keys are checked here, before any work
-    judge = llm if not args.judge_model or args.judge_model == args.model else LLM(args.judge_model, **options)
+    # Model strings, profiles and API keys are checked here, before any work.
+    llm = LLM(args.model, profile=args.model_profile, **options)
+    same_judge = (not args.judge_model or args.judge_model == args.model) and args.judge_profile is None
+    judge = llm if same_judge else LLM(args.judge_model or args.model, profile=args.judge_profile, **options)
+    for model in {id(m): m for m in (llm, judge)}.values():
+        check_fits_prompts(model.profile, PROMPTS / benchmark.name, model=model.label)
+    args.concurrency = llm.concurrency  # builders size their work by it
     schema = load_schema(benchmark.name)
     report = BuildReport()
     watch = Stopwatch()
-    console.print(f"Building {benchmark.pretty_name}: n={args.n} model={llm.label} judge={judge.label} "
-                  f"seed={args.seed} cache={cache.path}", highlight=False)
+    console.print(f"Building {benchmark.pretty_name}: n={args.n} model={llm.label} (profile {llm.profile.name}) "
+                  f"judge={judge.label} (profile {judge.profile.name}) seed={args.seed} cache={cache.path}",
+                  highlight=False)
 
     kept_so_far = [0]
     stopped: BudgetExceeded | None = None
@@ -175,8 +190,9 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
         _tell(f"[yellow]only {len(records)} of {args.n} records[/yellow]: the builder ran out of attempts "
               f"(the funnel, every reject and every failed request are in {_builds_folder(args, benchmark)}).")
     if not records:
-        _write_build_report(args, benchmark, report, accounting, watch, status="failed: no records")
-        _print_summary(console, report, accounting, None)
+        _write_build_report(args, benchmark, report, accounting, watch, status="failed: no records",
+                            calls=collected.calls)
+        _print_summary(console, report, accounting, None, collected.calls)
         return EXIT_FAILED
     report.count("released", len(records))
     splits = split_by_config(benchmark, records, args.splits, args.seed)
@@ -187,8 +203,9 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
         raise UserError(f"{error} Everything paid for is in the response cache: re-running costs nothing.") \
             from None
     watch.lap("release")
-    _write_build_report(args, benchmark, report, accounting, watch, status="ok", release=result)
-    _print_summary(console, report, accounting, result)
+    _write_build_report(args, benchmark, report, accounting, watch, status="ok", release=result,
+                        calls=collected.calls)
+    _print_summary(console, report, accounting, result, collected.calls)
     return EXIT_OK
 
 
@@ -241,8 +258,9 @@ def _progress(console: Console, total: int) -> Progress:
 
 def _config(args, benchmark: Benchmark) -> dict:
     """The build's configuration: everything that determines the release, nothing machine-specific."""
+    # Profiles are recorded by content (the release report's "profiles"), not by the name or path typed.
     skip = {"out", "cache_dir", "quiet", "concurrency", "rpm", "tpm", "timeout", "max_cost", "release_version", "bump",
-            "repo_id"}
+            "repo_id", "model_profile", "judge_profile"}
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items()) if k not in skip}
     config["judge_model"] = args.judge_model or args.model
     return {"benchmark": benchmark.name, **config}
@@ -254,21 +272,27 @@ def _release_report(args, benchmark, llm, judge, report: BuildReport, collected)
         "config": _config(args, benchmark),
         "toolkit_version": __version__,
         "models": {"generator": llm.label, "judge": judge.label},
+        "profiles": {"generator": llm.profile.summary(), "judge": judge.profile.summary()},
+        # what producing this release from scratch asks of the models: the same on every build of it
+        "calls": collected.calls.report(report.funnel.get("released", 0)),
         "prompt_hashes": prompt_hashes(benchmark.name),
         "funnel": dict(report.funnel),
         "rejects": report.reject_summary(),
         "dedup": collected.dedup_stats,
         **({"notes": list(report.notes)} if report.notes else {}),  # builder notes must be deterministic
+        **({"original_comparison": [figure.as_dict() for figure in benchmark.figures(collected.kept)]}
+           if benchmark.figures else {}),
     }
 
 
 def _write_build_report(args, benchmark, report: BuildReport, accounting: Accounting, watch: Stopwatch, *,
-                        status: str, release=None) -> Path:
+                        status: str, release=None, calls: Ledger | None = None) -> Path:
     """This run's own record (timings, what was paid, every reject): next to the releases, never in them."""
     folder = _builds_folder(args, benchmark)
     folder.mkdir(parents=True, exist_ok=True)
     body = {"status": status, "config": _config(args, benchmark), "funnel": report.funnel,
             "rejects": report.reject_summary(), "notes": report.notes, "llm": accounting.report(),
+            "calls": None if calls is None else calls.report(report.funnel.get("released", 0)),
             "timings_seconds": {**watch.stages, "total": watch.total, "llm_busy": round(accounting.busy_seconds, 3)},
             "release": None if release is None else {"path": str(release.path), "version": release.version,
                                                      "noop": release.noop}}
@@ -283,7 +307,7 @@ def _builds_folder(args, benchmark: Benchmark) -> Path:
     return args.out / benchmark.name / "builds"
 
 
-def _print_summary(console: Console, report: BuildReport, accounting: Accounting, result) -> None:
+def _print_summary(console: Console, report: BuildReport, accounting: Accounting, result, calls: Ledger) -> None:
     table = Table(title="Build funnel", show_header=True)
     table.add_column("stage")
     table.add_column("count", justify="right")
@@ -296,6 +320,10 @@ def _print_summary(console: Console, report: BuildReport, accounting: Accounting
     console.print(f"LLM: {totals.requests} requests ({totals.retries} retries, {totals.failures} failed), "
                   f"{totals.cache_hits} cache hits, {totals.input_tokens} in / {totals.output_tokens} out tokens, "
                   f"est. ${accounting.total_cost:.4f}", highlight=False)
+    ledger = calls.report(report.funnel.get("released", 0))["total"]
+    per_record = "" if ledger["requests_per_record"] is None else f", {ledger['requests_per_record']} per released record"
+    console.print(f"From scratch this release takes {ledger['requests']} requests{per_record}; re-asks "
+                  f"{ledger['reasks']} ({100 * ledger['reask_share']:.1f}% of requests)", highlight=False)
     if result is not None:
         verb = "unchanged (no new version)" if result.noop else "written"
         console.print(f"Release {result.version} {verb}: {result.path}", highlight=False)

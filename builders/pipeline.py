@@ -9,6 +9,7 @@ response cache; timings and what this particular run paid go to a separate build
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from .benchmark import Benchmark
 from .dedup import dedup_records
-from .llm import LLM
+from .llm import LLM, ledger
+from .llm.ledger import Ledger
 from .splits import assign_splits
 from .validate import RecordValidator, validate_records
 
@@ -98,18 +100,32 @@ async def ordered_map(function: Callable[[Any], Awaitable[Any]], items: Iterable
     whatever is still running (its paid replies are already in the response cache).
     """
     iterator = iter(items)
-    pending: list[asyncio.Task] = []
+    pending: list[tuple[asyncio.Task, Ledger]] = []
+
+    async def consume() -> Any:
+        # The item's calls count toward the release only once its result is consumed (see
+        # builders.llm.ledger): work run ahead and cancelled when the build stops is not counted.
+        task, item_ledger = pending.pop(0)
+        result = await task
+        if (parent := ledger.CURRENT.get()) is not None:
+            parent.merge(item_ledger)
+        return result
+
     try:
         for item in iterator:
-            pending.append(asyncio.ensure_future(function(item)))
+            item_ledger = Ledger()
+            context = contextvars.copy_context()
+            context.run(ledger.CURRENT.set, item_ledger)
+            pending.append((asyncio.get_running_loop().create_task(function(item), context=context), item_ledger))
             if len(pending) >= concurrency:
-                yield await pending.pop(0)
+                yield await consume()
         while pending:
-            yield await pending.pop(0)
+            yield await consume()
     finally:
-        for task in pending:
+        unconsumed = [task for task, _ in pending]
+        for task in unconsumed:
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.gather(*unconsumed, return_exceptions=True)
 
 
 @dataclass
@@ -118,6 +134,7 @@ class Collected:
     dedup_stats: dict
     removed: list[dict]
     exhausted: bool  # the builder ran out of work before reaching --n
+    calls: Ledger = field(default_factory=Ledger)  # model calls of the consumed work (builders.llm.ledger)
 
 
 async def collect(benchmark: Benchmark, schema: dict, batches: AsyncIterator, report: BuildReport, n: int,
@@ -129,6 +146,8 @@ async def collect(benchmark: Benchmark, schema: dict, batches: AsyncIterator, re
     kept: list[Record] = []
     dedup = None
     exhausted = True
+    calls = Ledger()  # what the consumed work asked of the models (builders.llm.ledger)
+    token = ledger.CURRENT.set(calls)
     try:
         async for batch in batches:
             if not isinstance(batch, Batch):
@@ -148,9 +167,11 @@ async def collect(benchmark: Benchmark, schema: dict, batches: AsyncIterator, re
                 break
     finally:
         await batches.aclose()
+        ledger.CURRENT.reset(token)
     dedup = _dedup(benchmark, valid, dedup_options)
     report.count("after dedup", len(dedup.kept))
-    return Collected(kept=dedup.kept[:n], dedup_stats=dedup.stats, removed=dedup.removed, exhausted=exhausted)
+    return Collected(kept=dedup.kept[:n], dedup_stats=dedup.stats, removed=dedup.removed, exhausted=exhausted,
+                     calls=calls)
 
 
 def _dedup(benchmark: Benchmark, records: list[Record], options: dict | None):

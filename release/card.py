@@ -23,6 +23,8 @@ from release.parquet_io import split_glob
 from release.resources import card_environment, card_template_name
 from release.stats import Distribution, size_category
 
+# Build-report keys with a section of their own in cards/_base.md (not the generic rendering).
+OWN_SECTIONS = ("calls", "profiles", "original_comparison")
 # Build-report keys shown first, in this order; any other key follows alphabetically.
 BUILD_REPORT_ORDER = ("funnel", "models", "prompt_hashes", "parameters", "seed", "seeds", "filters",
                       "dedup", "costs", "timings")
@@ -128,7 +130,11 @@ def _body_context(benchmark: Benchmark, inputs: CardInputs) -> dict:
         "config_stats": inputs.stats,
         "answer_field": benchmark.answer_field,
         "charts": inputs.charts,
-        "build_sections": build_sections(inputs.build_report),
+        "build_sections": build_sections({k: v for k, v in inputs.build_report.items() if k not in OWN_SECTIONS}),
+        "calls": inputs.build_report.get("calls"),
+        "profiles": inputs.build_report.get("profiles"),
+        "models": inputs.build_report.get("models") or {},
+        "original_comparison": inputs.build_report.get("original_comparison") or [],
         "eval_split": eval_split,
         "leakage": inputs.leakage,
     }

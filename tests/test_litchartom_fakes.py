@@ -14,6 +14,7 @@ import pytest
 
 from builders.llm import RequestFailed
 from builders.sources import Character, Section, Turn, Work
+from tests.support.profiles import profile_for_label
 
 
 @dataclass
@@ -40,6 +41,10 @@ class ScriptedLLM:
         return FakeReply(data=data, text=json.dumps(data),
                          provenance={"model": self.label, "request_hash": _request_hash(request),
                                      "sample": request.sample, "prompt_hash": request.prompt_hash})
+
+    @property
+    def profile(self):
+        return profile_for_label(self.label)
 
     def steps(self) -> list[str]:
         return [request.step for request in self.calls]

@@ -49,7 +49,7 @@ def test_paid_attempts_count_even_when_the_reply_was_invalid(openai_server, make
     (failed,) = run_chats(llm, [ask("a", schema={"type": "object"})])
     assert isinstance(failed, RequestFailed)
     usage = llm.accounting.totals()
-    assert (usage.requests, usage.failures, usage.retries) == (2, 1, 1)
+    assert (usage.requests, usage.failures, usage.reasks) == (2, 1, 1)
     assert usage.output_tokens > 0 and usage.cost_usd > 0
 
 

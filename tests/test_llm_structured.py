@@ -146,7 +146,7 @@ def test_schema_invalid_replies_are_retried_with_another_seed_then_fail(provider
         seeds = [body["seed"] for body in server.bodies()]
         assert len(set(seeds)) == 3
     usage = llm.accounting.totals()
-    assert (usage.requests, usage.failures, usage.retries) == (3, 1, 2)
+    assert (usage.requests, usage.failures, usage.reasks, usage.retries) == (3, 1, 2, 0)
     # no invalid reply is cached, only the verdict (so a rebuild replays it without paying again)
     assert llm.cache.get(caught.value.request_hash) == {"failed": caught.value.reason, "attempts": 3}
 

@@ -31,6 +31,7 @@ from builders.moral_roleplay.windows import scenes_of
 from builders.pipeline import BuildReport, collect, split_by_config
 from builders.resources import load_schema
 from builders.sources import plays
+from tests.support.profiles import profile_for_label
 
 # yes/no answers that make the rule of data/level_rule.json give each level
 ANSWERS_FOR_LEVEL = {1: {"goodwill": True, "puts_others_first": True, "blameless": True},
@@ -65,6 +66,10 @@ class FakeLLM:
                                            "request_hash": f"h{len(self.requests)}",
                                            "prompt_hash": request.prompt_hash, "temperature": request.temperature,
                                            "seed": 0})
+
+    @property
+    def profile(self):
+        return profile_for_label(self.label)
 
     def _fill(self, schema, request, path):
         step = request.step.split(".")[-1]

@@ -20,6 +20,7 @@ import pytest
 from builders.personaeval import build, names, profiles, records
 from builders.pipeline import BuildContext, BuildReport, collect
 from builders.resources import load_schema
+from tests.support.profiles import profile_for_label
 
 pytest.importorskip("builders.sources.plays")
 
@@ -33,6 +34,10 @@ class FakeLLM:
     """Writes a distinct ~200-word profile per character; `short_for` characters get 10 words."""
 
     label = "fake:profiles"
+
+    @property
+    def profile(self):
+        return profile_for_label(self.label)
 
     def __init__(self, short_for=()):
         self.calls = Counter()

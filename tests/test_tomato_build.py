@@ -19,6 +19,7 @@ from builders.llm import RequestFailed
 from builders.pipeline import BuildContext, BuildReport, collect, split_by_config
 from builders.resources import load_schema
 from builders.tomato.build import BENCHMARK, _batch_size, add_arguments, conversation_group, generate
+from tests.support.profiles import profile_for_label
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +36,10 @@ class FakeLLM:
     """Role-plays, judges and answers from the request alone, so results do not depend on timing."""
 
     label = "fake:model"
+
+    @property
+    def profile(self):
+        return profile_for_label(self.label)
 
     def __init__(self, fail_combo_names=()):
         self.fail_combo_names = fail_combo_names

@@ -25,11 +25,16 @@ from tests.test_tomato_build import FakeLLM as RolePlayingLLM
 from tests.test_tomato_build import FakeReply
 from tests.test_tomato_build import build as build_in_process
 from tests.test_tomato_questions import make_conversation
+from tests.support.profiles import profile_for_label
 
 
 class FakeJudge:
     """Answers judge requests with `respond(request)`; like the real layer, a reply that fails the
     request's schema raises RequestFailed."""
+
+    @property
+    def profile(self):
+        return profile_for_label(self.label)
 
     def __init__(self, respond, label="fake:judge"):
         self.respond, self.label, self.requests = respond, label, []
@@ -254,7 +259,7 @@ def test_judged_builds_through_the_pipeline_are_deterministic():
 
 
 def test_item_judges_auto_skips_only_judges_measured_unfit():
-    from builders.llm.models import judges_wanted
+    from builders.llm.profiles import judges_wanted
 
     def item_judges_wanted(setting, judges, notes):
         return judges_wanted(setting, judges, notes, what="tomato: item judges", flag="--item-judges")

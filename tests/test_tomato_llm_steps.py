@@ -16,6 +16,7 @@ from builders.tomato.false_belief import judge_false_belief
 from builders.tomato.llm_check import answer_blind
 from builders.tomato.scenarios import seed_environment, write_environment
 from builders.tomato.seeds import load_seeds
+from tests.support.profiles import profile_for_label
 
 
 @dataclass
@@ -29,6 +30,10 @@ class FakeReply:
 class FakeLLM:
     """Answers each request with `respond(request)`; like the real layer, a reply that fails the
     request's schema becomes RequestFailed."""
+
+    @property
+    def profile(self):
+        return profile_for_label(self.label)
 
     def __init__(self, respond, label="fake:model"):
         self.respond = respond

@@ -42,7 +42,7 @@ from builders.litchartom.timesteps import Timestep, interleave, select_timesteps
 from builders.litchartom.triples import Triple, link_to_previous
 from builders.litchartom.vocab import DIMENSIONS
 from builders.litchartom.wording import SourceVocabulary, plot_problem
-from builders.llm.models import judges_wanted
+from builders.llm.profiles import judges_wanted
 from builders.pipeline import Batch
 from builders.positions import BalancedPositions
 from builders.prompts import template_hash

@@ -23,7 +23,8 @@ class Usage:
     requests: int = 0  # calls sent to the provider (each retry counts)
     cache_hits: int = 0
     failures: int = 0  # requests given up after their retries
-    retries: int = 0
+    retries: int = 0  # transport retries (429, 5xx, timeouts): the network's cost, not the model's
+    reasks: int = 0  # requests repeating a refused reply (invalid JSON or schema, or a builder's check)
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0

@@ -21,6 +21,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from . import ledger
 from .accounting import PRICES_FILE, Accounting
 from .cache import ResponseCache, request_key
 from .errors import (
@@ -32,6 +33,7 @@ from .errors import (
 )
 from .limits import AdaptiveLimiter, RateBudget
 from .models import ModelSpec, parse_model
+from .profiles import ModelProfile, profile_for
 from .structured import InvalidReply, check_schema, parse_reply
 from .types import ChatReply, ChatRequest, RawReply
 
@@ -52,11 +54,16 @@ class LLM:
 
     def __init__(self, model: str, *, cache_dir: Path | None = None, cache: ResponseCache | None = None,
                  accounting: Accounting | None = None, max_cost: float | None = None,
-                 concurrency: int = 8, rpm: float | None = None, tpm: float | None = None, seed: int = 0,
-                 timeout: float = 120.0, max_retries: int = 6, max_invalid_retries: int = 2,
-                 retry_base_delay: float = 1.0):
+                 concurrency: int | None = None, rpm: float | None = None, tpm: float | None = None,
+                 seed: int = 0, timeout: float = 120.0, max_retries: int = 6, max_invalid_retries: int = 2,
+                 retry_base_delay: float = 1.0, profile: ModelProfile | str | Path | None = None):
         self.spec: ModelSpec = parse_model(model)
+        # What the model can do (builders read their limits from it); a profile that contradicts
+        # the model fails here, before any work starts.
+        self.profile: ModelProfile = profile if isinstance(profile, ModelProfile) else profile_for(self.spec, profile)
         self._api_key = self.spec.api_key()  # a missing key fails here, before any work starts
+        if concurrency is None:
+            concurrency = self.profile.concurrency
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
         if cache is None and cache_dir is None:
@@ -124,7 +131,9 @@ class LLM:
         from .providers.openai_api import OpenAIProvider
 
         base_url = spec.base_url if spec.provider == "openai-compatible" else _env("OPENAI_BASE_URL")
-        dialect = "openai-strict" if spec.provider == "openai" else "full"
+        # OpenAI takes strict schemas; a compatible server that decodes under a llama.cpp grammar
+        # needs its anchored patterns (as the embedded one does); others take the schema as it is.
+        dialect = "openai-strict" if spec.provider == "openai" else ("llama.cpp" if self.profile.grammar else "full")
         return OpenAIProvider(name=spec.provider, model=spec.model, api_key=self._api_key, base_url=base_url,
                               timeout=self._timeout, schema_dialect=dialect)
 
@@ -141,8 +150,10 @@ class LLM:
         if hit is not None:
             usage.cache_hits += 1
             if "failed" in hit:  # the model was asked and paid for; its replies were all invalid
+                ledger.record(request.step, attempts=hit.get("attempts", 0), reask=request.reask, failed=True)
                 raise self._failure(hit["failed"], request, key, attempts=hit.get("attempts", 0))
             reply = _reply_from_cache(hit)
+            ledger.record(request.step, attempts=reply.provenance.get("attempts", 1), reask=request.reask)
             # Identical messages may come from an edited template: provenance names this request's.
             reply.provenance["prompt_hash"] = request.prompt_hash
             return reply
@@ -158,6 +169,14 @@ class LLM:
             if not trip.on_the_wire:  # nothing asked for yet (queued, or waiting to retry): stop now
                 task.cancel()
             raise
+        except RequestFailed as error:
+            # Invalid replies are a verdict a fresh build meets again (cached with its attempts);
+            # a transport failure is not, and costs a fresh build nothing.
+            verdict = self.cache.get(key)
+            attempts = verdict.get("attempts", 0) if verdict and "failed" in verdict else 0
+            ledger.record(request.step, attempts=attempts, reask=request.reask, failed=True)
+            raise error from None
+        ledger.record(request.step, attempts=entry["provenance"]["attempts"], reask=request.reask)
         return _reply_from_cache(entry, cached=False)
 
     # -- internals -----------------------------------------------------------------------------
@@ -165,6 +184,8 @@ class LLM:
     async def _fetch(self, request: ChatRequest, key: str, trip: "_Trip") -> dict:
         """A valid reply from the provider, cached; re-asked (another seed) when a reply is invalid."""
         usage = self.accounting.usage(self.label, request.step)
+        if request.reask:  # a builder asks again because its own check refused an earlier reply
+            usage.reasks += 1
         reasons = []
         for attempt in range(self._max_invalid_retries + 1):
             seed = self._seed_for(request, attempt)
@@ -173,7 +194,7 @@ class LLM:
                 data = self._check(raw, request)
             except InvalidReply as error:
                 reasons.append(str(error))
-                usage.retries += 1
+                usage.reasks += 1
                 continue
             entry = {"text": raw.text, "data": data, "input_tokens": raw.input_tokens,
                      "output_tokens": raw.output_tokens,
@@ -181,7 +202,7 @@ class LLM:
                                                    getattr(self.provider, "reported_model", raw.model))}
             self.cache.put(key, entry)
             return entry
-        usage.retries -= 1  # the last invalid attempt was not followed by a retry
+        usage.reasks -= 1  # the last invalid attempt was not followed by a re-ask
         reason = f"{self.label}: no valid reply after {len(reasons)} attempts; last: {reasons[-1]}"
         # Invalid replies were paid for and re-asking with the same seeds repeats them: remember the
         # verdict, so a rebuild neither pays again nor gets a different outcome. (Transport failures

@@ -20,14 +20,6 @@ KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 # An openai-compatible server may or may not want a key; it is read from here when set.
 COMPATIBLE_KEY_VARIABLE = "OPENAI_COMPATIBLE_API_KEY"
 
-# Models measured unable to act as a filtering judge: a step with an "auto" judge setting skips its
-# judges for these (and says so in the build report) instead of rejecting every item.
-UNFIT_JUDGES = {
-    "local:smollm2": "SmolLM2-135M accepted 0 of 54 ToMATO uniqueness checks (it names option C whatever the "
-                     "item), answered 'A' to all 16 LitCharToM blind checks, and its two Moral RolePlay "
-                     "annotations agreed at Cohen's kappa -0.06 (no better than chance)",
-}
-
 EXAMPLES = ("openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, openai-compatible:http://127.0.0.1:8000/v1#my-model, "
             "local:smollm2")
 
@@ -84,21 +76,3 @@ def _parse_compatible(text: str, rest: str) -> ModelSpec:
     if url.username or url.password:
         raise ConfigError(f"put no credentials in the server URL; set {COMPATIBLE_KEY_VARIABLE} instead")
     return ModelSpec("openai-compatible", model, base_url.rstrip("/"))
-
-
-def unfit_judge_reason(label: str) -> str | None:
-    """Why a model cannot be trusted to filter items as a judge (measured), or None."""
-    return UNFIT_JUDGES.get(label)
-
-
-def judges_wanted(setting: str, judges: list, notes: list[str], *, what: str, flag: str) -> bool:
-    """An auto|on|off judge setting: on/off as asked; auto is on unless every judge is measured
-    unfit to judge, in which case a note for the build report says so and how to force it."""
-    if setting != "auto":
-        return setting == "on"
-    unfit = [(judge.label, reason) for judge in judges if (reason := unfit_judge_reason(judge.label))]
-    if len(unfit) < len(judges):
-        return True
-    notes.append(f"{what} skipped ({flag} auto): " + "; ".join(f"{label}: {reason}" for label, reason in unfit)
-                 + f". Pass a stronger --judge-model, or {flag} on to filter with it anyway.")
-    return False

@@ -21,6 +21,10 @@ class ChatRequest:
     # Only the embedded model's llama.cpp server is sent it; it is part of the cache key only when
     # set, so requests that leave it alone keep their cached replies.
     repeat_penalty: float | None = None
+    # True when a builder asks again because its own check refused an earlier reply (a new sample
+    # of the same step): counted as a re-ask in the accounting and the release's call ledger. Not
+    # part of the cache key.
+    reask: bool = False
 
 
 @dataclass(frozen=True)

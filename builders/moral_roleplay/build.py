@@ -29,7 +29,7 @@ from pathlib import Path
 
 from builders.benchmark import Benchmark
 from builders.cli import UserError
-from builders.llm.models import judges_wanted
+from builders.llm.profiles import judges_wanted
 from builders.moral_roleplay import balance, completeness, steps
 from builders.moral_roleplay import records as records_module
 from builders.moral_roleplay.agreement import agreement_summary

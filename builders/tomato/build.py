@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterator
 
 from builders.benchmark import Benchmark
-from builders.llm.models import judges_wanted
+from builders.llm.profiles import judges_wanted
 from builders.pipeline import Batch
 from builders.positions import BalancedPositions
 from builders.prompts import template_hash
