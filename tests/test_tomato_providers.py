@@ -71,3 +71,13 @@ def _decoded(value):
     if isinstance(value, list):
         return [_decoded(v) for v in value]
     return decoded(value)
+
+
+def test_a_sub_schema_used_twice_is_described_once_in_each_place():
+    from builders.llm.providers.anthropic_api import CONSTRAINTS_NOTE, describe_constraints
+
+    line = {"type": "string", "maxLength": 80}
+    described = describe_constraints({"type": "object", "properties": {"first": line, "last": line}})
+    for name in ("first", "last"):
+        assert described["properties"][name]["description"].count(CONSTRAINTS_NOTE) == 1
+    assert "description" not in line  # the caller's schema is left alone

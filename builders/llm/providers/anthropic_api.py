@@ -72,23 +72,22 @@ def tool_input_schema(schema: dict) -> dict:
 def describe_constraints(schema: dict) -> dict:
     """A copy of `schema` where every node with keywords Anthropic does not take appends them, as
     sorted JSON, to its description (after CONSTRAINTS_NOTE)."""
-    out = copy.deepcopy(schema)
-
-    def visit(node) -> None:
+    def visit(node):
+        # A new tree, node by node: a schema may use one sub-schema object in two places (a shared
+        # `line` for both `first_line` and `last_line`), which must not be described twice.
         if isinstance(node, dict):
+            out = {key: visit(value) for key, value in node.items()}
             # a dict-valued keyword is a property of that name (under "properties"), not a constraint
             lost = {k: node[k] for k in DESCRIBED_KEYWORDS if k in node and not isinstance(node[k], dict)}
             if lost:
                 note = CONSTRAINTS_NOTE + json.dumps(lost, sort_keys=True, ensure_ascii=False)
-                node["description"] = f"{node['description']} {note}" if node.get("description") else note
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
+                out["description"] = f"{node['description']} {note}" if node.get("description") else note
+            return out
+        if isinstance(node, list):
+            return [visit(value) for value in node]
+        return copy.deepcopy(node)
 
-    visit(out)
-    return out
+    return visit(schema)
 
 
 def _raw_reply(response) -> RawReply:
