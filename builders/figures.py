@@ -25,6 +25,9 @@ class Figure:
     original: float | None  # the original's figure (None: not published)
     original_text: str  # as the spec states it, e.g. "24.7 (range 8-48)"
     kind: str = "other"  # "length": checked against the original within LENGTH_TOLERANCE; "count", "share", "other"
+    # When the original publishes only a range for a figure (e.g. "profiles of 150-400 words"),
+    # `original` is None and the figure is checked against the range widened by LENGTH_TOLERANCE.
+    original_range: tuple[float, float] | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -34,13 +37,21 @@ class Figure:
 
     @property
     def within_tolerance(self) -> bool | None:
-        """For length figures: within LENGTH_TOLERANCE of the original (None for other kinds)."""
-        if self.kind != "length" or self.ratio is None:
+        """For length figures: within LENGTH_TOLERANCE of the original, or of its published range
+        (None for other kinds, or when there is nothing to compare)."""
+        if self.kind != "length" or self.value is None:
+            return None
+        if self.original_range is not None:
+            low, high = self.original_range
+            return low * (1 - LENGTH_TOLERANCE) <= self.value <= high * (1 + LENGTH_TOLERANCE)
+        if self.ratio is None:
             return None
         return abs(self.ratio - 1) <= LENGTH_TOLERANCE
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "within_tolerance": self.within_tolerance}
+        body = asdict(self)
+        body["original_range"] = None if self.original_range is None else list(self.original_range)
+        return {**body, "within_tolerance": self.within_tolerance}
 
 
 def load_original(folder: Path) -> dict:
