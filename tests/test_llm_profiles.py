@@ -80,7 +80,7 @@ def test_bad_profile_files_name_the_problem(tmp_path, body, fragments):
 def test_unknown_limits_and_wrong_limit_types_are_refused(tmp_path, monkeypatch):
     known = tmp_path / "profiles.yaml"
     write(known, {"profiles": {"capable": {"description": "d", "match": ["openai:*"], "context_tokens": 1000,
-                                           "grammar": False, "contract": "natural", "judge": True, "concurrency": 2,
+                                           "grammar": False, "contract": "natural", "judge": True, "concurrency": 2, "smoke_test": False,
                                            "limits": {"tomato": {"thought_words": 30, "span": [8, 48]}}}}})
     monkeypatch.setattr(profiles_module, "PROFILES_FILE", known)
     spec = parse_model("openai:gpt-4o")

@@ -29,7 +29,8 @@ from .models import ModelSpec, parse_model
 PROFILES_FILE = Path(__file__).with_name("profiles.yaml")
 BASE_PROFILE = "capable"  # declares every field and every limit key
 CONTRACTS = ("strict", "natural")
-FIELDS = ("description", "context_tokens", "grammar", "contract", "judge", "judge_note", "concurrency", "limits")
+FIELDS = ("description", "context_tokens", "grammar", "contract", "judge", "judge_note", "concurrency", "smoke_test",
+          "limits")
 FILE_ONLY_KEYS = ("extends", "name")  # allowed in a user's profile file besides FIELDS
 GRAMMAR_PROVIDERS = ("local", "openai-compatible")  # servers that can decode under a llama.cpp grammar
 # The embedded server's context per slot (builders.llm.providers.local_model.CONTEXT_PER_SLOT);
@@ -48,6 +49,7 @@ class ModelProfile:
     judge: bool
     judge_note: str
     concurrency: int
+    smoke_test: bool = False  # proves the pipeline runs; what it writes is not fit for evaluation
     limits: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     origin: str = "built-in"  # "built-in", or "file" when a user's file changed it (the path is not kept:
     #                          it is machine-specific and a release must not depend on where a file was)
@@ -176,6 +178,7 @@ def _build(name: str, fields: dict, known: dict[str, dict], *, origin: str, wher
     return ModelProfile(name=name, description=str(fields["description"]), context_tokens=fields["context_tokens"],
                         grammar=fields["grammar"], contract=fields["contract"], judge=fields["judge"],
                         judge_note=str(fields.get("judge_note") or ""), concurrency=fields["concurrency"],
+                        smoke_test=fields["smoke_test"],
                         limits={b: dict(v) for b, v in (fields.get("limits") or {}).items()}, origin=origin)
 
 
@@ -186,7 +189,7 @@ def _check_fields(fields: dict, declared: dict, where: str) -> None:
     for key in ("context_tokens", "concurrency"):
         if not isinstance(fields[key], int) or isinstance(fields[key], bool) or fields[key] < 1:
             raise ConfigError(f"{where}: {key} must be a whole number of at least 1, got {fields[key]!r}")
-    for key in ("grammar", "judge"):
+    for key in ("grammar", "judge", "smoke_test"):
         if not isinstance(fields[key], bool):
             raise ConfigError(f"{where}: {key} must be true or false, got {fields[key]!r}")
     if fields["contract"] not in CONTRACTS:
