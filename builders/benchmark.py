@@ -7,7 +7,11 @@ card read everything benchmark-specific from it, so none of them special-cases a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from .answer_key import AnswerKey
+    from .audit import MCItem
 
 Record = dict
 
@@ -25,6 +29,10 @@ class Benchmark:
     # categorical fields whose distributions the card tabulates and charts
     stats_fields: tuple[str, ...] = ()
     answer_field: str | None = None  # gold-position field for the answer-position histogram
+    # how gold positions are dealt at release time from the owner's private salt (builders.answer_key)
+    answer_key: "AnswerKey | None" = None
+    # a record's multiple-choice questions as the shortcut audit sees them (builders.audit.MCItem)
+    mc_items: "Callable[[Record], list[MCItem]] | None" = None
     sort_key: Callable[[Record], tuple] | None = None  # stable row order in a release
     # cross-field checks run after the JSON schema: each returns an error message or None
     checks: tuple[Callable[[Record], str | None], ...] = ()

@@ -21,6 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
+from .answer_key import SaltError, deal, fingerprint, load_salt
+from .audit import audit
 from .benchmark import Benchmark
 from .llm import LLM, Accounting, BudgetExceeded, ResponseCache
 from .llm.errors import LLMError
@@ -28,6 +30,7 @@ from .llm.ledger import Ledger
 from .pipeline import BuildContext, BuildReport, Stopwatch, collect, split_by_config
 from .llm.profiles import check_fits_prompts, known_profile_names
 from .resources import PROMPTS, load_schema, prompt_hashes
+from .validate import RecordValidator, validate_records
 
 DEFAULT_MODEL = "local:smollm2"
 CACHE_FILE = "responses.sqlite"
@@ -109,6 +112,9 @@ def build_parser(benchmark: Benchmark, add_arguments: Callable | None = None) ->
     parser.add_argument("--release-version", dest="release_version", default=None, help="release version (default: bump)")
     parser.add_argument("--bump", choices=("patch", "minor", "major"), default="patch")
     parser.add_argument("--repo-id", default=None, help="Hub repo (org/name) the card's load_dataset snippet names")
+    parser.add_argument("--answer-key-salt-file", type=Path, default=None, metavar="FILE",
+                        help="the private salt gold positions are dealt from (default: answer-key.salt in the "
+                             "cache dir, created on first use); keep it private and back it up")
     parser.add_argument("--quiet", action="store_true", help="no live progress")
     if add_arguments:
         add_arguments(parser)
@@ -141,6 +147,7 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
     _check_output(args.out)
     _check_requested_version(args, benchmark)
     cache_dir = args.cache_dir or default_cache_dir()
+    salt = _answer_key_salt(benchmark, cache_dir, args.answer_key_salt_file)  # a bad salt fails before any request
     cache = ResponseCache(cache_dir / CACHE_FILE)
     accounting = Accounting(max_cost=args.max_cost)
     options = dict(cache=cache, accounting=accounting, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
@@ -185,7 +192,7 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
         _tell(f"[yellow]stopped:[/yellow] {stopped}")
         return EXIT_BUDGET
 
-    records = collected.kept
+    records = _deal_answer_positions(benchmark, collected.kept, salt, schema)
     if collected.exhausted and len(records) < args.n:
         _tell(f"[yellow]only {len(records)} of {args.n} records[/yellow]: the builder ran out of attempts "
               f"(the funnel, every reject and every failed request are in {_builds_folder(args, benchmark)}).")
@@ -196,16 +203,17 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
         return EXIT_FAILED
     report.count("released", len(records))
     splits = split_by_config(benchmark, records, args.splits, args.seed)
+    release_report = _release_report(args, benchmark, llm, judge, report, collected, records, salt)
     try:
-        result = write_release(benchmark, splits, _release_report(args, benchmark, llm, judge, report, collected),
-                               args.out, version=args.release_version, bump=args.bump, repo_id=args.repo_id)
+        result = write_release(benchmark, splits, release_report, args.out, version=args.release_version,
+                               bump=args.bump, repo_id=args.repo_id)
     except VersionError as error:  # e.g. another build took the requested version meanwhile
         raise UserError(f"{error} Everything paid for is in the response cache: re-running costs nothing.") \
             from None
     watch.lap("release")
     _write_build_report(args, benchmark, report, accounting, watch, status="ok", release=result,
-                        calls=collected.calls)
-    _print_summary(console, report, accounting, result, collected.calls)
+                        calls=collected.calls, audit=release_report.get("shortcut_audit"))
+    _print_summary(console, report, accounting, result, collected.calls, release_report)
     return EXIT_OK
 
 
@@ -260,13 +268,36 @@ def _config(args, benchmark: Benchmark) -> dict:
     """The build's configuration: everything that determines the release, nothing machine-specific."""
     # Profiles are recorded by content (the release report's "profiles"), not by the name or path typed.
     skip = {"out", "cache_dir", "quiet", "concurrency", "rpm", "tpm", "timeout", "max_cost", "release_version", "bump",
-            "repo_id", "model_profile", "judge_profile"}
+            "repo_id", "model_profile", "judge_profile", "answer_key_salt_file"}
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items()) if k not in skip}
     config["judge_model"] = args.judge_model or args.model
     return {"benchmark": benchmark.name, **config}
 
 
-def _release_report(args, benchmark, llm, judge, report: BuildReport, collected) -> dict:
+def _answer_key_salt(benchmark: Benchmark, cache_dir: Path, salt_file: Path | None) -> bytes | None:
+    if benchmark.answer_key is None:
+        return None
+    try:
+        return load_salt(cache_dir, salt_file)
+    except SaltError as error:
+        raise UserError(str(error)) from None
+
+
+def _deal_answer_positions(benchmark: Benchmark, records: list[dict], salt: bytes | None, schema: dict) -> list[dict]:
+    """The final records with their gold positions dealt (builders.answer_key); checked again, since
+    a builder's `place` rewrites options (and whatever names them)."""
+    if salt is None or not records:
+        return records
+    placed = deal(benchmark.name, benchmark.answer_key, records, benchmark.id_field, salt)
+    _, invalid = validate_records(placed, RecordValidator(schema, benchmark.checks))
+    if invalid:
+        raise RuntimeError(f"{benchmark.name}: placing the gold positions broke {len(invalid)} records "
+                           f"(first: {invalid[0]['reason']}); this is a bug in the builder's answer_key.place")
+    return placed
+
+
+def _release_report(args, benchmark, llm, judge, report: BuildReport, collected, records: list[dict],
+                    salt: bytes | None) -> dict:
     """What goes into the manifest and card: deterministic for one config and one cache."""
     return {
         "config": _config(args, benchmark),
@@ -280,19 +311,25 @@ def _release_report(args, benchmark, llm, judge, report: BuildReport, collected)
         "rejects": report.reject_summary(),
         "dedup": collected.dedup_stats,
         **({"notes": list(report.notes)} if report.notes else {}),  # builder notes must be deterministic
-        **({"original_comparison": [figure.as_dict() for figure in benchmark.figures(collected.kept)]}
+        **({"original_comparison": [figure.as_dict() for figure in benchmark.figures(records)]}
            if benchmark.figures else {}),
+        **({"shortcut_audit": audit([item for record in records for item in benchmark.mc_items(record)])}
+           if benchmark.mc_items else {}),
+        **({"answer_key": {"positions": "dealt over the whole release from the owner's private salt "
+                                        "(builders/answer_key.py); nothing published predicts them",
+                           "salt_fingerprint": fingerprint(salt)}} if salt else {}),
     }
 
 
 def _write_build_report(args, benchmark, report: BuildReport, accounting: Accounting, watch: Stopwatch, *,
-                        status: str, release=None, calls: Ledger | None = None) -> Path:
+                        status: str, release=None, calls: Ledger | None = None, audit: dict | None = None) -> Path:
     """This run's own record (timings, what was paid, every reject): next to the releases, never in them."""
     folder = _builds_folder(args, benchmark)
     folder.mkdir(parents=True, exist_ok=True)
     body = {"status": status, "config": _config(args, benchmark), "funnel": report.funnel,
             "rejects": report.reject_summary(), "notes": report.notes, "llm": accounting.report(),
             "calls": None if calls is None else calls.report(report.funnel.get("released", 0)),
+            "shortcut_audit": audit,
             "timings_seconds": {**watch.stages, "total": watch.total, "llm_busy": round(accounting.busy_seconds, 3)},
             "release": None if release is None else {"path": str(release.path), "version": release.version,
                                                      "noop": release.noop}}
@@ -307,7 +344,8 @@ def _builds_folder(args, benchmark: Benchmark) -> Path:
     return args.out / benchmark.name / "builds"
 
 
-def _print_summary(console: Console, report: BuildReport, accounting: Accounting, result, calls: Ledger) -> None:
+def _print_summary(console: Console, report: BuildReport, accounting: Accounting, result, calls: Ledger,
+                   release_report: dict | None = None) -> None:
     table = Table(title="Build funnel", show_header=True)
     table.add_column("stage")
     table.add_column("count", justify="right")
@@ -324,6 +362,9 @@ def _print_summary(console: Console, report: BuildReport, accounting: Accounting
     per_record = "" if ledger["requests_per_record"] is None else f", {ledger['requests_per_record']} per released record"
     console.print(f"From scratch this release takes {ledger['requests']} requests{per_record}; re-asks "
                   f"{ledger['reasks']} ({100 * ledger['reask_share']:.1f}% of requests)", highlight=False)
+    for baseline in (release_report or {}).get("shortcut_audit", {}).get("flagged", []):
+        console.print(f"[yellow]shortcut:[/yellow] '{baseline}' scores above chance + 5 points on this release "
+                      "(the card's shortcut audit table has the figures)", highlight=False)
     if result is not None:
         verb = "unchanged (no new version)" if result.noop else "written"
         console.print(f"Release {result.version} {verb}: {result.path}", highlight=False)

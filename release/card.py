@@ -24,7 +24,7 @@ from release.resources import card_environment, card_template_name
 from release.stats import Distribution, size_category
 
 # Build-report keys with a section of their own in cards/_base.md (not the generic rendering).
-OWN_SECTIONS = ("calls", "profiles", "original_comparison")
+OWN_SECTIONS = ("calls", "profiles", "original_comparison", "shortcut_audit")
 # Build-report keys shown first, in this order; any other key follows alphabetically.
 BUILD_REPORT_ORDER = ("funnel", "models", "prompt_hashes", "parameters", "seed", "seeds", "filters",
                       "dedup", "costs", "timings")
@@ -135,9 +135,19 @@ def _body_context(benchmark: Benchmark, inputs: CardInputs) -> dict:
         "profiles": inputs.build_report.get("profiles"),
         "models": inputs.build_report.get("models") or {},
         "original_comparison": inputs.build_report.get("original_comparison") or [],
+        "shortcut_audit": inputs.build_report.get("shortcut_audit"),
+        "smoke_test_models": _smoke_test_models(inputs.build_report),
         "eval_split": eval_split,
         "leakage": inputs.leakage,
     }
+
+
+def _smoke_test_models(report: dict) -> list[tuple[str, str]]:
+    """(role, model) of every model whose profile says it is a smoke-test model: the card then says,
+    at the top, that the release is not fit for evaluation. A judge is named only when it judged."""
+    profiles, models = report.get("profiles") or {}, report.get("models") or {}
+    return [(role, models.get(role, profile.get("name", role))) for role, profile in profiles.items()
+            if profile.get("smoke_test") and (role == "generator" or models.get(role) != models.get("generator"))]
 
 
 def build_sections(report: dict) -> list[dict]:

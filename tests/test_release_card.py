@@ -24,7 +24,7 @@ from tests.test_release_fixtures import (  # noqa: F401  (fixtures)
     resources_root,
 )
 
-SECTIONS = ["description", "release", "leakage", "stats", "build", "usage", "citation"]
+SECTIONS = ["fitness", "description", "release", "leakage", "stats", "build", "usage", "citation"]
 
 
 def write_quiz(resources_root, releases_root, n=40, **kwargs):
@@ -249,3 +249,18 @@ def test_distribution_of_a_list_field_counts_elements_per_split():
     assert dist.share("y") == "60.0%"
     scalar = distribution({"test": [{"t": "x"}, {"t": None}]}, "t")
     assert scalar.list_valued is False and scalar.values == ["null", "x"]
+
+
+def test_a_release_written_by_a_smoke_test_model_says_at_the_top_that_it_is_not_fit_for_evaluation():
+    from release.card import _smoke_test_models
+
+    smoke = {"name": "local-smollm2", "smoke_test": True}
+    strong = {"name": "openai", "smoke_test": False}
+    report = {"models": {"generator": "local:smollm2", "judge": "local:smollm2"},
+              "profiles": {"generator": smoke, "judge": smoke}}
+    assert _smoke_test_models(report) == [("generator", "local:smollm2")]
+    report = {"models": {"generator": "openai:gpt-4o", "judge": "local:smollm2"},
+              "profiles": {"generator": strong, "judge": smoke}}
+    assert _smoke_test_models(report) == [("judge", "local:smollm2")]
+    report["profiles"]["judge"] = strong
+    assert _smoke_test_models(report) == [] and _smoke_test_models({}) == []
