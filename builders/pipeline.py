@@ -38,7 +38,7 @@ class Batch:
     rejects: list[dict] = field(default_factory=list)  # {"stage", "reason", "record"}
 
 
-PIPELINE_STAGES = ("candidates", "passed validation", "after dedup", "released")
+PIPELINE_STAGES = ("candidates", "passed validation", "after dedup", "cut at --n", "released")
 
 
 class BuildReport:
@@ -170,8 +170,29 @@ async def collect(benchmark: Benchmark, schema: dict, batches: AsyncIterator, re
         ledger.CURRENT.reset(token)
     dedup = _dedup(benchmark, valid, dedup_options)
     report.count("after dedup", len(dedup.kept))
+    _report_cut(benchmark, dedup.kept, n, report)
     return Collected(kept=dedup.kept[:n], dedup_stats=dedup.stats, removed=dedup.removed, exhausted=exhausted,
                      calls=calls)
+
+
+def _report_cut(benchmark: Benchmark, kept: list[Record], n: int, report: BuildReport) -> None:
+    """Valid records beyond --n were paid for too: each is a reject saying so, and a unit (a split
+    group: a conversation, a scene...) released only in part is named in the notes."""
+    beyond = kept[n:]
+    if not beyond:
+        return
+    report.count("cut at --n", len(beyond))
+    sizes = Counter(benchmark.group(record) for record in kept)
+    released = Counter(benchmark.group(record) for record in kept[:n])
+    for record in beyond:
+        group = benchmark.group(record)
+        report.reject("cut at --n", f"--n {n} reached: {released[group]} of {sizes[group]} records of its unit "
+                      "released", {benchmark.id_field: record[benchmark.id_field], "unit": group})
+    partial = sorted(group for group in released if released[group] < sizes[group])
+    if partial:
+        report.notes.append(f"--n {n} reached inside {len(partial)} unit(s), released in part: "
+                            + "; ".join(f"{group} ({released[group]} of {sizes[group]})" for group in partial)
+                            + " (the rest are rejects 'cut at --n')")
 
 
 def _dedup(benchmark: Benchmark, records: list[Record], options: dict | None):
