@@ -453,3 +453,17 @@ def test_command_line_serves_until_stdin_closes(monkeypatch, capsys):
         os.close(write_end)
         thread.join(timeout=30)
     assert done == [0] and "SERVED 1" in capsys.readouterr().out
+
+
+def test_prose_now_and_then_holds_a_straight_quote_an_aside_or_a_line_break():
+    schema = one_field({"type": "string", "pattern": "^I feel ", "description": "about 25 words"})
+    standin = StrongStandIn(markup_rate=0.3)
+    texts = [standin.reply_for(openai_body(schema, "How do you feel?", seed=seed))["text"] for seed in range(300)]
+    marked = [t for t in texts if '"' in t or "(" in t or "\n" in t]
+    assert 0.2 < len(marked) / len(texts) < 0.4 and standin.stats["markup"] == len(marked)
+    assert all(t.startswith("I feel ") for t in texts)  # the required prefix is never touched
+    assert {kind for t in marked for kind, mark in (("quote", '"'), ("aside", "("), ("break", "\n")) if mark in t} \
+        == {"quote", "aside", "break"}
+    assert not any('"' in t or "(" in t or "\n" in t
+                   for t in (StrongStandIn(markup_rate=0).reply_for(openai_body(schema, "How?", seed=s))["text"]
+                             for s in range(50)))

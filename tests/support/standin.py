@@ -31,6 +31,9 @@ will publish with. Its rules:
   says, else the affirmative value of a yes/no-like enum, else the lettered option sharing the most
   words with the rest of the prompt; other enums are chosen at random. A list of enum values that
   may be empty (`"also_valid": []`) is a verdict too: empty, i.e. accepting, at the same rate.
+- A share `markup_rate` of prose fields holds a habit of real models that a published format may
+  not hold: a straight-quoted "word", an (aside) or a line break; builders must normalise these,
+  not re-ask them.
 - Replies report token usage at about four characters a token; `stats` counts what was served.
 
 Manual use, like scripted_llm's (reusing its servers):
@@ -427,6 +430,8 @@ def affirmative_choice(choices: list) -> Any:
     def key(choice):
         return str(choice).strip().lower()
 
+    if not 2 <= len(choices) <= 4:  # a verdict has a few values; a vocabulary (77 traits) is no verdict
+        return None
     keys = [key(c) for c in choices]
     positive = [c for c, k in zip(choices, keys, strict=True) if k in AFFIRMATIVE]
     if len(positive) == 1 and any(k in NEGATIVE for k in keys):
@@ -435,6 +440,31 @@ def affirmative_choice(choices: list) -> Any:
         if any(other in (f"in{k}", f"un{k}", f"im{k}", f"ir{k}", f"not {k}", f"non-{k}") for other in keys):
             return choice
     return None
+
+
+ASIDES = ("(as usual)", "(or so it seems)", "(again)", "(at least for now)", "(to be fair)")
+
+
+def with_markup(text: str, rng: random.Random, *, keep: int = 0) -> str:
+    """`text` with one plain-ASCII habit of real models: a "quoted" word, an (aside), or a line break
+    between sentences; the first `keep` characters (a required prefix) stay as they are."""
+    head, body = text[:keep], text[keep:]
+    words = body.split(" ")
+    if len(words) < 4:
+        return text
+    kind = rng.choice(("quote", "aside", "break"))
+    at = rng.randrange(1, len(words) - 1)
+    if kind == "quote":
+        words[at] = f'"{words[at].strip(".,;:!?")}"' + words[at][len(words[at].rstrip(".,;:!?")):]
+        return head + " ".join(words)
+    if kind == "aside":
+        words.insert(at, rng.choice(ASIDES))
+        return head + " ".join(words)
+    sentences = re.split(r"(?<=[.!?…]) ", body)
+    if len(sentences) < 2:
+        return head + " ".join(words[:at]) + "\n" + " ".join(words[at:])
+    cut = rng.randrange(1, len(sentences))
+    return head + " ".join(sentences[:cut]) + "\n" + " ".join(sentences[cut:])
 
 
 def _content_words(text: str) -> set[str]:
@@ -460,7 +490,7 @@ def best_letter(letters: list[str], prompt: str) -> str | None:
 # Names
 # ---------------------------------------------------------------------------------------------
 
-NOT_NAMES = set(("I I’m I'm I’ll I've The A An You Your We He She They It This That What How Why Who When Where "
+NOT_NAMES = set(("Feels Believes Desires Intends Knows Wants Thinks I I’m I'm I’ll I've The A An You Your We He She They It This That What How Why Who When Where "
                  "Which Answer Question Questions Options Option JSON English Scenario Goal Book Character Place "
                  "Scene Characters Earlier Transcript Dialogue Candidates Context Situation Reply Write Use Each "
                  "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June "
@@ -510,10 +540,15 @@ def names_in(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+# One word with a capital inside ("BelievesAboutKent", "FeelsToward"): a relation or a code, not a name.
+CAMEL_COMPOUND = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]*)+")
+
+
 def names_in_enum(values: list) -> list[str]:
     looks_like_name = re.compile(r"[^\W\d_][\w’'.-]+(?: [^\W\d_][\w’'.-]+){0,2}")
     return [v for v in values if isinstance(v, str) and looks_like_name.fullmatch(v) and v[0].isupper()
-            and not v.isupper() and v.lower() not in AFFIRMATIVE | NEGATIVE and v not in NOT_NAMES]
+            and not v.isupper() and v.lower() not in AFFIRMATIVE | NEGATIVE and v not in NOT_NAMES
+            and not CAMEL_COMPOUND.fullmatch(v)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1007,7 +1042,11 @@ class Reply:
         writer = self.writer(rng, names_in(description))
         if leaf == "question" and not prefix:  # asked for a question, a model writes one
             return _with_suffix(writer.question(min(words, 30)), suffix)
-        return writer.prose(words, sentences, prefix=prefix, suffix=suffix, sentence_words=sentence_words)
+        text = writer.prose(words, sentences, prefix=prefix, suffix=suffix, sentence_words=sentence_words)
+        if rng.random() < self.standin.markup_rate:
+            self.counts["markup"] += 1
+            text = with_markup(text, rng, keep=len(prefix))
+        return text
 
     def free_text(self) -> str:
         rng = self.rng(("text",))
@@ -1111,11 +1150,14 @@ class StrongStandIn:
     oracle          (body, path, choices) -> the right choice, or None to fall back to the defaults;
                     asked for every enum/boolean value (path: property names and item indices)
     optional_rate   how often an optional (not required) property is present
+    markup_rate     share of prose fields holding what a real model writes now and then and a published
+                    format may not hold: a straight-quoted word, a parenthetical aside, or a line break
     """
 
     def __init__(self, *, overrun_rate: float = 0.1, judge_accuracy: float = 0.9, oracle: Oracle | None = None,
-                 optional_rate: float = 0.85):
+                 optional_rate: float = 0.85, markup_rate: float = 0.05):
         self.overrun_rate = overrun_rate
+        self.markup_rate = markup_rate
         self.judge_accuracy = judge_accuracy
         self.oracle = oracle
         self.optional_rate = optional_rate

@@ -12,6 +12,7 @@ Used by the per-builder strong-model tests and by `python -m bench.strong_standi
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -36,6 +37,34 @@ PROTOCOLS = {
 # Variables a build must not inherit from the developer's shell.
 PROVIDER_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_COMPATIBLE_API_KEY", "ANTHROPIC_API_KEY",
                       "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+@dataclass(frozen=True)
+class StandinSpec:
+    """How the CI tests and the bench build one benchmark on the stand-in (the same build for both)."""
+
+    flags: tuple[str, ...] = ()  # builder flags that keep a --n 20 build small and fast
+    oracle: str | None = None  # "module:function": what a judge question's right answer is, when knowable
+
+    def standin_options(self) -> dict:
+        if self.oracle is None:
+            return {}
+        module, _, function = self.oracle.partition(":")
+        return {"oracle": getattr(importlib.import_module(module), function)}
+
+
+STANDIN_BUILDS: dict[str, StandinSpec] = {
+    "tomato": StandinSpec(),
+    "personaeval": StandinSpec(flags=("--plays", "macbeth")),
+    "litchartom": StandinSpec(flags=("--plays", "king-lear", "--max-chunks", "3")),
+    # One play, its first ten scene windows. Measure for Measure has every level in its opening acts,
+    # and speeches about as long as CoSER's messages (a source scene's message is the play's own speech
+    # after a written thought: Othello's first act, with speeches of 30 words, measures 31 words a
+    # message where the original has 24, whatever the model writes). A noisy judge confirms a top-up
+    # character about half the time: up to 30 top-up scenes fill every level.
+    "moral_roleplay": StandinSpec(flags=("--plays", "measure-for-measure", "--max-scenes", "10", "--top-up-max", "30"),
+                                  oracle="tests.support.moral_oracle:moral_oracle"),
+}
 
 
 @contextmanager
