@@ -25,7 +25,7 @@ from tests.test_tomato_build import FakeLLM as RolePlayingLLM
 from tests.test_tomato_build import FakeReply
 from tests.test_tomato_build import build as build_in_process
 from tests.test_tomato_questions import make_conversation
-from tests.support.profiles import profile_for_label
+from tests.support.profiles import SCRIPTED_NATURAL, SCRIPTED_STRICT, profile_for_label
 
 
 class FakeJudge:
@@ -102,8 +102,9 @@ def test_uniqueness_names_the_equally_valid_distractors_by_their_source_turn():
     assert uniqueness["verdict"] == "not unique"
     assert uniqueness["also_valid"] == [candidate.distractors[0].u_id, candidate.distractors[2].u_id]
     # the letters the judge may use are the three distractors only: the answer key cannot be named
-    schema_letters = item_judges.UNIQUENESS_SCHEMA["properties"]["also_valid"]["items"]["enum"]
-    assert schema_letters == ["A", "B", "C"]
+    for profile in (SCRIPTED_STRICT, SCRIPTED_NATURAL):
+        schema_letters = item_judges.uniqueness_schema(profile)["properties"]["also_valid"]["items"]["enum"]
+        assert schema_letters == ["A", "B", "C"]
 
 
 def test_every_judge_must_accept_both_checks():

@@ -16,7 +16,7 @@ from builders.tomato.false_belief import judge_false_belief
 from builders.tomato.llm_check import answer_blind
 from builders.tomato.scenarios import seed_environment, write_environment
 from builders.tomato.seeds import load_seeds
-from tests.support.profiles import profile_for_label
+from tests.support.profiles import SCRIPTED_STRICT, profile_for_label
 
 
 @dataclass
@@ -83,7 +83,7 @@ def run(coroutine):
 
 
 def test_turn_schema_pins_the_prefix_and_forbids_quotes_and_parentheses():
-    schema = turn_schema("I think that she feels ")
+    schema = turn_schema("I think that she feels ", SCRIPTED_STRICT)
     ok = {"thought": "I think that she feels worried about the money.", "utterance": "Sure, let us talk."}
     jsonschema.validate(ok, schema)
     for bad in ({**ok, "thought": "I feel worried about the money today."},
@@ -94,7 +94,7 @@ def test_turn_schema_pins_the_prefix_and_forbids_quotes_and_parentheses():
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
     with pytest.raises(ValueError, match="letters and spaces"):
-        turn_schema("I (feel) ")
+        turn_schema("I (feel) ", SCRIPTED_STRICT)
 
 
 def test_visible_to_partner_drops_parenthesised_thoughts():
@@ -155,6 +155,8 @@ def test_a_bad_turn_is_re_asked_with_a_new_sample_index():
     retried = [t for t in conversation.turns if t.retries]
     assert retried and all(t.retries == 1 and t.utterance != "Hi!" for t in retried)
     assert {r.sample for r in llm.requests} == {0, 1}
+    # a builder's own re-ask is flagged, so the release's call ledger counts it; first tries are not
+    assert all(r.reask == (r.sample == 1) for r in llm.requests)
 
 
 def test_a_turn_failing_every_try_regenerates_the_conversation_with_fresh_samples():
@@ -170,6 +172,8 @@ def test_a_turn_failing_every_try_regenerates_the_conversation_with_fresh_sample
     assert conversation.sample == 1  # attempt 1 uses samples 2 and 3
     assert len(conversation.failed_attempts) == 1 and "duplicate utterance" in conversation.failed_attempts[0]
     assert max(r.sample for r in llm.requests) == 2
+    # every turn of the re-generated conversation is asked because an earlier reply was refused
+    assert all(r.reask == (r.sample > 0) for r in llm.requests)
 
 
 def test_a_conversation_that_keeps_failing_is_dropped_with_every_reason():
@@ -209,7 +213,7 @@ def test_leaking_or_identical_goals_are_re_asked_then_the_seed_is_used():
     llm = FakeLLM(lambda r: next(answers))
     env = run(write_environment(llm, seed, max_attempts=3))
     assert env.source == "seed" and env.scenario == seed.scenario and env.goals == seed.goals
-    assert [r.sample for r in llm.requests] == [0, 1, 2]
+    assert [r.sample for r in llm.requests] == [0, 1, 2] and [r.reask for r in llm.requests] == [False, True, True]
     assert env.problems == ("goal_a is written out in the scenario", "the two goals are identical",
                             "goal_a is readable from the scenario")
 

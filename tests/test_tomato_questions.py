@@ -42,7 +42,8 @@ def make_conversation(state="emotion", combo_index=0, a_thoughts=None, b_thought
     for k in range(7):
         turns.append(Turn("A", a_thoughts[k], f"Line {k} from {a.first_name}, about the car.", f"ha{k}", False))
         turns.append(Turn("B", b_thoughts[k], f"Reply {k} from {b.first_name}, sure thing.", f"hb{k}", False))
-    return Conversation(combo, seed_environment(combo.scenario_seed), state, tuple(turns), 0, "fake:model", "h", ())
+    return Conversation(combo, seed_environment(combo.scenario_seed), state, tuple(turns), 0, "fake:model", "h", (),
+                        "strict")
 
 
 RUN = RunInfo(seed=0, scenario_model="fake:model", prompt_hashes={"roleplay_system": "abc"})

@@ -11,6 +11,7 @@ MIA = Person("Mia", PRONOUNS["she"])
 ZOE = Person("Zoe", PRONOUNS["she"])
 ALEX = Person("Alex", PRONOUNS["they"])
 SAM = Person("Sam", PRONOUNS["they"])
+ZOE_ACCENT = Person("Zoë", PRONOUNS["she"])
 
 CASES = [
     # (thought, state, order, speaker, partner, expected option)
@@ -86,8 +87,20 @@ CASES = [
     ("I feel  relieved. I was worried before.", "emotion", 1, MIA, LIAM, "She feels relieved."),
     ("I think that he feels calm! But maybe not.", "emotion", 2, MIA, LIAM, "She thinks that he feels calm!"),
     ("I feel Mr. Smith is kind.", "emotion", 1, MIA, LIAM, "She feels Mr. Smith is kind."),
-    # curly apostrophes are normalised
-    ("I feel I’m ready.", "emotion", 1, MIA, LIAM, "She feels she's ready."),
+    # the Unicode a capable model writes: the thought's curly apostrophes are kept ("I’m" -> "she’s"),
+    # accented names are words, dashes, digits and currency pass through, "…" and closing quotes end sentences
+    ("I feel I’m ready.", "emotion", 1, MIA, LIAM, "She feels she’s ready."),
+    ("I feel that I’m being ignored — Zoë’s note said £40 by 3:30.", "emotion", 1, MIA, LIAM,
+     "She feels that she’s being ignored — Zoë’s note said £40 by 3:30."),
+    ("I think that he feels I don’t care about the 1920s flat… Then again, maybe not.", "emotion", 2, MIA, LIAM,
+     "She thinks that he feels she doesn’t care about the 1920s flat…"),
+    ("I feel… uneasy about you, and I can’t say why. More later.", "emotion", 1, ALEX, LIAM,
+     "They feel… uneasy about him, and they can’t say why."),
+    ("I think that she thinks you’re hiding Renée’s letter from me.", "belief", 2, MIA, ZOE_ACCENT,
+     "She thinks that Zoë thinks Zoë is hiding Renée’s letter from her."),
+    ("I feel the café was “too loud.” Then we left.", "emotion", 1, MIA, LIAM, "She feels the café was “too loud.”"),
+    ("I want your honest opinion, Zoë.", "desire", 1, MIA, ZOE_ACCENT, "She wants Zoë's honest opinion, Zoë."),
+    ("I’m sure it's fine — I’ve checked.", "belief", 1, LIAM, MIA, "He's sure it's fine — he's checked."),  # mixed: ASCII
     # a thought without the expected prefix still gets every rule
     ("Maybe I should ask you.", "belief", 1, MIA, LIAM, "Maybe she should ask him."),
     ("I am sure you know.", "knowledge", 1, ALEX, MIA, "They are sure she knows."),
@@ -104,7 +117,7 @@ def test_rewrite_leaves_no_first_person_and_no_they_agreement_errors(thought, st
                                                                      expected):
     import re
     option = third_person(thought, state=state, order=order, speaker=speaker, partner=partner)
-    assert not re.search(r"\b(I|I'm|I've|I'll|I'd)\b", option)
+    assert not re.search(r"\b(I|I['’]m|I['’]ve|I['’]ll|I['’]d)\b", option)
     assert not re.search(r"\b(me|my|mine|myself|we|us|our)\b", option, re.IGNORECASE)
     assert not re.search(r"\b[Tt]hey (thinks|feels|wants|knows|is|was)\b", option)
 

@@ -28,6 +28,7 @@ from builders.tomato import item_judges, llm_check
 from builders.tomato.catalog import Combo, iter_combos
 from builders.tomato.conversation import Conversation, ConversationFailed, conversation_key, run_conversation
 from builders.tomato.export import release_sort_key
+from builders.tomato.figures import figures
 from builders.tomato.invariants import checks as record_checks
 from builders.tomato.questions import Candidate, Drop, build_candidates
 from builders.tomato.records import RunInfo, make_record
@@ -76,6 +77,7 @@ BENCHMARK = Benchmark(
     sort_key=release_sort_key,
     tags=("theory-of-mind", "role-play", "false-belief", "multiple-choice", "synthetic"),
     checks=record_checks,  # §3.2 invariants, applied by the pipeline after the schema
+    figures=figures,  # the original's statistics (spec §8) next to this release's
 )
 
 
@@ -246,6 +248,8 @@ async def _batch(outcome: Outcome, positions: BalancedPositions, run: RunInfo, j
         counts["scenario fallbacks"] = 1
     counts["messages"] = len(conversation.turns)
     counts["message re-asks"] = sum(t.retries for t in conversation.turns)
+    # natural contract: messages whose text was fitted into the published form (line_format.py)
+    counts["messages normalised"] = sum(1 for t in conversation.turns if t.normalisations)
     rejects = [{"stage": "questions", "reason": drop.reason,
                 "record": {"conversation_key": outcome.key, "u_id": drop.u_id}} for drop in outcome.drops]
     kept = _judged_items(outcome, counts, rejects)  # before positions are dealt: they stay balanced

@@ -4,27 +4,31 @@ For the item at u_id (odd, agent B), compare A's first-order thought at u_id - 1
 message) with B's second-order thought at u_id about the same mental state. Each configured judge
 sees only the two thoughts, the names and the state, so a fluent transcript cannot sway it.
 `false_belief` is true only when every judge answered and every judge said "incompatible"; a judge
-that fails counts as no verdict, which keeps the label false.
+that fails counts as no verdict, which keeps the label false. The reason's bound and the reply size
+come from the judge's profile (tomato.false_belief_*).
 """
 
 from __future__ import annotations
 
 from builders.llm import ChatRequest, RequestFailed
+from builders.llm.profiles import ModelProfile, profile_of
 from builders.prompts import render, template_hash
 from builders.tomato.conversation import Conversation
 from builders.tomato.vocab import STATE_NOUNS
 
 TEMPLATE = "tomato/false_belief.j2"
 
-VERDICT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "compatible": {"type": "boolean"},
-        "reason": {"type": "string", "maxLength": 160},
-    },
-    "required": ["compatible", "reason"],
-    "additionalProperties": False,
-}
+
+def verdict_schema(profile: ModelProfile) -> dict:
+    reason = {"type": "string", "maxLength": profile.limit("tomato.false_belief_reason_chars")}
+    if profile.natural:  # the bound only stops runaway text; the length wanted is said here
+        reason["description"] = "One short sentence."
+    return {
+        "type": "object",
+        "properties": {"compatible": {"type": "boolean"}, "reason": reason},
+        "required": ["compatible", "reason"],
+        "additionalProperties": False,
+    }
 
 
 def compared_pair(conversation: Conversation, u_id: int) -> dict:
@@ -39,9 +43,10 @@ async def ask_judge(judge, conversation: Conversation, pair: dict, *, temperatur
     a, b = conversation.combo.agent_a, conversation.combo.agent_b
     prompt = render(TEMPLATE, a_name=a.first_name, b_name=b.first_name, a_possessive=a.pronouns.possessive,
                     noun=STATE_NOUNS[conversation.state], a_thought=pair["a_thought"], b_thought=pair["b_thought"])
-    request = ChatRequest(messages=[{"role": "user", "content": prompt}], schema=VERDICT_SCHEMA,
-                          temperature=temperature, max_tokens=200, step="tomato.false_belief",
-                          prompt_hash=template_hash(TEMPLATE))
+    profile = profile_of(judge)
+    request = ChatRequest(messages=[{"role": "user", "content": prompt}], schema=verdict_schema(profile),
+                          temperature=temperature, max_tokens=profile.limit("tomato.false_belief_max_tokens"),
+                          step="tomato.false_belief", prompt_hash=template_hash(TEMPLATE))
     try:
         reply = await judge.chat(request)
     except RequestFailed as error:

@@ -14,6 +14,7 @@ a model gets items right would keep the items its family finds easy (spec §5 St
 
 The uniqueness judge sees the answer key apart from the three distractors, labelled A-C in their
 sampled order, so the released answer position (dealt later by build.py) plays no part in it.
+The reason's bound and the reply size come from each judge's profile (tomato.judge_*).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 
 from builders.llm import ChatRequest, RequestFailed
+from builders.llm.profiles import ModelProfile, profile_of
 from builders.prompts import render, template_hash
 from builders.tomato.questions import Candidate
 
@@ -29,26 +31,35 @@ TEMPLATES = {check: f"tomato/{check}.j2" for check in CHECKS}
 RULE = ("kept only if every judge accepts both checks; a failed judge request does not accept; "
         "uniqueness is asked only after every judge accepted consistency")
 DISTRACTOR_LETTERS = "ABC"
-REASON = {"type": "string", "maxLength": 120}
-MAX_TOKENS = 160  # a one-word verdict and a 120-character reason, with room for JSON punctuation
 
-CONSISTENCY_SCHEMA = {
-    "type": "object",
-    "properties": {"plausible": {"enum": ["yes", "no"]}, "reason": REASON},
-    "required": ["plausible", "reason"],
-    "additionalProperties": False,
-}
 
-UNIQUENESS_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "also_valid": {"type": "array", "items": {"enum": list(DISTRACTOR_LETTERS)}, "uniqueItems": True,
-                       "minItems": 0, "maxItems": len(DISTRACTOR_LETTERS)},
-        "reason": REASON,
-    },
-    "required": ["also_valid", "reason"],
-    "additionalProperties": False,
-}
+def reason_schema(profile: ModelProfile) -> dict:
+    reason = {"type": "string", "maxLength": profile.limit("tomato.judge_reason_chars")}
+    if profile.natural:  # the bound only stops runaway text; the length wanted is said here
+        reason["description"] = "One short sentence."
+    return reason
+
+
+def consistency_schema(profile: ModelProfile) -> dict:
+    return {
+        "type": "object",
+        "properties": {"plausible": {"enum": ["yes", "no"]}, "reason": reason_schema(profile)},
+        "required": ["plausible", "reason"],
+        "additionalProperties": False,
+    }
+
+
+def uniqueness_schema(profile: ModelProfile) -> dict:
+    return {
+        "type": "object",
+        "properties": {
+            "also_valid": {"type": "array", "items": {"enum": list(DISTRACTOR_LETTERS)}, "uniqueItems": True,
+                           "minItems": 0, "maxItems": len(DISTRACTOR_LETTERS)},
+            "reason": reason_schema(profile),
+        },
+        "required": ["also_valid", "reason"],
+        "additionalProperties": False,
+    }
 
 
 def consistency_prompt(candidate: Candidate) -> str:
@@ -80,16 +91,17 @@ def verdict_of_uniqueness(data: dict, candidate: Candidate) -> dict:
 
 
 STEPS = {
-    "consistency": (consistency_prompt, CONSISTENCY_SCHEMA, verdict_of_consistency),
-    "uniqueness": (uniqueness_prompt, UNIQUENESS_SCHEMA, verdict_of_uniqueness),
+    "consistency": (consistency_prompt, consistency_schema, verdict_of_consistency),
+    "uniqueness": (uniqueness_prompt, uniqueness_schema, verdict_of_uniqueness),
 }
 
 
 async def ask_judge(judge, check: str, candidate: Candidate) -> dict:
     """One judge's verdict on one check; every key is always present so the records keep one shape."""
-    make_prompt, schema, read_verdict = STEPS[check]
-    request = ChatRequest(messages=[{"role": "user", "content": make_prompt(candidate)}], schema=schema,
-                          temperature=0.0, max_tokens=MAX_TOKENS, step=f"tomato.{check}",
+    make_prompt, make_schema, read_verdict = STEPS[check]
+    profile = profile_of(judge)
+    request = ChatRequest(messages=[{"role": "user", "content": make_prompt(candidate)}], schema=make_schema(profile),
+                          temperature=0.0, max_tokens=profile.limit("tomato.judge_max_tokens"), step=f"tomato.{check}",
                           prompt_hash=template_hash(TEMPLATES[check]))
     verdict = {"check": check, "model": judge.label}
     try:

@@ -8,6 +8,7 @@ easy and bias later evaluations (spec §5 Step 5).
 from __future__ import annotations
 
 from builders.llm import ChatRequest, RequestFailed
+from builders.llm.profiles import profile_of
 from builders.prompts import render, template_hash
 
 TEMPLATE = "tomato/answer.j2"
@@ -26,8 +27,8 @@ async def answer_blind(llm, record: dict) -> dict:
     prompt = render(TEMPLATE, conversation=record["conversation"], question=record["q"],
                     options=[record[f"a{i}"] for i in range(4)])
     request = ChatRequest(messages=[{"role": "user", "content": prompt}], schema=ANSWER_SCHEMA,
-                          temperature=0.0, max_tokens=20, step="tomato.llm_validate",
-                          prompt_hash=template_hash(TEMPLATE))
+                          temperature=0.0, max_tokens=profile_of(llm).limit("tomato.answer_max_tokens"),
+                          step="tomato.llm_validate", prompt_hash=template_hash(TEMPLATE))
     try:
         reply = await llm.chat(request)
     except RequestFailed as error:

@@ -12,7 +12,7 @@ import builders
 from builders.tomato.questions import Candidate
 from builders.tomato.vocab import FIRST_ORDER_TAG, SECOND_ORDER_TAG
 
-REWRITE_METHOD = "rules-v1"  # builders/tomato/rewrite.py
+REWRITE_METHOD = "rules-v2"  # builders/tomato/rewrite.py (v2: Unicode letters, apostrophes and sentence ends)
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,10 @@ def make_record(candidate: Candidate, a_idx: int, run: RunInfo, *, false_belief:
         "failed_conversation_attempts": list(conversation.failed_attempts),
         "turn_request_hash": conversation.turns[candidate.u_id].request_hash,
         "turn_retries": conversation.turns[candidate.u_id].retries,
+        "roleplay_contract": conversation.contract,
+        # what the program changed to fit the model's prose into the published form, in every line of
+        # this conversation (builders/tomato/line_format.py), with the text as written
+        "normalisations": conversation.normalisations(),
         "agent_cards": [combo.agent_a.card(), combo.agent_b.card()],
         "environment": {**environment.card(), "seed_id": environment.seed_id, "source": environment.source,
                         "attempts": environment.attempts, "problems": list(environment.problems)},

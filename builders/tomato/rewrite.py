@@ -10,6 +10,11 @@ Program logic, no LLM. It improves on the original's token swap:
 - when both characters share a pronoun, the partner is named instead ("He thinks that Liam feels"),
   so the option says who is who;
 - only the first sentence is kept.
+It takes the Unicode a capable model writes: accented names are words ("Zoë"), a sentence may end in
+"…" or inside a closing curly quote, and the option keeps the thought's apostrophe: "I’m" becomes
+"she’s" (the rules themselves read ASCII apostrophes; a thought mixing both styles gets ASCII ones).
+Plain-ASCII thoughts (the strict contract's) are rewritten exactly as before, so the judge prompts
+that show options stay byte-identical.
 Role detection is heuristic (next/previous word lists); tests/test_tomato_rewrite.py pins the cases.
 """
 
@@ -20,8 +25,12 @@ from dataclasses import dataclass
 
 from builders.tomato.vocab import Pronouns, thought_prefix
 
-_TOKEN = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?|[^A-Za-z]+")
-_SENTENCE_END = re.compile(r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)[.!?]+(?=\s|$)")
+# A word is a run of letters (any script: "Zoë"), with one inner apostrophe ("don't", "I’m").
+_TOKEN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?|[\W\d_]+")
+# A sentence ends at . ! ? (with any closing curly quote) before a space or the end, or at an
+# ellipsis "…" before a capitalised word or the end ("I feel… uneasy" goes on).
+_SENTENCE_END = re.compile(r"(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)"
+                           r"(?:[.!?]+[”’]*(?=\s|$)|…[”’]*(?=\s+[“‘]?[A-ZÀ-ÖØ-Þ]|$))")
 
 MODALS = frozenset("will would can could should might must may shall won't wouldn't can't couldn't shouldn't "
                    "mightn't mustn't shan't".split())
@@ -70,7 +79,7 @@ class Person:
 
 
 def first_sentence(text: str) -> str:
-    text = " ".join(text.replace("’", "'").split())
+    text = " ".join(text.split())
     match = _SENTENCE_END.search(text)
     return text[: match.end()] if match else text
 
@@ -80,13 +89,17 @@ def third_person(thought: str, *, state: str, order: int, speaker: Person, partn
     text = first_sentence(thought)
     if not text:
         raise RewriteError("the thought is empty")
+    curly = "’" in text and "'" not in text  # the thought's apostrophe style, kept in the option
+    text = text.replace("’", "'")
     name_partner = speaker.pronouns.subject == partner.pronouns.subject
     rewriter = _Rewriter(speaker.pronouns, partner, name_partner)
     prefix = thought_prefix(state, order, partner.pronouns)
     if text.lower().startswith(prefix.lower()):
         head, start_subject = _head(state, order, speaker.pronouns, partner, name_partner)
-        return head + " " + rewriter.rewrite(text[len(prefix):], start_subject=start_subject, at_start=False)
-    return rewriter.rewrite(text, start_subject=None, at_start=True)
+        option = head + " " + rewriter.rewrite(text[len(prefix):], start_subject=start_subject, at_start=False)
+    else:
+        option = rewriter.rewrite(text, start_subject=None, at_start=True)
+    return option.replace("'", "’") if curly else option
 
 
 def _head(state: str, order: int, speaker: Pronouns, partner: Person, name_partner: bool) -> tuple[str, str]:

@@ -2,9 +2,13 @@
 
 The model rewrites a seed from data/scenarios.json (structured output). Its text is checked: the
 two goals must differ, and neither may be readable from the scenario, because the scenario is
-shown to both agents while each goal is private. A failing answer is re-asked with a new sample
-index a bounded number of times; after that the seed's own text is used and the fallback is
-recorded in provenance.
+shown to both agents while each goal is private. A failing answer is re-asked (flagged `reask`)
+with a new sample index a bounded number of times; after that the seed's own text is used and the
+fallback is recorded in provenance.
+
+The reply's length bounds come from the model's profile (tomato.scenario_chars, goal_chars); a
+capable model (natural contract) is also told the lengths wanted, in the prompt and the schema's
+descriptions (original.py), and its bounds only stop runaway text.
 """
 
 from __future__ import annotations
@@ -12,26 +16,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from builders.llm import ChatRequest, RequestFailed
+from builders.llm.profiles import ModelProfile, profile_of
 from builders.prompts import render, template_hash
 from builders.tomato.ids import ulid_from_card
+from builders.tomato.original import target_words
 from builders.tomato.seeds import ScenarioSeed
 from builders.tomato.textutil import content_words, jaccard, normalise
 
 TEMPLATE = "tomato/scenario.j2"
-
-ENVIRONMENT_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "scenario": {"type": "string", "minLength": 40, "maxLength": 400},
-        "goal_a": {"type": "string", "minLength": 15, "maxLength": 200},
-        "goal_b": {"type": "string", "minLength": 15, "maxLength": 200},
-    },
-    "required": ["scenario", "goal_a", "goal_b"],
-    "additionalProperties": False,
-}
-
 MAX_GOAL_SIMILARITY = 0.6  # content-word Jaccard between the two goals
 MAX_GOAL_LEAK = 0.5  # share of a goal's content words that the scenario also contains
+
+
+def environment_schema(profile: ModelProfile) -> dict:
+    """The reply schema: three strings within the profile's bounds, described for a capable model."""
+    scenario = _text(profile.limit("tomato.scenario_chars"))
+    goal = _text(profile.limit("tomato.goal_chars"))
+    if profile.natural:
+        scenario["description"] = (f"Two or three sentences of about {target_words('scenario')} words in all: the "
+                                   "situation both people know, with no names, no gendered words and no goal.")
+        goal["description"] = (f"One sentence of about {target_words('goal')} words: this person's private goal, "
+                               'addressed to them as "you".')
+    return {
+        "type": "object",
+        "properties": {"scenario": scenario, "goal_a": goal, "goal_b": dict(goal)},
+        "required": ["scenario", "goal_a", "goal_b"],
+        "additionalProperties": False,
+    }
+
+
+def _text(bounds: list[int]) -> dict:
+    low, high = bounds
+    return {"type": "string", "minLength": low, "maxLength": high}
 
 
 @dataclass(frozen=True)
@@ -70,12 +86,15 @@ def environment_problem(scenario: str, goal_a: str, goal_b: str) -> str | None:
 async def write_environment(llm, seed: ScenarioSeed, *, max_attempts: int = 3,
                             temperature: float = 0.7) -> Environment:
     """An Environment for one scenario seed: LLM-written when a valid answer comes back, else the seed's."""
-    prompt = render(TEMPLATE, seed=seed)
+    profile = profile_of(llm)
+    prompt = render(TEMPLATE, seed=seed, natural=profile.natural,
+                    words={"scenario": target_words("scenario"), "goal": target_words("goal")})
     problems = []
     for sample in range(max_attempts):
-        request = ChatRequest(messages=[{"role": "user", "content": prompt}], schema=ENVIRONMENT_SCHEMA,
-                              temperature=temperature, max_tokens=320, sample=sample,
-                              step="tomato.scenario", prompt_hash=template_hash(TEMPLATE))
+        request = ChatRequest(messages=[{"role": "user", "content": prompt}], schema=environment_schema(profile),
+                              temperature=temperature, max_tokens=profile.limit("tomato.scenario_max_tokens"),
+                              sample=sample, step="tomato.scenario", prompt_hash=template_hash(TEMPLATE),
+                              reask=sample > 0)
         try:
             reply = await llm.chat(request)
         except RequestFailed as error:
