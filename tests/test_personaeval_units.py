@@ -272,12 +272,21 @@ def _reply(words_per_part, filler="calm"):
 
 def test_profile_accepts_lengths_in_range_and_cuts_long_ones():
     evidence = _evidence(LINE)
-    text, masked, reason = profiles.accept(_reply(40), evidence, last_attempt=False)
-    assert reason is None and masked == 0 and 150 <= len(text.split()) <= 400
-    short, _, reason = profiles.accept(_reply(10), evidence, last_attempt=True)
-    assert short is None and reason.startswith("shorter than 150")
-    long_text, _, _ = profiles.accept(_reply(120), evidence, last_attempt=False)
-    assert len(long_text.split()) <= 400
+    verdict = profiles.accept(_reply(40), evidence, last_attempt=False)
+    assert verdict.reason is None and verdict.masked == 0 and 150 <= len(verdict.text.split()) <= 400
+    assert verdict.normalised == ()
+    short = profiles.accept(_reply(10), evidence, last_attempt=True)
+    assert short.text is None and short.reason.startswith("shorter than 150")
+    long = profiles.accept(_reply(120), evidence, last_attempt=False)
+    assert len(long.text.split()) <= 400 and long.normalised == ("cut from 600 to 360 words (at most 400)",)
+
+
+def test_profile_line_breaks_are_joined_and_recorded_not_refused():
+    reply = _reply(40)
+    reply["arc"] = "She changes.\n\nShe leaves “the house” — for good, in 1920…"
+    verdict = profiles.accept(reply, _evidence(LINE), last_attempt=False)
+    assert verdict.reason is None and "\n" not in verdict.text and "“the house” — for good" in verdict.text
+    assert verdict.normalised == ("line breaks joined into one paragraph",)
 
 
 def test_profile_quoting_a_target_turn_is_rejected_then_masked():
@@ -285,18 +294,22 @@ def test_profile_quoting_a_target_turn_is_rejected_then_masked():
     reply = _reply(40)
     reply["speech"] = f"They once said {target} and more."
     evidence = _evidence(target)
-    text, _, reason = profiles.accept(reply, evidence, last_attempt=False)
-    assert text is None and "quotes an evaluation turn" in reason
-    text, masked, reason = profiles.accept(reply, evidence, last_attempt=True)
-    assert reason is None and masked >= 8 and "mercy is not strained" not in text and profiles.MASK in text
+    refused = profiles.accept(reply, evidence, last_attempt=False)
+    assert refused.text is None and "quotes an evaluation turn" in refused.reason
+    verdict = profiles.accept(reply, evidence, last_attempt=True)
+    text = verdict.text
+    assert verdict.reason is None and verdict.masked >= 8 and "mercy is not strained" not in text
+    assert profiles.MASK in text and verdict.normalised == (f"{verdict.masked} words shared with a shown turn masked",)
     assert not profiles.ngrams(profiles.tokens(text)) & evidence.ngrams
 
 
 def test_profile_lines_leave_out_evaluation_turns():
     work = lear_work()
     evidence = profiles.WorkEvidence.of(work, {"t0", "t1"})
-    lines = profiles.profile_lines(evidence, "lear")
+    lines = profiles.profile_lines(evidence, "lear", max_lines=8, line_words=30)
     assert len(lines) == 3 and all("number 0" not in line and "number 1" not in line for line in lines)
+    assert profiles.profile_lines(evidence, "lear", max_lines=2, line_words=5) == [
+        "I have a great many …", "I have a great many …"]
 
 
 def test_match_lengths_bounds_the_ratio_and_keeps_the_shortest():
@@ -322,7 +335,9 @@ def _record(gold_slot=2, gold_profile_words=200):
                for cid, kind in chosen]
     return records.make_record(work=work, track="Drama", instance=instance, options=options, gold_slot=gold_slot,
                                context_line="From The Test Play by Anon.", omitted_context=[], seed=0,
-                               context_turns=0, profile_model="fake", section_title="Scene 2",
+                               context_turns=0, section_title="Scene 2",
+                               profile_request={"model": "fake", "contract": "strict", "prompt_hash": "p",
+                                                "temperature": 0.7, "max_tokens": 700},
                                gender=NO_GENDER_CUE)
 
 

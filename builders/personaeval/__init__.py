@@ -7,10 +7,12 @@ Steps, one module each, in the order a build runs them:
     names.py        name matching shared by the leakage filters and the alias checks
     leakage.py      drop items whose shown text names the hidden speaker (spec section 6, step 3)
     distractors.py  hard negatives from the same work: same scene, similar speech, then random
-    profiles.py     one LLM-written profile per character per work, checked and length-matched
+    profiles.py     one LLM-written profile per character per work, checked and length-matched;
+                    what it shows and asks depends on the model's profile (strict or natural contract)
     gender.py       the gender-shortcut measure: can gender alone pick the gold? (reported, not filtered)
     (gold positions are balanced over a whole track by builders.positions)
     records.py      the published columns, the rendered prompt and one `provenance` object
     export.py       the published CSV layout (Literary.csv, Drama.csv)
+    figures.py      the release's figures next to the original's (numbers in data/original.json)
     build.py        BENCHMARK, add_arguments and generate(ctx): the wiring
 """

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from builders.benchmark import Benchmark
 from builders.personaeval import distractors as distractor_step
+from builders.personaeval import figures as figure_step
 from builders.personaeval import gender as gender_step
 from builders.personaeval.instances import (
     MAX_NARRATION_GAP,
@@ -76,6 +77,7 @@ BENCHMARK = Benchmark(
     answer_field="gold_index",
     sort_key=release_sort_key,
     checks=CHECKS,
+    figures=figure_step.figures,
     task_categories=("multiple-choice", "text-classification"),
     tags=("role-play", "persona", "speaker-identification", "llm-as-judge", "multiple-choice"),
 )
@@ -273,8 +275,8 @@ async def assemble(plan: WorkPlan, instance: Instance, writer: ProfileWriter, se
 class ItemBuilder:
     """Turns assembled items into batches, in job order: positions, profile counts, records."""
 
-    def __init__(self, args, seed: int, model_label: str):
-        self._args, self._seed, self._model = args, seed, model_label
+    def __init__(self, args, seed: int, profile_request: dict):
+        self._args, self._seed, self._profile_request = args, seed, profile_request
         self._positions = BalancedPositions(seed, namespace=POSITIONS_NAMESPACE, options=OPTIONS)  # a stream per track
         self._counted_profiles: set[tuple[str, str]] = set()
 
@@ -330,7 +332,7 @@ class ItemBuilder:
         gender = gender_audit(plan, instance, options, gold_slot)
         return make_record(work=plan.work, track=track, instance=instance, options=options, gold_slot=gold_slot,
                            context_line=line, omitted_context=omitted, seed=self._seed,
-                           context_turns=self._args.context_turns, profile_model=self._model,
+                           context_turns=self._args.context_turns, profile_request=self._profile_request,
                            section_title=plan.section_title(instance.section), gender=gender)
 
 
@@ -345,6 +347,13 @@ def gender_audit(plan: WorkPlan, instance: Instance, options: list[Option], gold
             "options": [{"gender": g.gender, "basis": g.basis} for g in genders]}
 
 
+def profile_request(model_label: str, writer: ProfileWriter) -> dict:
+    """How every profile of the build is asked: the record's `provenance.profile`."""
+    contract = writer.contract
+    return {"model": model_label, "contract": contract.contract, "prompt_hash": contract.prompt_hash(),
+            "temperature": writer.temperature, "max_tokens": contract.max_tokens}
+
+
 async def generate(ctx) -> AsyncIterator[Batch]:
     args = ctx.args
     plans = [plan_work(track, work, args, ctx.seed) for track in parse_tracks(args.track)
@@ -352,7 +361,7 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     yield Batch(records=[], counts=extraction_counts(plans), rejects=[r for plan in plans for r in plan.rejects])
 
     writer = ProfileWriter(ctx.llm, attempts=max(1, args.profile_attempts), temperature=args.temperature)
-    builder = ItemBuilder(args, ctx.seed, ctx.llm.label)
+    builder = ItemBuilder(args, ctx.seed, profile_request(ctx.llm.label, writer))
 
     async def produce(job: tuple[WorkPlan, Instance]) -> Assembled:
         return await assemble(job[0], job[1], writer, ctx.seed)

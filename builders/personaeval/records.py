@@ -20,7 +20,6 @@ from pathlib import Path
 from builders import __version__
 from builders.personaeval.instances import Instance, display_text, trim_words
 from builders.personaeval.profiles import LENGTH_RATIO, Profile
-from builders.personaeval.profiles import prompt_hash as profile_prompt_hash
 from builders.prompts import render, template_hash
 from builders.sources import Work
 from builders.sources.aliases import name_key
@@ -37,6 +36,15 @@ class Option:
     kind: str  # "gold" or a distractor kind (distractors.KINDS)
     profile: Profile
     shown_profile: str  # the profile after length matching
+
+    @property
+    def normalised(self) -> list[str]:
+        """Every change the program made to the model's profile before publishing it."""
+        changes = list(self.profile.normalised)
+        if self.shown_profile != self.profile.text:
+            changes.append(f"cut from {len(self.profile.text.split())} to {len(self.shown_profile.split())} words "
+                           f"to match the item's shortest profile (ratio at most {LENGTH_RATIO})")
+        return changes
 
 
 def source_label(work: Work) -> str:
@@ -83,7 +91,8 @@ def render_prompt_from(record: dict) -> str:
 
 def make_record(*, work: Work, track: str, instance: Instance, options: list[Option], gold_slot: int,
                 context_line: str, omitted_context: list[str], seed: int, context_turns: int,
-                profile_model: str, section_title: str, gender: dict) -> dict:
+                profile_request: dict, section_title: str, gender: dict) -> dict:
+    """`profile_request`: how the profiles were asked (model, contract, prompt hash, sampling)."""
     turns = dialogue(work, instance)
     shown_options = [{"name": option.name, "profile": option.shown_profile} for option in options]
     record = {
@@ -125,8 +134,9 @@ def make_record(*, work: Work, track: str, instance: Instance, options: list[Opt
             "profile_sample": option.profile.sample,
             "profile_masked_words": option.profile.masked_words,
             "profile_request_hash": option.profile.provenance.get("request_hash", ""),
+            "profile_normalised": option.normalised,
         } for option in options],
-        "profile": {"model": profile_model, "prompt_hash": profile_prompt_hash()},
+        "profile": dict(profile_request),
         "gender": {"cue": gender["cue"], "options": gender["options"]},
         "prompt_template_hash": template_hash(TEMPLATE),
     }
