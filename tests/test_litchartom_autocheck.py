@@ -8,6 +8,7 @@ import asyncio
 from dataclasses import replace
 
 from builders.litchartom.autocheck import assemble, checker_order, draft_gold
+from builders.litchartom.contract import Contract
 from builders.litchartom.distractors import Gold
 from builders.litchartom.leakage import FutureLeakCheck
 from builders.litchartom.questions import Draft, draft_problem, draft_schema
@@ -17,6 +18,7 @@ from builders.llm.structured import llamacpp_schema, validate
 from builders.scenes.plots import KeyCharacter, Plot, Utterance
 from tests.test_litchartom_fakes import (
     RESPONDER_WORDS,
+    SCRIPTED_LITCHARTOM,
     ScriptedLLM,
     is_gold,
     litchartom_responder,
@@ -25,6 +27,8 @@ from tests.test_litchartom_fakes import (
 
 BELIEF = DIMENSIONS["belief"]
 NAMES = ("LEAR", "KENT", "GONERIL", "EDGAR")
+STRICT = Contract.of(SCRIPTED_LITCHARTOM)
+RATIO = STRICT.option_length_ratio
 
 
 def _steps():
@@ -79,7 +83,7 @@ def test_distractors_are_the_other_characters_golds_reframed_and_the_checker_mus
     steps, leak = _steps()
     questions, pool = _golds(steps, leak)
     judge = ScriptedLLM(litchartom_responder())
-    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, judge))
+    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, judge, max_ratio=RATIO))
     assert question.accepted and question.counts["blind checks passed"] == 1
     others = {q.draft.answer.removeprefix(f"{s.character} believes ") for s, q in zip(steps[1:], questions[1:])}
     assert {d.text.removeprefix("Lear believes ") for d in question.distractors} <= others
@@ -96,7 +100,7 @@ def test_a_checker_miss_tries_another_distractor_set_and_after_the_last_the_ques
     steps, leak = _steps()
     questions, pool = _golds(steps, leak)
     never = ScriptedLLM(litchartom_responder(checker_right=lambda request: False))
-    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, never, attempts=3))
+    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, never, max_ratio=RATIO, attempts=3))
     assert not question.accepted
     # 3 other golds make one set; once the checker picked one of them, no second set exists
     assert len(never.calls) == 1 and "blind answer" in question.reasons()
@@ -107,7 +111,7 @@ def test_a_checker_miss_tries_another_distractor_set_and_after_the_last_the_ques
     at_later = [replace(step, plot=later) for step in steps]
     questions, pool = _golds(at_later, leak)
     question = asyncio.run(assemble(questions[0], at_later[0], pool + _golds([steps[1]], leak)[1], leak, second,
-                                    attempts=4))
+                                    max_ratio=RATIO, attempts=4))
     assert question.accepted and [c.sample for c in second.calls] == [0, 1]
     assert [d.kind for d in question.distractors].count("other plot") == 1  # the picked one was replaced
 
@@ -117,14 +121,14 @@ def test_golds_of_later_plots_are_never_distractors():
     later = replace(steps[0].plot, index=1, summary="Kent waits in the storm.")
     _, later_pool = _golds([replace(step, plot=later) for step in steps[1:]], leak)
     questions, pool = _golds(steps[:1], leak)
-    question = asyncio.run(assemble(questions[0], steps[0], pool + later_pool, leak, None))
+    question = asyncio.run(assemble(questions[0], steps[0], pool + later_pool, leak, None, max_ratio=RATIO))
     assert not question.accepted and "only 0 usable distractors" in question.reasons()
 
 
 def test_without_a_checker_the_first_distractor_set_is_accepted_unchecked():
     steps, leak = _steps()
     questions, pool = _golds(steps, leak)
-    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, None))
+    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, None, max_ratio=RATIO))
     assert question.accepted and question.attempts[-1]["outcome"] == "accepted unchecked"
     assert "blind checks" not in question.counts
 
@@ -132,7 +136,7 @@ def test_without_a_checker_the_first_distractor_set_is_accepted_unchecked():
 def test_too_small_a_pool_rejects_the_question_with_a_reason():
     steps, leak = _steps()
     questions, pool = _golds(steps[:3], leak)
-    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, ScriptedLLM(litchartom_responder())))
+    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, ScriptedLLM(litchartom_responder()), max_ratio=RATIO))
     assert not question.accepted and "only 2 usable distractors" in question.reasons()
 
 
@@ -156,7 +160,7 @@ def test_program_checks_on_drafts():
 
 
 def test_draft_schema_fixes_the_frame_of_question_and_answer():
-    schema = draft_schema("Mrs. Bennet", DIMENSIONS["intention"])
+    schema = draft_schema("Mrs. Bennet", DIMENSIONS["intention"], STRICT)
     assert llamacpp_schema(schema) == schema  # fully anchored: the grammar enforces these exact patterns
     # llama.cpp rejects "\\ " (re.escape's escaped space) and then accepts ANY string: no escapes at all
     patterns = [node["pattern"] for node in schema["properties"].values() if "pattern" in node]

@@ -2,19 +2,35 @@
 
 `ScriptedLLM` has the one method builders call, `async chat(request)`, and answers from a
 function of the request (so concurrency cannot change which reply a request gets). Replies carry
-`.data`, `.text`, `.provenance` and `.cached` like builders.llm.ChatReply.
+`.data`, `.text`, `.provenance` and `.cached` like builders.llm.ChatReply. Its `profile` is the
+real one when its label is a model string (`local:smollm2`), else `SCRIPTED_LITCHARTOM`: the strict
+contract as these tests have always run it (before profiles, a chunk was cut into up to three plots
+unless the model string was a local one).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 
 import pytest
 
 from builders.llm import RequestFailed
+from builders.llm.profiles import ModelProfile
 from builders.sources import Character, Section, Turn, Work
-from tests.support.profiles import profile_for_label
+from tests.support.profiles import SCRIPTED_STRICT, profile_for_label
+
+
+def with_limits(profile: ModelProfile, **sections: dict) -> ModelProfile:
+    """`profile` with some of its per-builder limits replaced ({"scenes": {"max_plots": 3}})."""
+    limits = {builder: dict(values) for builder, values in profile.limits.items()}
+    for builder, values in sections.items():
+        limits[builder].update(values)
+    return dataclasses.replace(profile, limits=limits)
+
+
+SCRIPTED_LITCHARTOM = with_limits(SCRIPTED_STRICT, scenes={"max_plots": 3})
 
 
 @dataclass
@@ -32,6 +48,11 @@ class ScriptedLLM:
     respond: object
     label: str = "fake:scripted"
     calls: list = field(default_factory=list)
+    profile: ModelProfile | None = None  # None: see the module doc
+
+    def __post_init__(self):
+        if self.profile is None:
+            self.profile = profile_for_label(self.label, default=SCRIPTED_LITCHARTOM)
 
     async def chat(self, request):
         self.calls.append(request)
@@ -41,10 +62,6 @@ class ScriptedLLM:
         return FakeReply(data=data, text=json.dumps(data),
                          provenance={"model": self.label, "request_hash": _request_hash(request),
                                      "sample": request.sample, "prompt_hash": request.prompt_hash})
-
-    @property
-    def profile(self):
-        return profile_for_label(self.label)
 
     def steps(self) -> list[str]:
         return [request.step for request in self.calls]

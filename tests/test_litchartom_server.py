@@ -3,7 +3,10 @@ scripted OpenAI-compatible server on 127.0.0.1, writer and checker as two model 
 
 The server answers like the in-process fake (tests/test_litchartom_fakes.py); its checker picks a
 wrong option the first time it sees a question and the gold after that, so every accepted question
-went through a miss, the exclusion of the distractor it picked, and a second blind check.
+went through a miss, the exclusion of the distractor it picked, and a second blind check. Both
+models run the strict contract (a profile file extending the embedded model's, fit to judge, whose
+chunks hold up to three plots), which is what the fake answers; tests/test_litchartom_strong.py
+covers the natural contract over HTTP.
 """
 
 from __future__ import annotations
@@ -68,8 +71,12 @@ def test_the_auto_check_loop_runs_over_http_and_the_card_reports_it(openai_serve
     id_work = make_play([_scene(i) for i in range(4)], title="The Test Play", work_id="iambic-test-play")
     monkeypatch.setattr(build, "resolve_sources", lambda a: Corpus((id_work,), ()))
     url = openai_server.base_url
+    profile = tmp_path / "scripted-strict.yaml"
+    profile.write_text("extends: local-smollm2\nname: scripted-strict\njudge: true\nsmoke_test: false\n"
+                       "judge_note: a scripted checker\nlimits:\n  scenes: {max_plots: 3}\n")
     code = run_builder(build.BENCHMARK, build.generate, add_arguments=build.add_arguments, argv=[
         "--n", "4", "--model", f"openai-compatible:{url}#writer", "--judge-model", f"openai-compatible:{url}#checker",
+        "--model-profile", str(profile), "--judge-profile", str(profile),
         "--auto-check", "on", "--chunk-chars", "800", "--min-turns", "6", "--concurrency", "2",
         "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
     assert code == EXIT_OK

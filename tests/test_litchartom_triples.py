@@ -127,12 +127,14 @@ def test_relation_choices_are_the_dimension_bases_plus_resolved_co_characters():
     (" ".join(["very"] * 13), False), ("[KING](https://x.y) lear", False),
 ])
 def test_the_object_pattern_admits_three_to_twelve_plain_words(obj, ok):
+    from builders.litchartom.contract import Contract
     from builders.litchartom.triple_step import relation_choices, triple_schema
     from builders.litchartom.vocab import DIMENSIONS
     from builders.llm.structured import llamacpp_schema, validate
+    from tests.test_litchartom_fakes import SCRIPTED_LITCHARTOM
 
     step = _cast_step(make_play([[("LEAR", "Kent, speak."), ("KENT", "My liege.")]]))
-    schema = triple_schema(relation_choices(step, DIMENSIONS["emotion"]))
+    schema = triple_schema(relation_choices(step, DIMENSIONS["emotion"]), Contract.of(SCRIPTED_LITCHARTOM))
     assert llamacpp_schema(schema) == schema  # already anchored: the grammar enforces exactly this pattern
     try:
         validate({"relation": "Feels", "object": obj}, schema)

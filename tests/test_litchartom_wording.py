@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from builders.litchartom.leakage import FutureLeakCheck
 from builders.litchartom.triple_step import validate_pairs
-from builders.litchartom.wording import SourceVocabulary
+from builders.litchartom.wording import SourceVocabulary, Wording
 from tests.test_litchartom_fakes import make_play
 from tests.test_litchartom_triples import _step
 
@@ -28,7 +28,8 @@ def test_triple_validation_applies_the_wording_rule_after_the_others():
     work = make_play([[("LEAR", "I feel anger at my daughters."), ("KENT", "Be patient, my liege.")]])
     pairs = [{"relation": "Feels", "object": "anger at his daughters"},
              {"relation": "Desires", "object": "adoption des amis pour le ciel"}]
-    triples, problems = validate_pairs(pairs, _step(work, 0), FutureLeakCheck(work.text), SourceVocabulary(work.text))
+    triples, problems = validate_pairs(pairs, _step(work, 0), FutureLeakCheck(work.text),
+                                       Wording(SourceVocabulary(work.text)))
     assert [t.object for t in triples] == ["anger at his daughters"]
     assert problems == ["triple rejected: words the source never uses: adoption, des, amis, pour, le"]
 
@@ -54,7 +55,8 @@ def test_triple_objects_that_loop_or_echo_the_relation_are_dropped():
              {"relation": "BelievesThat", "object": "Believes that, Believes that, believes"},
              {"relation": "Feels", "object": "anger at my daughters, anger at my daughters"},
              {"relation": "FeelsTowards", "object": "anger at his daughters"}]
-    triples, problems = validate_pairs(pairs, _step(work, 0), FutureLeakCheck(work.text), SourceVocabulary(work.text))
+    triples, problems = validate_pairs(pairs, _step(work, 0), FutureLeakCheck(work.text),
+                                       Wording(SourceVocabulary(work.text)))
     assert [t.object for t in triples] == ["Kent is true", "anger at his daughters"]  # the echo is dropped
     assert problems == ["triple rejected: object of BelievesThat must have 1-15 words, got 0",
                         "triple rejected: repeats itself: 'anger at my' twice"]

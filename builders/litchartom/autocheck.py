@@ -1,15 +1,23 @@
 """Gold drafts and the auto-check.
 
 `draft_gold` asks for a question with its gold answer until a draft passes the program checks
-(questions.draft_problem), at most `attempts` drafts. `assemble` then gives each gold three
-distractors from the work's other golds (distractors.py) and, when a checker is given, has it
-answer blind: it must recover the gold, otherwise another distractor set is tried (up to
-`attempts` sets, each without the distractors the checker picked before), then the question is
-rejected with the reasons of every attempt.
+(questions.draft_problem), at most `attempts` drafts (every draft after the first is a re-ask).
+`assemble` then gives each gold three distractors from the work's other golds (distractors.py)
+and, when a checker is given, has it answer blind (spec step 5):
 
-The checker sees only what the evaluation shows in the base condition (plot summary + scenario),
-never the reasoning, and the options in a seeded order that does not depend on where anything was
-put (a checker that always answers "A" passes one set in four, not all of them).
+- the checker sees only what the evaluation shows in the base condition (plot summary +
+  scenario), never the reasoning, and the options in a seeded order that does not depend on where
+  anything was put (a checker that always answers "A" passes one set in four, not all of them);
+- a blind answer that recovers the gold accepts the set;
+- a miss, when the checker's profile says so (`litchartom.verify_blind_misses`), goes to a
+  verifier that sees the whole conversation and the intended answer and says whether exactly that
+  option is right: a confirmed item is kept (hard for the checker is not wrong, and keeping it
+  avoids selecting items for the checker's strengths, as the spec asks);
+- otherwise (a refused item, or no verifier) another distractor set is tried, without the
+  distractor the checker picked (it may be true as well), up to `attempts` sets (each a re-ask),
+  then the question is rejected with the reasons of every attempt.
+
+The blind answer, its confidence (natural contract) and the verifier's verdict go to provenance.
 """
 
 from __future__ import annotations
@@ -19,23 +27,27 @@ import random
 from dataclasses import dataclass, field
 
 from builders.litchartom import distractors
+from builders.litchartom.context import excerpt
+from builders.litchartom.contract import Contract, contract_of
 from builders.litchartom.distractors import Distractor, Gold
 from builders.litchartom.leakage import FutureLeakCheck
 from builders.litchartom.questions import Draft, draft_problem, write_draft
 from builders.litchartom.timesteps import Timestep
 from builders.litchartom.vocab import Dimension
-from builders.litchartom.wording import SourceVocabulary
+from builders.litchartom.wording import Wording
 from builders.llm import ChatRequest, RequestFailed
 from builders.prompts import render, template_hash
 
 TEMPLATE = "litchartom/blind_answer.j2"
+VERIFY_TEMPLATE = "litchartom/verify.j2"
 STEP = "litchartom.blind_check"
+VERIFY_STEP = "litchartom.verify"
 LETTERS = "ABCD"
-# {"answer": "B"} is 6 tokens, but llama.cpp's grammar lets the model spread it over lines and
-# spaces: 16 tokens truncated replies of the embedded model (3 attempts, then a failed question).
-BLIND_MAX_TOKENS = 48
 ANSWER_SCHEMA = {"type": "object", "properties": {"answer": {"enum": list(LETTERS)}},
                  "required": ["answer"], "additionalProperties": False}
+CONFIDENCE = ("low", "medium", "high")
+VERDICTS = ("valid", "invalid")
+VERIFY_REASON_WORDS = 20  # the verifier's one-sentence reason (provenance only)
 
 
 @dataclass
@@ -70,35 +82,72 @@ def checker_order(key: str, attempt: int) -> list[int]:
     return order
 
 
+def answer_schema(contract: Contract) -> dict:
+    """Strict: the letter alone. Natural: the letter and how sure the checker is (spec step 5)."""
+    if not contract.natural:
+        return ANSWER_SCHEMA
+    return {"type": "object", "properties": {"answer": {"enum": list(LETTERS)}, "confidence": {"enum": list(CONFIDENCE)}},
+            "required": ["answer", "confidence"], "additionalProperties": False}
+
+
 async def answer_blind(judge, options: tuple[str, ...], draft: Draft, step: Timestep, *, key: str,
                        attempt: int) -> dict:
     """The checker's letter for the options (gold first), and where the gold was in its order."""
+    contract = contract_of(judge)
     order = checker_order(key, attempt)
     shown = [f"{LETTERS[i]}. {options[j]}" for i, j in enumerate(order)]
     prompt = render(TEMPLATE, summary=step.plot.summary, scenario=step.plot.scenario, question=draft.question,
-                    options=shown)
-    reply = await judge.chat(ChatRequest(messages=[{"role": "user", "content": prompt}], schema=ANSWER_SCHEMA,
-                                         temperature=0.0, max_tokens=BLIND_MAX_TOKENS, sample=attempt, step=STEP,
-                                         prompt_hash=template_hash(TEMPLATE)))
+                    options=shown, natural=contract.natural)
+    reply = await judge.chat(ChatRequest(messages=[{"role": "user", "content": prompt}], schema=answer_schema(contract),
+                                         temperature=0.0, max_tokens=contract.blind_max_tokens, sample=attempt,
+                                         step=STEP, prompt_hash=template_hash(TEMPLATE), reask=attempt > 0))
     gold = LETTERS[order.index(0)]
     return {"answer": reply.data["answer"], "gold": gold, "correct": reply.data["answer"] == gold,
-            "request_hash": reply.provenance.get("request_hash"), "cached": reply.cached}
+            "confidence": reply.data.get("confidence"), "request_hash": reply.provenance.get("request_hash"),
+            "cached": reply.cached}
+
+
+def verify_schema() -> dict:
+    return {"type": "object",
+            "properties": {"verdict": {"enum": list(VERDICTS)},
+                           "reason": {"type": "string", "minLength": 1,
+                                      "description": f"One sentence, about {VERIFY_REASON_WORDS} words, saying why."}},
+            "required": ["verdict", "reason"], "additionalProperties": False}
+
+
+async def verify(judge, options: tuple[str, ...], draft: Draft, step: Timestep, *, key: str, attempt: int) -> dict:
+    """The verifier's verdict on the item the checker missed: given the whole conversation and the
+    intended answer, is that option right and every other one wrong for the character now?"""
+    contract = contract_of(judge)
+    order = checker_order(key, attempt)  # the order the checker saw
+    prompt = render(VERIFY_TEMPLATE, title=step.work.title, character=step.character, summary=step.plot.summary,
+                    scenario=step.plot.scenario, question=draft.question, gold=LETTERS[order.index(0)],
+                    options=[f"{LETTERS[i]}. {options[j]}" for i, j in enumerate(order)],
+                    excerpt=excerpt(step.plot, step.character_id, max_chars=contract.question_excerpt_chars),
+                    reason_words=VERIFY_REASON_WORDS)
+    reply = await judge.chat(ChatRequest(messages=[{"role": "user", "content": prompt}], schema=verify_schema(),
+                                         temperature=0.0, max_tokens=contract.verify_max_tokens, sample=attempt,
+                                         step=VERIFY_STEP, prompt_hash=template_hash(VERIFY_TEMPLATE)))
+    return {"verdict": reply.data["verdict"], "reason": " ".join(reply.data["reason"].split()),
+            "request_hash": reply.provenance.get("request_hash", ""), "cached": reply.cached}
 
 
 async def draft_gold(llm, step: Timestep, dimension: Dimension, leak_check: FutureLeakCheck,
-                     vocabulary: SourceVocabulary | None = None, *, attempts: int = 3,
-                     excerpt_chars: int = 900) -> CheckedQuestion:
+                     wording: Wording | None = None, *, contract: Contract | None = None,
+                     attempts: int = 3) -> CheckedQuestion:
     """The question with its first draft that passes the program checks (draft None when none did)."""
+    contract = contract or contract_of(llm)
+    wording = wording or Wording(enabled=contract.wording_checks)
     result = CheckedQuestion(dimension=dimension, draft=None)
     for sample in range(attempts):
         result.count("question drafts")
         what = f"draft {sample}"
         try:
-            draft = await write_draft(llm, step, dimension, sample=sample, excerpt_chars=excerpt_chars)
+            draft = await write_draft(llm, step, dimension, contract, sample=sample)
         except RequestFailed as error:
             result.attempts.append({"what": what, "outcome": "request failed", "reason": error.reason})
             continue
-        problem = draft_problem(draft, step, leak_check, vocabulary)
+        problem = draft_problem(draft, step, leak_check, wording, contract)
         if problem:
             result.count("drafts failing program checks")
             result.attempts.append({"what": what, "outcome": "program check", "reason": problem})
@@ -110,13 +159,16 @@ async def draft_gold(llm, step: Timestep, dimension: Dimension, leak_check: Futu
 
 
 async def assemble(question: CheckedQuestion, step: Timestep, pool: list[Gold], leak_check: FutureLeakCheck,
-                   judge=None, *, attempts: int = 3) -> CheckedQuestion:
-    """Give an accepted gold its distractors; with a judge, keep only a set it answers right."""
+                   judge=None, *, max_ratio: float, attempts: int = 3) -> CheckedQuestion:
+    """Give an accepted gold its distractors (options at most `max_ratio` apart in length, the
+    generator profile's litchartom.option_length_ratio); with a judge, keep only a set it answers
+    right, or one whose miss the verifier confirmed."""
     key = f"{step.key}|{question.dimension.name}"
     picked: set[str] = set()  # distractors the checker chose over the gold: perhaps true as well
     for attempt in range(attempts):
         what = f"distractor set {attempt}"
-        chosen = distractors.choose(Gold(step, question.draft), pool, leak_check, key=key, exclude=frozenset(picked))
+        chosen = distractors.choose(Gold(step, question.draft), pool, leak_check, key=key, exclude=frozenset(picked),
+                                    max_ratio=max_ratio)
         if isinstance(chosen, str):
             question.count("questions without 3 distractors")
             question.attempts.append({"what": what, "outcome": "no distractors", "reason": chosen})
@@ -126,20 +178,41 @@ async def assemble(question: CheckedQuestion, step: Timestep, pool: list[Gold], 
             question.attempts.append({"what": what, "outcome": "accepted unchecked", "reason": None})
             return question
         options = (question.draft.answer, *(d.text for d in chosen))
-        try:
-            verdict = await answer_blind(judge, options, question.draft, step, key=key, attempt=attempt)
-        except RequestFailed as error:
-            question.attempts.append({"what": what, "outcome": "checker failed", "reason": error.reason})
-            continue
-        question.count("blind checks")
-        if verdict["correct"]:
-            question.count("blind checks passed")
+        outcome = await _check(judge, question, options, step, key=key, attempt=attempt)
+        question.attempts.append({"what": what, **outcome})
+        if outcome["reason"] is None:
             question.distractors = chosen
-            question.attempts.append({"what": what, "outcome": "accepted", "reason": None, "blind": verdict})
             return question
-        picked.add(options[checker_order(key, attempt)[LETTERS.index(verdict["answer"])]])
-        question.attempts.append({"what": what, "outcome": "blind check failed", "blind": verdict,
-                                  "reason": f"blind answer {verdict['answer']} != gold {verdict['gold']}"})
+        blind = outcome.get("blind")
+        if blind is not None:
+            picked.add(options[checker_order(key, attempt)[LETTERS.index(blind["answer"])]])
     question.attempts.append({"what": "auto-check", "outcome": "rejected",
                               "reason": f"no distractor set passed the blind check in {attempts} attempts"})
     return question
+
+
+async def _check(judge, question: CheckedQuestion, options: tuple[str, ...], step: Timestep, *, key: str,
+                 attempt: int) -> dict:
+    """One distractor set through the checker (and the verifier after a miss): the attempt's
+    outcome, with reason None when the set is accepted."""
+    try:
+        blind = await answer_blind(judge, options, question.draft, step, key=key, attempt=attempt)
+    except RequestFailed as error:
+        return {"outcome": "checker failed", "reason": error.reason}
+    question.count("blind checks")
+    if blind["correct"]:
+        question.count("blind checks passed")
+        return {"outcome": "accepted", "reason": None, "blind": blind}
+    missed = f"blind answer {blind['answer']} != gold {blind['gold']}"
+    if not contract_of(judge).verify_blind_misses:
+        return {"outcome": "blind check failed", "blind": blind, "reason": missed}
+    question.count("blind misses sent to the verifier")
+    try:
+        verdict = await verify(judge, options, question.draft, step, key=key, attempt=attempt)
+    except RequestFailed as error:
+        return {"outcome": "verifier failed", "blind": blind, "reason": f"{missed}; verifier: {error.reason}"}
+    if verdict["verdict"] == "valid":
+        question.count("blind misses confirmed by the verifier")
+        return {"outcome": "accepted after verification", "reason": None, "blind": blind, "verifier": verdict}
+    return {"outcome": "verifier refused", "blind": blind, "verifier": verdict,
+            "reason": f"{missed}; the verifier refused the item: {verdict['reason']}"}

@@ -3,16 +3,20 @@
     works (builders.sources via builders.scenes.load_works), split by work into ID and OOD
     -> scene layer per work (builders.scenes.extract_work): anchored plots with casts and conversations
     -> timesteps: (character, plot) for characters key in >= --min-plots plots
-    -> per work, plot by plot; at each plot, for every character present (concurrently): triples,
-       one request per dimension (its previous triples as context, update ops computed), then one
-       gold question per dimension (autocheck.draft_gold); triples and golds must pass the
-       no-future-leakage and wording checks (leakage.py, wording.py)
+    -> per work, plot by plot; at each plot, for every character present (concurrently): triples
+       (its previous triples as context, update ops computed), then one gold question per dimension
+       (autocheck.draft_gold); triples and golds must pass the no-future-leakage check
+       (leakage.py) and the wording rules the generator's profile asks for (wording.py)
     -> the plot's golds join the work's pool; each gets three distractors from the pool, i.e. from
        golds of this plot and earlier ones (distractors.py), and, with the auto-check on, the
-       checker must recover the gold blind (autocheck.assemble)
+       checker must recover the gold blind, or a verifier confirm it (autocheck.assemble)
     -> records: ID works give one "current" record per timestep (all four questions must pass);
        OOD works give one "ood" record per passing question. Gold letters are dealt here, in yield
        order, from balanced blocks per record kind and dimension.
+
+How each request is asked (strict patterns for the embedded model, natural prose with the
+original's lengths for capable models) and every model-specific size come from the generator's and
+the checker's profiles (contract.py, builders/scenes/contract.py, builders/llm/profiles.yaml).
 
 Works run one after the other and plots in order, and each plot's records are yielded before the
 next plot starts, so a build stops as soon as it has --n records; results are gathered in a fixed
@@ -29,7 +33,9 @@ from pathlib import Path
 from builders.benchmark import Benchmark
 from builders.cli import positive_int
 from builders.litchartom import autocheck, questions, triple_step
+from builders.litchartom.contract import Contract
 from builders.litchartom.distractors import Gold
+from builders.litchartom.figures import figures
 from builders.litchartom.invariants import CHECKS
 from builders.litchartom.leakage import FutureLeakCheck
 from builders.litchartom.records import (
@@ -41,20 +47,26 @@ from builders.litchartom.records import (
 from builders.litchartom.timesteps import Timestep, interleave, select_timesteps
 from builders.litchartom.triples import Triple, link_to_previous
 from builders.litchartom.vocab import DIMENSIONS
-from builders.litchartom.wording import SourceVocabulary, plot_problem
+from builders.litchartom.wording import SourceVocabulary, Wording, plot_problem
 from builders.llm.profiles import judges_wanted
 from builders.pipeline import Batch
 from builders.positions import BalancedPositions
 from builders.prompts import template_hash
-from builders.scenes import default_chunk_chars, extract_work, load_works, split_corpus
+from builders.scenes import (
+    SceneContract,
+    default_chunk_chars,
+    extract_work,
+    load_works,
+    split_corpus,
+)
 from builders.scenes import prompt_hash as scene_prompt_hash
 
 DEFAULT_PLAYS = ("king-lear", "macbeth")
 DEFAULT_OOD = ("macbeth",)
-SCENE_OUTPUT_TOKENS = 320
 # the seed namespace of the gold-position shuffles; changing it changes every released position
 POSITIONS_NAMESPACE = "litchartom-letters"
-PROMPT_TEMPLATES = (triple_step.TEMPLATE, questions.TEMPLATE, autocheck.TEMPLATE, "litchartom/ood_messages.j2")
+PROMPT_TEMPLATES = (triple_step.TEMPLATE, questions.TEMPLATE, autocheck.TEMPLATE, autocheck.VERIFY_TEMPLATE,
+                    "litchartom/ood_messages.j2")
 
 
 def release_sort_key(record: dict) -> tuple:
@@ -92,6 +104,7 @@ BENCHMARK = Benchmark(
     answer_field="correct_answer",
     sort_key=release_sort_key,
     checks=CHECKS,
+    figures=figures,
     tags=("theory-of-mind", "literature", "characters", "knowledge-graph", "multiple-choice", "synthetic"),
 )
 
@@ -147,7 +160,7 @@ class Source:
 
     plots: list
     leak_check: FutureLeakCheck
-    vocabulary: SourceVocabulary
+    wording: Wording
 
 
 def resolve_sources(args):
@@ -164,9 +177,12 @@ def resolve_sources(args):
 async def generate(ctx) -> AsyncIterator[Batch]:
     args = ctx.args
     corpus = resolve_sources(args)
-    max_chars = args.chunk_chars or default_chunk_chars(ctx.llm.label, output_tokens=SCENE_OUTPUT_TOKENS)
+    max_chars = args.chunk_chars or default_chunk_chars(ctx.llm.profile)
     checker = ctx.judge if judges_wanted(args.auto_check, [ctx.judge], ctx.report.notes,
                                          what="litchartom: blind auto-check", flag="--auto-check") else None
+    writer = Contract.of(ctx.llm.profile)  # how the generator is asked (the checker's: autocheck.py)
+    scene_contract = SceneContract.of(ctx.llm.profile, summary_words=writer.targets.plot_summary,
+                                      scenario_words=writer.targets.scenario)
     run = {"seed": ctx.seed, "generator": ctx.llm.label, "checker": checker.label if checker else "none",
            "prompt_hashes": {"scenes/plot": scene_prompt_hash(),
                              **{name: template_hash(name) for name in PROMPT_TEMPLATES}}}
@@ -174,16 +190,15 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     held_ids = {w.id for w in corpus.held_out}
     timelines: list[list[list[Timestep]]] = []
     for work in corpus.works:
-        scenes = await extract_work(ctx.llm, work, max_chars=max_chars, concurrency=args.concurrency,
-                                    max_plots=1 if ctx.llm.label.startswith("local:") else 3,
-                                    min_turns=args.min_turns, max_tokens=SCENE_OUTPUT_TOKENS,
+        scenes = await extract_work(ctx.llm, work, max_chars=max_chars, contract=scene_contract,
+                                    concurrency=args.concurrency, min_turns=args.min_turns,
                                     max_chunks=args.max_chunks)
-        vocabulary = SourceVocabulary(work.text)
-        plots, unreadable = _readable(scenes.plots, vocabulary)
+        wording = Wording(SourceVocabulary(work.text), enabled=writer.wording_checks)
+        plots, unreadable = _readable(scenes.plots, wording)
         yield Batch([], counts={**scenes.counts, "plots with readable summaries": len(plots)},
                     rejects=scenes.rejects + unreadable)
         sources[work.id] = Source(plots=plots, leak_check=FutureLeakCheck(work.text, title=work.title),
-                                  vocabulary=vocabulary)
+                                  wording=wording)
         by_character = select_timesteps(work, plots, min_plots=args.min_plots,
                                         max_per_character=args.timesteps_per_character,
                                         held_out=work.id in held_ids)
@@ -198,18 +213,18 @@ async def generate(ctx) -> AsyncIterator[Batch]:
 
     for work_timelines in _by_work(jobs):
         async for batch in _run_work(ctx, work_timelines, sources[work_timelines[0][0].work.id], checker,
-                                     positions, run):
+                                     writer, positions, run):
             yield batch
             if ctx.needed() <= 0:
                 return
 
 
-def _readable(plots: list, vocabulary: SourceVocabulary) -> tuple[list, list[dict]]:
+def _readable(plots: list, wording: Wording) -> tuple[list, list[dict]]:
     """The plots whose summary and scenario pass the wording rules, and a reject for each other one
     (it is never a timestep, nor shown as an earlier plot)."""
     kept, rejects = [], []
     for plot in plots:
-        problem = plot_problem(plot.summary, plot.scenario, vocabulary)
+        problem = plot_problem(plot.summary, plot.scenario, wording)
         if problem:
             rejects.append({"stage": "plots", "reason": problem,
                             "record": {"work_id": plot.work_id, "plot_index": plot.index}})
@@ -243,8 +258,8 @@ class CharacterState:
     by_plot: dict[int, list[Triple]] = field(default_factory=dict)  # plot index -> its triples there
 
 
-async def _run_work(ctx, timelines: list[list[Timestep]], source: Source, checker, positions: BalancedPositions,
-                    run: dict) -> AsyncIterator[Batch]:
+async def _run_work(ctx, timelines: list[list[Timestep]], source: Source, checker, writer: Contract,
+                    positions: BalancedPositions, run: dict) -> AsyncIterator[Batch]:
     """One work in plot order. At each plot, every character present gets its triples (after its
     previous ones) and four golds; the golds join the work's pool; then each gold gets distractors
     from the pool as it stands, so from plots up to this one only, and the plot's records are
@@ -252,26 +267,28 @@ async def _run_work(ctx, timelines: list[list[Timestep]], source: Source, checke
     states = {timeline[0].character_id: CharacterState() for timeline in timelines}
     pool: list[Gold] = []
     for steps in _by_plot(timelines):
-        outcomes = list(await asyncio.gather(*(_run_step(ctx, step, states[step.character_id], source)
+        outcomes = list(await asyncio.gather(*(_run_step(ctx, step, states[step.character_id], source, writer)
                                                for step in steps)))
         drafted = [(o.step, q) for o in outcomes for q in o.questions if q.draft is not None]
         pool.extend(Gold(step, question.draft) for step, question in drafted)
         await asyncio.gather(*(autocheck.assemble(question, step, pool, source.leak_check, checker,
+                                                  max_ratio=writer.option_length_ratio,
                                                   attempts=ctx.args.question_attempts)
                                for step, question in drafted))
         yield _batch(outcomes, states, source, positions, run)
 
 
-async def _run_step(ctx, step: Timestep, state: CharacterState, source: Source) -> StepOutcome:
+async def _run_step(ctx, step: Timestep, state: CharacterState, source: Source, writer: Contract) -> StepOutcome:
     """Triples for one timestep (seeing the character's previous set), then its four golds."""
-    result = await triple_step.generate_triples(ctx.llm, step, state.triples, source.leak_check, source.vocabulary)
+    result = await triple_step.generate_triples(ctx.llm, step, state.triples, source.leak_check, source.wording,
+                                                contract=writer)
     outcome = StepOutcome(step=step, triple_result=result)
     if not result.triples:
         return outcome
     outcome.triples, outcome.retired = link_to_previous(result.triples, state.triples)
     state.triples = state.by_plot[step.plot.index] = outcome.triples
     outcome.questions = list(await asyncio.gather(*(
-        autocheck.draft_gold(ctx.llm, step, dimension, source.leak_check, source.vocabulary,
+        autocheck.draft_gold(ctx.llm, step, dimension, source.leak_check, source.wording, contract=writer,
                              attempts=ctx.args.question_attempts)
         for dimension in DIMENSIONS.values())))
     return outcome
@@ -296,7 +313,8 @@ def _batch(outcomes: list[StepOutcome], states: dict[str, CharacterState], sourc
             batch.rejects.append({"stage": "timestep", "reason": "too few valid triples", "record": where})
             continue
         count("timesteps with triples")
-        provenance = base_provenance(step, run, outcome.triple_result.provenance, outcome.triple_result.attempts)
+        provenance = base_provenance(step, run, outcome.triple_result.provenance, outcome.triple_result.attempts,
+                                     outcome.triple_result.normalised)
         passed = [q for q in outcome.questions if q.accepted]
         for question in outcome.questions:
             count("questions attempted")

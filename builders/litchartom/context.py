@@ -7,6 +7,7 @@ from builders.scenes import Plot
 # llama.cpp's repetition penalty also counts the prompt's tokens, so at the server's 1.3 the model
 # avoided the passage's own words and wrote invented ones ("desiesternemente"): 37 of 47 drafts
 # failed the wording or leakage checks. Triples and drafts are short and grammar-bound, so nothing loops.
+# Sent under the strict contract only: a llama.cpp setting that hosted models do not have.
 REPEAT_PENALTY = 1.0
 
 

@@ -11,8 +11,8 @@ are never used (no information from later plots). Preference order:
   3. "other plot": another character's gold at an earlier plot.
 Within a class the order is a seeded shuffle of the question key. After a blind-check miss the
 distractor the checker picked is excluded (it may be true of C as well), so the next set differs.
-A candidate joins only when the options stay distinct, of similar length, without "all of the
-above", no distractor is the gold with a negation flipped, none names C (it would read "Lear
+A candidate joins only when the options stay distinct, of similar length (at most `max_ratio`
+apart: the generator profile's litchartom.option_length_ratio), without "all of the above", no distractor is the gold with a negation flipped, none names C (it would read "Lear
 believes Lear ..."), and none names what the source mentions only after plot p (golds of plots up
 to p passed that check already; it is repeated so that the rule does not rest on the pool's order).
 """
@@ -29,7 +29,6 @@ from builders.litchartom.timesteps import Timestep
 from builders.litchartom.vocab import Dimension
 
 KINDS = ("other character", "earlier", "other plot")
-MAX_LENGTH_RATIO = 2.0  # longest option / shortest option, in words
 FORBIDDEN_OPTIONS = ("all of the above", "none of the above", "both a and b")
 NEGATIONS = frozenset({"not", "never", "no", "doesnt", "dont", "isnt", "wont", "cannot", "cant"})
 
@@ -62,7 +61,7 @@ def kind_of(candidate: Gold, gold: Gold) -> str | None:
     return "earlier" if same_character else "other plot"
 
 
-def choose(gold: Gold, pool: list[Gold], leak_check: FutureLeakCheck, *, key: str,
+def choose(gold: Gold, pool: list[Gold], leak_check: FutureLeakCheck, *, key: str, max_ratio: float,
            exclude: frozenset[str] = frozenset()) -> tuple[Distractor, ...] | str:
     """Three distractors for `gold` (see the module doc), none of whose texts is in `exclude`, or
     why there are not three."""
@@ -85,7 +84,7 @@ def choose(gold: Gold, pool: list[Gold], leak_check: FutureLeakCheck, *, key: st
             if text in exclude:
                 refused["picked by the checker earlier"] = refused.get("picked by the checker earlier", 0) + 1
                 continue
-            problem = option_problem(text, options, step, gold.draft.dimension, leak_check)
+            problem = option_problem(text, options, step, gold.draft.dimension, leak_check, max_ratio=max_ratio)
             if problem:
                 refused[problem] = refused.get(problem, 0) + 1
                 continue
@@ -99,8 +98,9 @@ def choose(gold: Gold, pool: list[Gold], leak_check: FutureLeakCheck, *, key: st
 
 
 def option_problem(text: str, options: list[str], step: Timestep, dimension: Dimension,
-                   leak_check: FutureLeakCheck) -> str | None:
-    """Why `text` cannot join `options` (gold first) as a distractor, or None."""
+                   leak_check: FutureLeakCheck, *, max_ratio: float) -> str | None:
+    """Why `text` cannot join `options` (gold first) as a distractor, or None. Lengths are words
+    after the frame, longest / shortest at most `max_ratio`."""
     start = frame(step.character, dimension)
     body = words(text[len(start):])
     if not body:
@@ -111,7 +111,7 @@ def option_problem(text: str, options: list[str], step: Timestep, dimension: Dim
     if any(body == other for other in bodies):
         return "same as another option"
     lengths = [len(b) for b in bodies] + [len(body)]
-    if max(lengths) / min(lengths) > MAX_LENGTH_RATIO:
+    if max(lengths) / min(lengths) > max_ratio:
         return "length differs too much"
     if _negation_flip(bodies[0], body):
         return "the gold with a negation flipped"

@@ -8,7 +8,9 @@ one, while "Dover" is). A name the source first
 uses later (a character who has not appeared yet, a place the story has not reached) is a leak.
 Words the source never uses are not leaks (they cannot come from a later plot) and are left to
 the other checks. The work's title is known before the story starts ("Daisy Miller" is on the
-cover even though the text names her only later), so its words count as seen at offset 0.
+cover even though the text names her only later), so its words count as seen at offset 0. A name
+is seen where the source first writes it in any case: a play labels a speaker "OSWALD" long before
+anyone says "Oswald".
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ class FutureLeakCheck:
         self._title_words = set(_CAPITALISED.findall(title))
         self._first = lru_cache(maxsize=None)(self._first_offset)
 
-    def _first_offset(self, word: str) -> int | None:
-        match = re.search(rf"\b{re.escape(word)}\b", self._text)
+    def _first_offset(self, word: str, any_case: bool = False) -> int | None:
+        match = re.search(rf"\b{re.escape(word)}\b", self._text, re.IGNORECASE if any_case else 0)
         return match.start() if match else None
 
     def _is_name(self, word: str) -> bool:
@@ -38,7 +40,7 @@ class FutureLeakCheck:
         for word in dict.fromkeys(_CAPITALISED.findall(text)):
             if not self._is_name(word):
                 continue
-            first = self._first(word)
+            first = self._first(word, any_case=True)  # a name never written in lower case: its capitals too
             if first is not None and first >= until and word not in self._title_words:
                 found.append(word)
         return found

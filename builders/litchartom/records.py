@@ -55,21 +55,28 @@ def mcq_body(question: CheckedQuestion, gold_position: int) -> tuple[dict, list[
 
 
 def question_provenance(question: CheckedQuestion, step: Timestep, types: list[str]) -> dict:
+    """How the question was made and checked. `auto_check`: "passed" (the blind checker recovered
+    the gold), "verified" (it missed, and the verifier confirmed the gold), or "not run"."""
     draft = question.draft
     accepted = question.attempts[-1]
     blind = accepted.get("blind") or {}
+    verifier = accepted.get("verifier")
     return {"qa_id": stable_id(step.work.title, step.character, step.plot.index, question.dimension.name),
             "dimension": question.dimension.name, "drafts": question.counts.get("question drafts", 0),
             "sample": draft.sample, "option_types": types,
             "distractor_sources": [{"character": d.character, "plot_index": d.plot_index, "kind": d.kind}
                                    for d in question.distractors],
-            "auto_check": "passed" if blind else "not run",
+            "auto_check": "verified" if verifier else "passed" if blind else "not run",
             "blind_answer": blind.get("answer"), "blind_gold": blind.get("gold"),
+            **({"blind_confidence": blind["confidence"]} if blind.get("confidence") else {}),
+            **({"verifier": {k: verifier[k] for k in ("verdict", "reason", "request_hash")}} if verifier else {}),
+            **({"normalised": list(draft.normalised)} if draft.normalised else {}),
             "rejected": [f"{a['what']}: {a['reason']}" for a in question.attempts if a.get("reason")],
             "request_hash": draft.provenance.get("request_hash", "")}
 
 
-def base_provenance(step: Timestep, run: dict, triple_provenance: dict, triple_attempts: int) -> dict:
+def base_provenance(step: Timestep, run: dict, triple_provenance: dict, triple_attempts: int,
+                    triple_normalised: dict[str, int] | None = None) -> dict:
     plot = step.plot
     return {
         "builder": "litchartom", "builder_version": __version__, "seed": run["seed"],
@@ -81,7 +88,10 @@ def base_provenance(step: Timestep, run: dict, triple_provenance: dict, triple_a
         "models": {"generator": run["generator"], "checker": run["checker"]},
         "prompt_hashes": run["prompt_hashes"],
         "scene_request_hash": plot.provenance.get("request_hash", ""),
+        **({"scene_normalised": plot.provenance["normalised"]} if plot.provenance.get("normalised") else {}),
         "triples_request_hashes": triple_provenance.get("request_hashes", []), "triple_attempts": triple_attempts,
+        **({"triples_normalised": [f"{change}: {count}" for change, count in sorted(triple_normalised.items())]}
+           if triple_normalised else {}),
         "human_check": "not run",
         "questions": [],
     }

