@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class FakeLLM:
     traits: object = None  # optional (name, sample, level) -> list of traits
     completeness: int = 5
     fail_steps: tuple = ()
+    texts: object = None  # optional (step, path, sample) -> the text of a string field (None: the default)
     requests: list = field(default_factory=list)
 
     async def chat(self, request):
@@ -67,14 +69,18 @@ class FakeLLM:
                                            "prompt_hash": request.prompt_hash, "temperature": request.temperature,
                                            "seed": 0})
 
-    @property
-    def profile(self):
+    @functools.cached_property
+    def profile(self):  # read once: builders ask a client's profile for every request
         return profile_for_label(self.label)
 
     def _fill(self, schema, request, path):
         step = request.step.split(".")[-1]
         if path == "$" and step in ("question", "traits"):
             return self._annotation(schema, request, step)
+        if schema.get("type") == "string" and self.texts is not None:
+            text = self.texts(step, path, request.sample)
+            if text is not None:
+                return text
         if "enum" in schema:
             if path.endswith("speaker"):
                 names = schema["enum"]
@@ -104,6 +110,8 @@ class FakeLLM:
         name = content.split("Character: ", 1)[1].split("\n", 1)[0]
         if step == "question":
             level = self.levels(name, request.sample, (1, 2, 3, 4)) if self.levels else 1
+            if "answer" not in schema["properties"]:  # several questions in one reply: a yes/no per id
+                return {q: "yes" if ANSWERS_FOR_LEVEL[level].get(q) else "no" for q in schema["properties"]}
             question = next(q for q in level_rule().questions if _question_text(q, name) in content)
             return {"answer": "yes" if ANSWERS_FOR_LEVEL[level].get(question) else "no"}
         level = int(content.split("judged moral level ", 1)[1][0])
@@ -115,8 +123,8 @@ def _question_text(question: str, name: str) -> str:
     """The rendered question, to tell which one a request asks."""
     from builders.prompts import render
 
-    text = render("moral_roleplay/question_user.j2", question=question, book="B", character=name, profile="",
-                  summary="", scenario="", thought="", lines=[])
+    text = render("moral_roleplay/question_user.j2", question=question, questions=[question], book="B",
+                  character=name, profile="", summary="", scenario="", thought="", lines=[])
     return text.rsplit("\n", 2)[-2]
 
 
@@ -519,9 +527,11 @@ def test_records_pass_schema_and_invariants_and_keep_provenance_apart():
 def test_thoughts_are_asked_in_chunks_for_the_embedded_model(othello):
     source = scenes_of(othello).scenes[0]
     fake = FakeLLM(levels=lambda name, sample, choices: 2, label="local:smollm2")
+    chunk = fake.profile.limit("moral_roleplay.thought_lines_per_call")
+    assert chunk == 4  # profiles.yaml: about 80 output tokens a reply for the embedded model
     result = _scene_run(fake, othello, source)
     chunks = [r for r in fake.requests if r.step == "moral_roleplay.thoughts"]
-    assert len(chunks) == -(-len(source.lines) // writing.LOCAL_THOUGHT_CHUNK)
-    assert all(r.schema["properties"]["thoughts"]["maxItems"] <= writing.LOCAL_THOUGHT_CHUNK for r in chunks)
+    assert len(chunks) == -(-len(source.lines) // chunk)
+    assert all(r.schema["properties"]["thoughts"]["maxItems"] <= chunk for r in chunks)
     assert len(result.scene["dialogues"]) == len(source.lines)
     assert len(result.provenance["calls"]["thoughts"]["chunks"]) == len(chunks)

@@ -15,7 +15,9 @@ Two annotations are made (two sample indices of one model, or the generator and 
 Traits are asked once the level is settled, for that level, with the sample index of the annotation
 that settled it and a schema enum that leaves out the traits contradicting the level; they are
 still checked in code (closed vocabulary after synonym mapping, 3-7 distinct, trait-level
-consistency); a failing set is re-asked once with a new sample index, then the portrayal fails.
+consistency); a failing set is re-asked once with a new sample index (marked as a re-ask), then
+the portrayal fails. Reply sizes and how much of the scene is shown come from the annotator's
+profile (steps.Contract); the questions and the trait enum are the same for every contract.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from pathlib import Path
 
 from builders.llm import RequestFailed
 from builders.moral_roleplay.steps import (
+    ASKS,
+    REASK_OFFSET,
+    Contract,
     call_provenance,
-    excerpt,
+    contract_of,
     request,
     strict_object,
 )
@@ -42,10 +47,7 @@ from builders.moral_roleplay.vocab import (
 from builders.resources import file_sha256
 
 RULE_FILE = Path(__file__).resolve().parent / "data" / "level_rule.json"
-REASK_OFFSET = 10  # the re-ask of sample k is sample k + 10: distinct cache keys, still reproducible
-ASKS_PER_ANNOTATION = 2  # the first ask and one re-ask
 ANSWER_SCHEMA = strict_object({"answer": {"enum": ["yes", "no"]}})
-ANSWER_MAX_TOKENS = 40  # the grammar lets a small model pad {"answer": "yes"} with whitespace; 12 truncated
 USABLE = ("agreed", "adjudicated", "designed")  # portrayals with a level that can be released
 
 
@@ -120,9 +122,10 @@ class PortrayalContext:
     thought: str
     lines: tuple  # the scene's lines (.speaker, .text)
 
-    def variables(self) -> dict:
+    def variables(self, contract: Contract) -> dict:
+        """The template variables, the scene shown as much as the annotator's profile allows."""
         return {"book": self.book, "character": self.name, "profile": self.profile, "summary": self.summary,
-                    "scenario": self.scenario, "thought": self.thought, "lines": excerpt(self.lines)}
+                "scenario": self.scenario, "thought": self.thought, "lines": contract.excerpt(self.lines)}
 
 
 @dataclass
@@ -151,33 +154,55 @@ class Portrayal:
         return self.status in USABLE
 
 
+def answers_schema(questions: tuple[str, ...]) -> dict:
+    """One question: {"answer": yes|no}; several asked together: a yes|no per question id."""
+    if len(questions) == 1:
+        return ANSWER_SCHEMA
+    return strict_object({question: {"enum": ["yes", "no"]} for question in questions})
+
+
 async def answer_questions(llm, context: PortrayalContext, portrayal: Portrayal, *, sample: int, role: str,
                            temperature: float) -> tuple[dict[str, bool], list[dict]] | None:
     """The annotator's yes/no answer to every rule question, with each call's provenance; None when
-    a call fails (the annotation cannot be computed without every answer)."""
+    a call fails (the annotation cannot be computed without every answer). The questions are asked
+    the profile's `questions_per_call` at a time: one each for the embedded model (every call then
+    shares one prompt prefix its server caches), all together for a capable model."""
+    contract = contract_of(llm)
+    questions = level_rule().questions
+    size = contract.limit("questions_per_call")
     answers, calls = {}, []
-    for question in level_rule().questions:
+    for start in range(0, len(questions), size):
+        group = questions[start:start + size]
         portrayal.calls += 1
         try:
-            reply = await llm.chat(request("question", ANSWER_SCHEMA, sample=sample, max_tokens=ANSWER_MAX_TOKENS,
-                                           temperature=temperature, question=question, **context.variables()))
+            reply = await llm.chat(request("question", answers_schema(group), contract, sample=sample,
+                                           max_tokens=contract.max_tokens("answer"), temperature=temperature,
+                                           question=group[0], questions=list(group),
+                                           **context.variables(contract)))
         except RequestFailed as error:
-            portrayal.problems.append(f"{role}: question {question!r} failed: {error.reason}")
+            portrayal.problems.append(f"{role}: question {', '.join(map(repr, group))} failed: {error.reason}")
             return None
-        answers[question] = reply.data["answer"] == "yes"
-        calls.append({"question": question, **call_provenance(reply)})
+        if len(group) == 1:
+            answers[group[0]] = reply.data["answer"] == "yes"
+            calls.append({"question": group[0], **call_provenance(reply)})
+        else:
+            answers.update({question: reply.data[question] == "yes" for question in group})
+            calls.append({"questions": list(group), **call_provenance(reply)})
     return answers, calls
 
 
 async def ask_traits(llm, context: PortrayalContext, portrayal: Portrayal, level: int, *, sample: int,
                      role: str, temperature: float) -> tuple[list[str], dict] | None:
-    """Traits for `level`, re-asked once when they fail the checks; None when both asks fail."""
-    for ask in range(ASKS_PER_ANNOTATION):
+    """Traits for `level`, re-asked once (a new sample, marked as a re-ask) when they fail the
+    checks; None when both asks fail."""
+    contract = contract_of(llm)
+    for ask in range(ASKS):
         portrayal.calls += 1
         try:
-            reply = await llm.chat(request("traits", traits_schema(level), sample=sample + ask * REASK_OFFSET,
-                                           max_tokens=80, temperature=temperature, level=level,
-                                           **context.variables()))
+            reply = await llm.chat(request("traits", traits_schema(level), contract,
+                                           sample=sample + ask * REASK_OFFSET, reask=ask > 0,
+                                           max_tokens=contract.max_tokens("traits"), temperature=temperature,
+                                           level=level, **context.variables(contract)))
         except RequestFailed as error:
             portrayal.problems.append(f"{role}: traits request failed: {error.reason}")
             continue

@@ -34,6 +34,7 @@ from builders.moral_roleplay import balance, completeness, steps
 from builders.moral_roleplay import records as records_module
 from builders.moral_roleplay.agreement import agreement_summary
 from builders.moral_roleplay.annotate import level_rule
+from builders.moral_roleplay.figures import figures
 from builders.moral_roleplay.invariants import checks as record_checks
 from builders.moral_roleplay.scenes import (
     Annotators,
@@ -81,6 +82,7 @@ BENCHMARK = Benchmark(
     stats_fields=("level", "key_traits", "tone", "origin", "target_level", "annotation", "completeness"),
     sort_key=records_module.release_sort_key,
     checks=record_checks,
+    figures=figures,
     license="cc-by-4.0",
     task_categories=("text-generation",),
     tags=("role-play", "morality", "villain", "character-fidelity", "coser", "literature"),
@@ -334,7 +336,10 @@ def _run_info(ctx) -> records_module.RunInfo:
         models={"writer": ctx.llm.label, "annotator_1": f"{ctx.llm.label} (sample 0)", "annotator_2": second,
                 "adjudicator": f"{ctx.judge.label} (sample 2)"},
         prompt_hashes={**{step: steps.step_hash(step) for step in STEPS},
-                       "level_rule": level_rule().sha256[:32]})
+                       "level_rule": level_rule().sha256[:32]},
+        contracts={role: f"{contract.profile.name}: {contract.profile.contract}"
+                   for role, contract in (("writer", steps.contract_of(ctx.llm)),
+                                          ("judge", steps.contract_of(ctx.judge)))})
 
 
 def _count(counts: Counter, pool: list[SceneResult], selection: balance.Selection) -> None:

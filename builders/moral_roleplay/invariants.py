@@ -41,13 +41,19 @@ def messages_start_with_thought(record: dict) -> str | None:
     return None
 
 
-def word_limits(record: dict) -> str | None:
-    if len(record["scenario"].split()) >= MAX_SCENARIO_WORDS:
-        return f"scenario has {len(record['scenario'].split())} words (limit {MAX_SCENARIO_WORDS})"
-    for key in record["key_characters"]:
-        if len(key["thought"].split()) >= MAX_THOUGHT_WORDS:
-            return f"thought of {key['name']} has {len(key['thought'].split())} words (limit {MAX_THOUGHT_WORDS})"
+def word_limit_problem(scenario: str | None = None, thoughts: dict[str, str] | None = None) -> str | None:
+    """Spec §3.1 invariant 4, for a record or for a model's reply before it becomes one (the writing
+    steps re-ask a reply past these limits)."""
+    if scenario is not None and len(scenario.split()) >= MAX_SCENARIO_WORDS:
+        return f"scenario has {len(scenario.split())} words (limit {MAX_SCENARIO_WORDS})"
+    for name, thought in (thoughts or {}).items():
+        if len(thought.split()) >= MAX_THOUGHT_WORDS:
+            return f"thought of {name} has {len(thought.split())} words (limit {MAX_THOUGHT_WORDS})"
     return None
+
+
+def word_limits(record: dict) -> str | None:
+    return word_limit_problem(record["scenario"], {key["name"]: key["thought"] for key in record["key_characters"]})
 
 
 def no_alias_duplicates(record: dict) -> str | None:

@@ -30,6 +30,7 @@ class RunInfo:
     seed: int
     models: dict  # role -> model label
     prompt_hashes: dict  # step -> hash
+    contracts: dict  # role -> "<model profile>: natural|strict" (how its text fields were asked)
 
 
 def portrayal_id(case_key: str, name: str) -> str:
@@ -83,7 +84,8 @@ def scene_records(result: SceneResult, test_ids: set[str], run: RunInfo) -> list
             **scene,
             "provenance": {
                 "builder": BUILDER, "builder_version": __version__, "seed": run.seed, "models": run.models,
-                "prompt_hashes": run.prompt_hashes, "group": split_group_of(result.group_work, portrayal.name),
+                "prompt_hashes": run.prompt_hashes, "contracts": run.contracts,
+                "group": split_group_of(result.group_work, portrayal.name),
                 "scene": result.provenance,
                 "annotation": {"status": portrayal.status, "pair": list(portrayal.pair) if portrayal.pair else None,
                                "calls": portrayal.annotations, "re_asks": portrayal.problems},

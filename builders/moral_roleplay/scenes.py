@@ -3,7 +3,8 @@
 Order of calls, cheapest rejection first: brief (topic, scenario, summary, prominence, thoughts)
 -> rating (tone, LLM completeness) and the completeness measure of completeness.py (a scene at or
 below the threshold stops here) -> one inner thought per line -> verbatim check of every speech ->
-profiles -> two annotations per key character.
+profiles -> two annotations per key character. What the scene format cannot hold in the model's
+text is normalised when the scene is assembled (normalise.py) and listed in its provenance.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from builders.moral_roleplay.annotate import (
     annotate_portrayal,
 )
 from builders.moral_roleplay.coser import ENVIRONMENT, format_message, is_verbatim
+from builders.moral_roleplay.normalise import Normaliser
 from builders.moral_roleplay.windows import SourceLine, SourceScene
 from builders.sources import Work
 
@@ -110,11 +112,11 @@ async def build_source_scene(llm, annotators: Annotators, profiles: writing.Prof
         return result.drop("scene completeness", problem)
     try:
         thoughts = await writing.write_thoughts(llm, source.book, brief.data["scenario"], lines,
-                                                temperature=temperature,
-                                                chunk=writing.thought_chunk(getattr(llm, "label", "")))
+                                                temperature=temperature)
     except RequestFailed as error:
         return result.drop("line thoughts", f"thoughts failed: {error.reason}")
-    dialogues = source_dialogues(lines, thoughts.data["thoughts"])
+    normaliser = Normaliser()
+    dialogues = source_dialogues(lines, thoughts.data["thoughts"], normaliser)
     changed = [i for i, (line, turn) in enumerate(zip(lines, dialogues))
                if line.kind == "speech" and not is_verbatim(turn["message"], line.text)]
     if changed:
@@ -133,12 +135,13 @@ async def build_source_scene(llm, annotators: Annotators, profiles: writing.Prof
     result.portrayals = list(portrayals)
     result.scene = coser_scene(source.book, source.i_p, source.i_c, source.chapter, brief.data,
                                {"tone": rating.data["tone"], "completeness": measured.value}, dialogues,
-                               {name: profile_replies[c].data["profile"] for c, name in cast})
+                               {name: profile_replies[c].data["profile"] for c, name in cast}, normaliser)
     result.provenance = {
         "origin": "source", "work_id": work.id, "source": work.source, "license": work.license,
         "section": source.section_id, "span": list(source.span),
         "turn_ids": [line.turn_id for line in lines if line.turn_id],
         "completeness": measured.provenance(),
+        "normalised": normaliser.notes,
         "calls": {"brief": brief.provenance, "rating": rating.provenance, "thoughts": thoughts.provenance,
                   "profiles": {name: profile_replies[c].provenance for c, name in cast}},
     }
@@ -158,13 +161,14 @@ async def _profiles(profiles: writing.Profiles, work: Work, char_ids) -> dict:
     return replies
 
 
-def source_dialogues(lines, thoughts: list[str]) -> list[dict]:
+def source_dialogues(lines, thoughts: list[str], normaliser: Normaliser) -> list[dict]:
     """CoSER turns around the source words: `[thought] (action) speech`; Environment turns verbatim."""
     turns = []
-    for line, thought in zip(lines, thoughts):
+    for index, (line, thought) in enumerate(zip(lines, thoughts)):
         if line.kind == "environment":
             turns.append({"character": ENVIRONMENT, "message": line.text})
         else:
+            thought = normaliser.inner(thought, f"dialogues[{index}] thought")
             turns.append({"character": line.speaker, "message": format_message(thought, line.text, line.actions)})
     return turns
 
@@ -179,17 +183,19 @@ def speaking_order(dialogues: list[dict]) -> list[str]:
 
 
 def coser_scene(book: str, i_p: int, i_c: int, chapter: str | None, brief: dict, rating: dict,
-                dialogues: list[dict], profiles: dict[str, str]) -> dict:
-    """The scene fields shared by all its portrayals; key_characters get their labels later."""
+                dialogues: list[dict], profiles: dict[str, str], normaliser: Normaliser) -> dict:
+    """The scene fields shared by all its portrayals; key_characters get their labels later. The
+    brief's texts are one line each (normalised, noted)."""
+    one_line = {field: normaliser.line(brief[field], field) for field in ("topic", "scenario", "summary")}
     return {
         "book": book, "i_p": i_p, "i_c": i_c,
-        "topic": " ".join(brief["topic"].split()), "scenario": " ".join(brief["scenario"].split()),
-        "plot": {"i_p": i_p, "summary": " ".join(brief["summary"].split()), "prominence": brief.get("prominence"),
+        "topic": one_line["topic"], "scenario": one_line["scenario"],
+        "plot": {"i_p": i_p, "summary": one_line["summary"], "prominence": brief.get("prominence"),
                  "key_characters": [{"name": name, "description": _first_sentence(profile)}
                                     for name, profile in profiles.items()],
                  "chapter": chapter, "state": "finished", "i_chunk": i_p},
         "character_profiles": dict(profiles),
-        "thoughts": {name: " ".join(brief["thoughts"][name].split()) for name in profiles},
+        "thoughts": {name: normaliser.line(brief["thoughts"][name], f"thought of {name}") for name in profiles},
         "dialogues": dialogues,
         "speaking_characters_w_env": speaking_order(dialogues),
         "weight": 1.0, "tag": "id",

@@ -1,12 +1,15 @@
 """Original (top-up) scenes for the levels the sources cannot fill, villains above all.
 
 The program builds the scene's structure and asks the model only for text pieces, each a small
-grammar-constrained JSON reply, so even the embedded 135M model yields a scene the checks accept:
+JSON reply (under the embedded model's grammar, so even the 135M model yields a scene the checks
+accept; a capable model writes natural prose at the lengths data/original.json targets):
 - the turn plan is fixed: an opening Environment line, then `SPEECHES` speeches alternating between
   the designed character (asked to be of the target level) and a second character;
-- the model writes, one small ask each: the brief (topic, scenario, summary), each character's
-  profile and thought, the opening stage direction, and the speeches `LINES_PER_CALL` at a time
-  (a thought and the spoken text per line, the speakers named by the program).
+- the model writes, one ask each: the brief (topic, scenario, summary), each character's profile
+  and thought, the opening stage direction, and the speeches the profile's
+  `synthetic_lines_per_call` at a time (a thought and the spoken text per line, the speakers named
+  by the program). A brief or character past the benchmark's word limits is asked once more (a
+  re-ask); what the scene format cannot hold is normalised (normalise.py) and noted.
 
 The designed character is given a deed of the target level from a fixed list (data/synthetic.json);
 the PROGRAM writes it into the opening Environment line ("Corvin poisons the well the village drinks
@@ -31,13 +34,14 @@ from functools import lru_cache
 from pathlib import Path
 
 from builders.llm import RequestFailed
-from builders.llm.structured import prose_field
 from builders.moral_roleplay.annotate import (
     PortrayalContext,
     annotate_portrayal,
     label_by_design,
 )
 from builders.moral_roleplay.coser import ENVIRONMENT, format_message
+from builders.moral_roleplay.invariants import word_limit_problem
+from builders.moral_roleplay.normalise import Normaliser
 from builders.moral_roleplay.scenes import (
     Annotators,
     SceneFilter,
@@ -45,8 +49,10 @@ from builders.moral_roleplay.scenes import (
     coser_scene,
 )
 from builders.moral_roleplay.steps import (
+    Contract,
+    ask_checked,
     call_provenance,
-    excerpt,
+    contract_of,
     request,
     strict_object,
 )
@@ -56,15 +62,23 @@ from builders.moral_roleplay.writing import rate_scene
 DATA = Path(__file__).resolve().parent / "data" / "synthetic.json"
 SYNTHETIC_BOOK = "Original scenes (synthetic)"
 SPEECHES = 10  # plus the opening Environment line: 11 turns, 9% Environment (CoSER: about 8%)
-LINES_PER_CALL = 4  # speeches per ask: a reply the embedded model finishes well within its timeout
-CONTEXT_LINES = 4  # lines of the scene so far shown when asking for the next ones
 OTHER_ROLE = "any kind of person, reacting to the other character"
 
-# every text piece is plain prose (builders.llm.structured.prose_field): the grammar keeps markup and code out
-BRIEF_SCHEMA = strict_object({"topic": prose_field(5, 80), "scenario": prose_field(20, 300),
-                              "summary": prose_field(10, 200)})
-CHARACTER_SCHEMA = strict_object({"profile": prose_field(20, 300), "thought": prose_field(5, 150)})
-ENVIRONMENT_SCHEMA = strict_object({"text": prose_field(10, 200)})
+
+# Every text piece as the model's contract holds it (steps.Contract.text): under the strict one, the
+# grammar's plain-prose pattern keeps markup and code out.
+def brief_schema(contract: Contract) -> dict:
+    return strict_object({"topic": contract.text("topic"), "scenario": contract.text("synthetic_scenario"),
+                          "summary": contract.text("synthetic_summary")})
+
+
+def character_schema(contract: Contract, name: str) -> dict:
+    return strict_object({"profile": contract.text("synthetic_profile", name=name),
+                          "thought": contract.text("synthetic_thought", name=name)})
+
+
+def environment_schema(contract: Contract) -> dict:
+    return strict_object({"text": contract.text("stage_direction")})
 
 
 @lru_cache(maxsize=1)
@@ -114,8 +128,8 @@ def top_up_plan(index: int, level: int, ordinal: int = 0) -> Plan:
                 deed=deeds[ordinal % len(deeds)])
 
 
-def lines_schema(count: int) -> dict:
-    line = strict_object({"thought": prose_field(2, 60), "text": prose_field(5, 160)})
+def lines_schema(contract: Contract, count: int) -> dict:
+    line = strict_object({"thought": contract.text("line_thought"), "text": contract.text("speech")})
     return strict_object({"lines": {"type": "array", "minItems": count, "maxItems": count, "items": line}})
 
 
@@ -129,54 +143,86 @@ class Written:
     lines: list[SourceLine]  # speaker and text of every turn, the opening Environment line first
     line_thoughts: list[str]  # the hidden thought of each speech, in order
     calls: dict
+    normaliser: Normaliser  # what was made to fit the scene format so far (more when the scene is assembled)
 
 
 async def write_scene(llm, plan: Plan, *, temperature: float) -> Written:
-    """Every text piece of the scene, in a fixed order of small asks; raises RequestFailed."""
-    ask = dict(sample=0, temperature=temperature, **plan.prompt_variables())
-    brief = await llm.chat(request("synthetic_brief", BRIEF_SCHEMA, max_tokens=220, **ask))
+    """Every text piece of the scene, in a fixed order of asks; raises RequestFailed."""
+    contract = contract_of(llm)
+    ask = dict(temperature=temperature, **plan.prompt_variables())
+
+    def brief_request(sample: int, reask: bool):
+        return request("synthetic_brief", brief_schema(contract), contract, sample=sample, reask=reask,
+                       max_tokens=contract.max_tokens("synthetic_brief"), **ask)
+
+    brief = await ask_checked(llm, brief_request, lambda data: word_limit_problem(scenario=data["scenario"]))
     scenario = brief.data["scenario"]
-    characters = {}
-    for name in plan.names:
-        role = (f"a {plan.level_name} ({plan.level_definition}) who, in this scene, {plan.deed}"
-                if name == plan.designed else OTHER_ROLE)
-        characters[name] = await llm.chat(request("synthetic_character", CHARACTER_SCHEMA, max_tokens=150,
-                                                  character=name, role=role, scenario=scenario, **ask))
-    opening = await llm.chat(request("synthetic_environment", ENVIRONMENT_SCHEMA, max_tokens=80,
-                                     scenario=scenario, **ask))
-    stage_direction = f"{' '.join(opening.data['text'].split())} {plan.deed_line}"
+    characters = {name: await _write_character(llm, contract, plan, name, scenario, ask) for name in plan.names}
+    opening = await llm.chat(request("synthetic_environment", environment_schema(contract), contract, sample=0,
+                                     max_tokens=contract.max_tokens("synthetic_environment"), scenario=scenario,
+                                     **ask))
+    normaliser = Normaliser()
+    stage_direction = f"{normaliser.line(opening.data['text'], 'dialogues[0] stage direction')} {plan.deed_line}"
     lines = [SourceLine("environment", None, ENVIRONMENT, stage_direction, (0, 0))]
     profiles = {name: reply.data["profile"] for name, reply in characters.items()}
-    thoughts, chunk_calls = [], []
-    speakers = plan.speakers()
-    for start in range(0, len(speakers), LINES_PER_CALL):
-        part = speakers[start:start + LINES_PER_CALL]
-        reply = await llm.chat(request("synthetic_lines", lines_schema(len(part)), max_tokens=70 * len(part) + 20,
-                                       scenario=scenario, profiles=profiles, speakers=part,
-                                       closing=start + len(part) == len(speakers),
-                                       lines=_context(lines), **ask))
-        for name, line in zip(part, reply.data["lines"]):
-            position = len(lines)
-            lines.append(SourceLine("speech", None, name, " ".join(line["text"].split()), (position, position)))
-            thoughts.append(line["thought"])
-        chunk_calls.append(call_provenance(reply))
+    thoughts, line_calls = await _write_speeches(llm, contract, plan, profiles, lines, normaliser,
+                                                 scenario=scenario, ask=ask)
     return Written(brief=brief.data, profiles=profiles,
                    thoughts={name: reply.data["thought"] for name, reply in characters.items()},
                    lines=lines, line_thoughts=thoughts,
                    calls={"brief": call_provenance(brief), "environment": call_provenance(opening),
                           "characters": {n: call_provenance(r) for n, r in characters.items()},
-                          "lines": chunk_calls})
+                          "lines": line_calls},
+                   normaliser=normaliser)
 
 
-def _context(lines: list[SourceLine]) -> list[dict]:
-    return excerpt(lines[-CONTEXT_LINES:]) if len(lines) > 1 else []
+async def _write_character(llm, contract: Contract, plan: Plan, name: str, scenario: str, ask: dict):
+    """One character's profile and thought; the designed one is told its level and deed."""
+    role = (f"a {plan.level_name} ({plan.level_definition}) who, in this scene, {plan.deed}"
+            if name == plan.designed else OTHER_ROLE)
+
+    def character_request(sample: int, reask: bool):
+        return request("synthetic_character", character_schema(contract, name), contract, sample=sample,
+                       reask=reask, max_tokens=contract.max_tokens("synthetic_character"), character=name,
+                       role=role, scenario=scenario, **ask)
+
+    return await ask_checked(llm, character_request, lambda data: word_limit_problem(thoughts={name: data["thought"]}))
+
+
+async def _write_speeches(llm, contract: Contract, plan: Plan, profiles: dict[str, str], lines: list[SourceLine],
+                          normaliser: Normaliser, *, scenario: str, ask: dict) -> tuple[list[str], list[dict]]:
+    """The speeches in the program's order, the profile's `synthetic_lines_per_call` per ask, each
+    ask shown the scene so far; appended to `lines`. Returns each speech's thought and the calls."""
+    thoughts, calls = [], []
+    speakers = plan.speakers()
+    size = contract.limit("synthetic_lines_per_call")
+    for start in range(0, len(speakers), size):
+        part = speakers[start:start + size]
+        reply = await llm.chat(request("synthetic_lines", lines_schema(contract, len(part)), contract, sample=0,
+                                       max_tokens=contract.max_tokens("synthetic_lines", len(part)),
+                                       scenario=scenario, profiles=profiles, speakers=part,
+                                       closing=start + len(part) == len(speakers),
+                                       lines=_context(contract, lines), **ask))
+        for name, line in zip(part, reply.data["lines"]):
+            position = len(lines)
+            text = normaliser.speech(line["text"], f"dialogues[{position}] speech")
+            lines.append(SourceLine("speech", None, name, text, (position, position)))
+            thoughts.append(line["thought"])
+        calls.append(call_provenance(reply))
+    return thoughts, calls
+
+
+def _context(contract: Contract, lines: list[SourceLine]) -> list[dict]:
+    return contract.excerpt(lines[-contract.limit("synthetic_context_lines"):]) if len(lines) > 1 else []
 
 
 def dialogues_of(written: Written) -> list[dict]:
     thoughts = iter(written.line_thoughts)
+    inner = written.normaliser.inner
     return [{"character": ENVIRONMENT, "message": line.text} if line.kind == "environment"
-            else {"character": line.speaker, "message": format_message(next(thoughts), line.text)}
-            for line in written.lines]
+            else {"character": line.speaker,
+                  "message": format_message(inner(next(thoughts), f"dialogues[{index}] thought"), line.text)}
+            for index, line in enumerate(written.lines)]
 
 
 def confirm_design(result: SceneResult, plan: Plan) -> None:
@@ -235,12 +281,12 @@ async def build_synthetic_scene(llm, annotators: Annotators, index: int, level: 
     brief = {**written.brief, "thoughts": written.thoughts}  # no prominence: an original scene has no story
     result.scene = coser_scene(SYNTHETIC_BOOK, index, 0, None, brief,
                                {"tone": rating.data["tone"], "completeness": measured.value},
-                               dialogues_of(written), written.profiles)
+                               dialogues_of(written), written.profiles, written.normaliser)
     result.target_levels = {plan.designed: plan.level}
     result.provenance = {"origin": "synthetic", "work_id": result.group_work, "requested_level": level,
                          "designed_character": plan.designed, "setting": plan.setting, "deed": plan.deed,
                          "level_from": "annotation" if confirm else "design",
-                         "completeness": measured.provenance(),
+                         "completeness": measured.provenance(), "normalised": written.normaliser.notes,
                          "calls": {**written.calls, "rating": rating.provenance}}
     result.counts["top-up scenes written"] += 1
     result.counts[f"top-up level {level}: scenes written"] += 1

@@ -3,7 +3,10 @@
 the scene rating (tone, completeness) and one profile per (work, character).
 
 Each step returns its parsed reply and the call's provenance, or raises RequestFailed after the
-LLM layer's bounded retries; the caller counts and drops.
+LLM layer's bounded retries; the caller counts and drops. How much is shown and how each text
+field is held come from the model's profile (steps.Contract): a brief past the benchmark's own
+limits (a scenario of 200 words or more, a thought of 100 or more) is asked once more, marked as a
+re-ask, then dropped.
 """
 
 from __future__ import annotations
@@ -11,27 +14,20 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from builders.llm.structured import prose_field
+from builders.moral_roleplay.invariants import word_limit_problem
 from builders.moral_roleplay.steps import (
+    Contract,
+    ask_checked,
     call_provenance,
-    excerpt,
+    contract_of,
     request,
-    shorten,
     strict_object,
 )
 from builders.moral_roleplay.windows import SourceScene
 from builders.sources import Work
 
 TONES = ("Positive", "Neutral", "Negative")
-PROFILE_LINES = 8  # speeches of a character shown to the profile writer
 KIND_WORDS = {"play": "the play", "novel": "the novel", "script": "the script"}
-LOCAL_THOUGHT_CHUNK = 4  # lines per thoughts call on the embedded model (about 80 output tokens)
-SCENARIO_MIN_CHARS = 90  # about 15 words
-
-
-def thought_chunk(model_label: str) -> int | None:
-    """Hosted models write every line's thought in one reply; the embedded model a few at a time."""
-    return LOCAL_THOUGHT_CHUNK if model_label.startswith("local:") else None
 
 
 @dataclass(frozen=True)
@@ -40,53 +36,68 @@ class Reply:
     provenance: dict
 
 
-def brief_schema(names: list[str]) -> dict:
-    """Every text is plain prose (builders.llm.structured.prose_field). The scenario must be at least SCENARIO_MIN_CHARS
-    long: left free, the embedded model wrote scenarios of a few words, under CoSER's 14-word minimum."""
-    thoughts = strict_object({name: prose_field(5, 200) for name in names})
-    return strict_object({"topic": prose_field(5, 80), "scenario": prose_field(SCENARIO_MIN_CHARS, 600),
-                          "summary": prose_field(10, 250),
+def brief_schema(contract: Contract, names: list[str]) -> dict:
+    """Every text field as the contract holds it (steps.Contract.text); the strict scenario's
+    minimum (profiles.yaml) keeps the embedded model from writing scenarios of a few words."""
+    thoughts = strict_object({name: contract.text("thought", name=name) for name in names})
+    return strict_object({"topic": contract.text("topic"), "scenario": contract.text("scenario"),
+                          "summary": contract.text("summary"),
                           "prominence": {"type": "integer", "minimum": 1, "maximum": 100},
                           "thoughts": thoughts})
 
 
-def thoughts_schema(count: int) -> dict:
+def thoughts_schema(contract: Contract, count: int) -> dict:
     return strict_object({"thoughts": {"type": "array", "minItems": count, "maxItems": count,
-                                       "items": prose_field(2, 60)}})
+                                       "items": contract.text("line_thought")}})
 
 
 RATING_SCHEMA = strict_object({"tone": {"enum": list(TONES)}, "completeness": {"enum": [1, 2, 3, 4, 5]}})
-PROFILE_SCHEMA = strict_object({"profile": prose_field(40, 500)})
+
+
+def profile_schema(contract: Contract, name: str) -> dict:
+    return strict_object({"profile": contract.text("profile", name=name)})
+
+
+def brief_problem(data: dict) -> str | None:
+    return word_limit_problem(data["scenario"], data["thoughts"])
 
 
 async def write_brief(llm, scene: SourceScene, names: list[str], *, temperature: float, sample: int = 0) -> Reply:
-    reply = await llm.chat(request("scene", brief_schema(names), sample=sample, max_tokens=300,
-                                   temperature=temperature, kind_word=KIND_WORDS.get(scene.kind, "the work"),
-                                   book=scene.book, author=scene.author, chapter=scene.chapter, names=names,
-                                   lines=excerpt(scene.lines)))
+    contract = contract_of(llm)
+
+    def make(sample: int, reask: bool):
+        return request("scene", brief_schema(contract, names), contract, sample=sample,
+                       max_tokens=contract.max_tokens("brief"), temperature=temperature, reask=reask,
+                       kind_word=KIND_WORDS.get(scene.kind, "the work"), book=scene.book, author=scene.author,
+                       chapter=scene.chapter, names=names, lines=contract.excerpt(scene.lines))
+
+    reply = await ask_checked(llm, make, brief_problem, sample=sample)
     return Reply(reply.data, call_provenance(reply))
 
 
-async def write_thoughts(llm, book: str, scenario: str, lines, *, temperature: float, chunk: int | None = None,
-                         sample: int = 0) -> Reply:
-    """One thought per line, asked for `chunk` lines at a time (all at once when None): a small
-    model on a slow machine must finish each reply within the LLM layer's request timeout."""
+async def write_thoughts(llm, book: str, scenario: str, lines, *, temperature: float, sample: int = 0) -> Reply:
+    """One thought per line, asked for the profile's `thought_lines_per_call` lines at a time: a
+    small model on a slow machine must finish each reply within the LLM layer's request timeout."""
+    contract = contract_of(llm)
     lines = list(lines)
-    size = chunk or len(lines)
+    size = contract.limit("thought_lines_per_call")
     thoughts, calls = [], []
     for start in range(0, len(lines), size):
         part = lines[start:start + size]
-        reply = await llm.chat(request("thoughts", thoughts_schema(len(part)), sample=sample,
-                                       max_tokens=20 * len(part) + 40, temperature=temperature, book=book,
-                                       scenario=scenario, count=len(part), lines=excerpt(part)))
+        reply = await llm.chat(request("thoughts", thoughts_schema(contract, len(part)), contract, sample=sample,
+                                       max_tokens=contract.max_tokens("thoughts", len(part)),
+                                       temperature=temperature, book=book, scenario=scenario, count=len(part),
+                                       lines=contract.excerpt(part)))
         thoughts.extend(reply.data["thoughts"])
         calls.append(call_provenance(reply))
     return Reply({"thoughts": thoughts}, calls[0] if len(calls) == 1 else {"chunks": calls})
 
 
 async def rate_scene(llm, book: str, scenario: str, lines, *, sample: int = 0) -> Reply:
-    reply = await llm.chat(request("rating", RATING_SCHEMA, sample=sample, max_tokens=40, temperature=0.0,
-                                   book=book, scenario=scenario, lines=excerpt(lines)))
+    contract = contract_of(llm)
+    reply = await llm.chat(request("rating", RATING_SCHEMA, contract, sample=sample,
+                                   max_tokens=contract.max_tokens("rating"), temperature=0.0, book=book,
+                                   scenario=scenario, lines=contract.excerpt(lines)))
     return Reply(reply.data, call_provenance(reply))
 
 
@@ -104,9 +115,11 @@ class Profiles:
         return await self._tasks[key]
 
     async def _write(self, work: Work, char_id: str) -> Reply:
+        contract = contract_of(self._llm)
         name = work.characters[char_id].name
-        lines = [shorten(turn.text) for turn in work.speaker_lines(char_id)[:PROFILE_LINES]]
-        reply = await self._llm.chat(request("profile", PROFILE_SCHEMA, sample=0, max_tokens=180,
+        spoken = work.speaker_lines(char_id)[:contract.limit("profile_lines")]
+        reply = await self._llm.chat(request("profile", profile_schema(contract, name), contract, sample=0,
+                                             max_tokens=contract.max_tokens("profile"),
                                              temperature=self._temperature, character=name, book=work.title,
-                                             author=work.author, lines=lines))
+                                             author=work.author, lines=[contract.shorten(t.text) for t in spoken]))
         return Reply(reply.data, call_provenance(reply))

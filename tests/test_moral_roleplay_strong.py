@@ -1,0 +1,99 @@
+"""Moral RolePlay `--n 20` on the strong-model stand-in (tests/support/standin.py), through the real
+command line, for the OpenAI (strict json_schema) and Anthropic (tool use) protocols.
+
+A strong model gets the natural contract: prose at the original's lengths, any Unicode. The build
+must release 20 portrayals with fewer than 5% re-asks, every length figure within 20% of the
+original's, Unicode punctuation kept, source speeches verbatim and normalisations listed in
+provenance.
+
+The stand-in's judge answers are right at its accuracy (0.9) only where "right" is knowable, so the
+build passes an oracle that knows it (tests/support/moral_oracle.py). Without it the stand-in says
+"yes" to every question, which the rule turns into level 2: the designs of levels 1, 3 and 4 are
+never confirmed and the test set holds level 2 only.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from builders.moral_roleplay.annotate import level_from_answers
+from builders.moral_roleplay.coser import is_verbatim
+from builders.moral_roleplay.synthetic import synthetic_inputs
+from builders.moral_roleplay.vocab import LEVELS
+from builders.sources import plays
+from tests.support.moral_oracle import answers_for, true_level, typical_traits
+from tests.support.standin_builds import (
+    STANDIN_BUILDS,
+    length_figures_outside_tolerance,
+    run_standin_build,
+    standin_server,
+)
+
+SPEC = STANDIN_BUILDS["moral_roleplay"]  # the same build as bench.strong_standin's
+PLAY = SPEC.flags[SPEC.flags.index("--plays") + 1]
+UNICODE = set("’‘“”—–…éèêëáàçñöüí£")
+
+
+def test_the_oracle_knows_levels_and_traits():
+    assert {level: level_from_answers({q: a == "yes" for q, a in answers_for(level).items()})[0]
+            for level in LEVELS} == {1: 1, 2: 2, 3: 3, 4: 4}
+    deed = synthetic_inputs()["deeds"]["3"][0]
+    designed, partner = synthetic_inputs()["names"][0]
+    assert true_level(designed, f"1. Environment: Night. {designed} {deed}.") == 3
+    assert true_level(partner, "") == 2 and true_level("Angelo", "") == 4
+    assert typical_traits(4)[:2] == ("Cruel", "Manipulative")
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    """Both protocols at once (about half the wall time of one after the other)."""
+    def build(protocol: str):
+        with standin_server(protocol, **SPEC.standin_options()) as server:
+            return run_standin_build("builders.moral_roleplay", server, tmp_path_factory.mktemp(protocol),
+                                     *SPEC.flags, n=20)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(("openai", "anthropic"), pool.map(build, ("openai", "anthropic"))))
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_strong_model_build_releases_20_at_the_originals_lengths(builds, protocol):
+    build = builds[protocol]
+    assert build.result.returncode == 0, build.result.stderr[-3000:]
+    assert build.released == 20
+    assert build.reask_share < 0.05, build.calls["steps"]
+    assert length_figures_outside_tolerance(build) == []
+    profiles = build.manifest["build_report"]["profiles"]["generator"]
+    assert profiles["contract"] == "natural" and profiles["name"] == protocol
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_strong_model_release_fills_every_level_through_annotation(builds, protocol):
+    test = [r for r in builds[protocol].records("test")]
+    assert sorted(r["level"] for r in test) == [level for level in LEVELS for _ in range(5)]
+    # a fit annotator: every label is annotated (none by design); a top-up character kept only confirmed
+    assert {r["annotation"] for r in test} <= {"agreed", "adjudicated"}
+    designed = [r for r in test if r["target_level"] is not None]
+    assert designed and all(r["level"] == r["target_level"] for r in designed)
+    assert {r["origin"] for r in test} == {"source", "synthetic"}
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_strong_model_text_keeps_unicode_and_source_speech(builds, protocol):
+    records = builds[protocol].records("characters")
+    profiles = [json.loads(r["character_profiles"])[r["name"]] for r in records]  # a JSON object in parquet
+    written = " ".join([r["scenario"] for r in records] + profiles
+                       + [k["thought"] for r in records for k in r["key_characters"]])
+    assert UNICODE & set(written), "no Unicode punctuation survived into the released text"
+    speech_of = {turn.id: turn.text for turn in plays.load_play(PLAY).turns}
+    for record in records:
+        provenance = json.loads(record["provenance"])["scene"]
+        assert isinstance(provenance["normalised"], list)  # what was made to fit the format, listed (often nothing)
+        turns = [t for t in record["dialogues"] if t["character"] != "Environment"]
+        assert turns and all(t["message"].startswith("[") for t in turns)
+        if record["origin"] == "source":  # the play's own words, untouched around the written thoughts
+            assert len(provenance["turn_ids"]) == len(turns)
+            assert all(is_verbatim(t["message"], speech_of[i]) for t, i in zip(turns, provenance["turn_ids"]))
