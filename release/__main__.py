@@ -1,7 +1,10 @@
-"""Command line: `python -m release push ...` and `python -m release rebuild ...`.
+"""Command line: `python -m release push ...`, `rebuild ...`, `export ...` and `lm-eval-task ...`.
 
     python -m release push <release folder | benchmark> --repo org/name [--dry-run] [--releases-root DIR]
     python -m release rebuild <benchmark | --all> [--config release/configs/<benchmark>.yaml] [--no-push] [--dry-run]
+                              [--reference-model MODEL ...] [--calibration-tolerance POINTS]
+    python -m release export <release folder | benchmark> --format original --out DIR
+    python -m release lm-eval-task <release folder | benchmark> --out DIR
 
 The Hub endpoint comes from HF_ENDPOINT and the token from HF_TOKEN or the usual `hf auth login`;
 the token is never printed.
@@ -15,7 +18,9 @@ from pathlib import Path
 
 from huggingface_hub.errors import HfHubHTTPError
 
+from release.export import FORMATS, export_release
 from release.hub import PushError, describe_hub_error, push_release
+from release.lm_eval_task import write_local_tasks
 from release.rebuild import all_config_paths, config_path_for, load_config, rebuild
 from release.versioning import latest_release
 
@@ -51,7 +56,32 @@ def _rebuild(args) -> int:
         config = load_config(path)
         if args.benchmark and config.benchmark != args.benchmark:
             raise ValueError(f"{path} configures {config.benchmark!r}, not {args.benchmark!r}.")
-        rebuild(config, push=not args.no_push, dry_run=args.dry_run)
+        result = rebuild(config, push=not args.no_push, dry_run=args.dry_run,
+                         reference_models=args.reference_model, calibration_tolerance=args.calibration_tolerance)
+        for reference in result.flagged:
+            print(f"warning: {config.benchmark} v{result.version}: reference model {reference['model']} moved "
+                  f"{reference['difference_points']:+.1f} points from v{result.calibration['previous_version']}, "
+                  f"beyond the {result.calibration['tolerance_points']:g}-point tolerance: the new version is "
+                  f"{'easier' if reference['difference_points'] > 0 else 'harder'}", file=sys.stderr)
+    return 0
+
+
+def _export(args) -> int:
+    out = Path(args.out)
+    counts = export_release(_release_folder(args.release, Path(args.releases_root)), out, fmt=args.format)
+    for name, entries in counts.items():
+        print(f"{out / name}: {entries}")
+    return 0
+
+
+def _lm_eval_task(args) -> int:
+    out = Path(args.out)
+    written = write_local_tasks(_release_folder(args.release, Path(args.releases_root)), out)
+    for path in written:
+        print(path)
+    first = written[0].stem
+    print(f"run: lm_eval run --include_path {out} --tasks {first} --model local-chat-completions "
+          "--apply_chat_template --model_args base_url=http://127.0.0.1:8080/v1/chat/completions,model=<model>")
     return 0
 
 
@@ -87,7 +117,28 @@ def _parser() -> argparse.ArgumentParser:
     rebuild_cmd.add_argument("--config", help="a release config YAML instead of release/configs/<benchmark>.yaml")
     rebuild_cmd.add_argument("--no-push", action="store_true", help="build the release but do not push")
     rebuild_cmd.add_argument("--dry-run", action="store_true", help="push in dry-run mode")
+    rebuild_cmd.add_argument("--reference-model", action="append", default=None, metavar="MODEL",
+                             help="score MODEL on the new version and the previous one and report the difference "
+                                  "(repeatable; replaces the config's reference_models)")
+    rebuild_cmd.add_argument("--calibration-tolerance", type=float, default=None, metavar="POINTS",
+                             help="flag a reference score difference beyond this many points (default: the "
+                                  "config's calibration_tolerance, else 2.0)")
     rebuild_cmd.set_defaults(run=_rebuild)
+
+    export = commands.add_parser("export", help="write a release in the original benchmark's file layout")
+    export.add_argument("release", help="a release folder (…/vX.Y.Z) or a benchmark name (its latest release)")
+    export.add_argument("--format", default="original", choices=FORMATS,
+                        help="original: the files the published benchmark shipped (default)")
+    export.add_argument("--out", required=True, help="folder for the exported files (not inside the release)")
+    export.add_argument("--releases-root", default="releases", help="where benchmark names are looked up")
+    export.set_defaults(run=_export)
+
+    lm_eval = commands.add_parser("lm-eval-task",
+                                  help="write the card's lm-evaluation-harness tasks reading the local release folder")
+    lm_eval.add_argument("release", help="a release folder (…/vX.Y.Z) or a benchmark name (its latest release)")
+    lm_eval.add_argument("--out", required=True, help="folder for <task>.yaml files (lm_eval --include_path)")
+    lm_eval.add_argument("--releases-root", default="releases", help="where benchmark names are looked up")
+    lm_eval.set_defaults(run=_lm_eval_task)
     return parser
 
 

@@ -25,6 +25,10 @@ from release.stats import Distribution, size_category
 
 # Build-report keys with a section of their own in cards/_base.md (not the generic rendering).
 OWN_SECTIONS = ("calls", "profiles", "original_comparison", "shortcut_audit")
+# `dataset_path` of the card's lm-evaluation-harness tasks when the release names no Hub repo. Not a
+# path: a release must be byte-identical wherever it is built, so the card cannot hold this machine's
+# path. `python -m release lm-eval-task` (release/lm_eval_task.py) writes the tasks with a real one.
+LM_EVAL_LOCAL_PLACEHOLDER = "<Hub repo or release folder>"
 # Build-report keys shown first, in this order; any other key follows alphabetically.
 BUILD_REPORT_ORDER = ("funnel", "models", "prompt_hashes", "parameters", "seed", "seeds", "filters",
                       "dedup", "costs", "timings")
@@ -125,6 +129,7 @@ def _body_context(benchmark: Benchmark, inputs: CardInputs) -> dict:
         "content_hash": inputs.content_hash,
         "repo_id": inputs.repo_id,
         "dataset_path": inputs.repo_id or f"{benchmark.name}/v{inputs.version}",
+        "lm_eval_dataset_path": inputs.repo_id or LM_EVAL_LOCAL_PLACEHOLDER,
         "default_config": inputs.default_config,
         "counts": inputs.counts,
         "config_stats": inputs.stats,

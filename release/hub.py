@@ -35,7 +35,8 @@ from release.versioning import Version
 
 REPO_TYPE = "dataset"
 README_NAME = "README.md"
-OWNED_PREFIXES = ("data/", "charts/")  # stale files here are deleted by a release commit
+# Stale files here are deleted by a release commit; an earlier version's results/ stay under its tag.
+OWNED_PREFIXES = ("data/", "charts/", "results/")
 CONFLICT_STATUSES = (409, 412)
 
 

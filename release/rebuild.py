@@ -15,6 +15,18 @@ Release config (YAML), e.g. release/configs/tomato.yaml:
     releases_root: releases        # relative paths are relative to the working directory
     builder_module: builders.tomato  # optional, default builders.<benchmark>
     builder_args: {}               # optional extra `--key value` flags for the builder
+    reference_models: []           # optional: model strings scored on each new version and the previous one
+    calibration_tolerance: 2.0     # optional: points (percent of the metric's scale) beyond which a
+                                   #   reference model's score difference between versions is flagged
+    scoring_args: {}               # optional extra `--key value` flags for `python -m benchscore`
+                                   #   (e.g. cache_dir, limit; `true` gives a bare flag such as --triples)
+
+Calibration (reference models set here or with --reference-model): after a build that produced a
+new version (or a latest version not yet calibrated with these models), each reference model is
+scored on the new version and on the previous one (`benchscore.calibration`); both results are
+written into their release folders, the new card shows both scores and the difference with its
+unpaired-bootstrap interval, and the rebuild flags a difference beyond the tolerance. The results
+of the new version are pushed with it.
 """
 
 from __future__ import annotations
@@ -27,7 +39,8 @@ from pathlib import Path
 import yaml
 
 from release.hub import PushResult, push_release
-from release.versioning import BUMPS, latest_release
+from release.results import read_index
+from release.versioning import BUMPS, Version, latest_release, released_versions
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 REQUIRED_KEYS = ("benchmark", "model", "n", "seed")
@@ -44,6 +57,9 @@ class ReleaseConfig:
     releases_root: Path = Path("releases")
     builder_module: str | None = None
     builder_args: dict = field(default_factory=dict)
+    reference_models: tuple[str, ...] = ()
+    calibration_tolerance: float = 2.0
+    scoring_args: dict = field(default_factory=dict)
 
     @property
     def module(self) -> str:
@@ -56,6 +72,12 @@ class RebuildResult:
     version: str
     changed: bool  # the build produced a new release version
     push: PushResult | None
+    calibration: dict | None = None  # benchscore.calibration's record, when reference models were scored
+
+    @property
+    def flagged(self) -> list[dict]:
+        """Reference models whose score moved beyond the tolerance between the two versions."""
+        return [ref for ref in (self.calibration or {}).get("references", []) if ref["flagged"]]
 
 
 def load_config(path: Path) -> ReleaseConfig:
@@ -70,6 +92,8 @@ def load_config(path: Path) -> ReleaseConfig:
         raise ValueError(f"{path}: version_policy must be one of {', '.join(BUMPS)}.")
     _check_types(path, raw)
     raw["releases_root"] = Path(raw.get("releases_root", "releases"))
+    raw["reference_models"] = tuple(raw.get("reference_models") or ())
+    raw["scoring_args"] = raw.get("scoring_args") or {}
     return ReleaseConfig(**raw)
 
 
@@ -97,18 +121,25 @@ def _read_yaml(path: Path) -> dict:
 _KEY_TYPES = {"benchmark": (str, "a benchmark name"), "model": (str, "a model string"), "n": (int, "a whole number"),
               "seed": (int, "a whole number"), "version_policy": (str, "patch, minor or major"),
               "hub_repo": (str, "org/name"), "releases_root": (str, "a folder path"),
-              "builder_module": (str, "a module name"), "builder_args": (dict, "a mapping of flag: value")}
+              "builder_module": (str, "a module name"), "builder_args": (dict, "a mapping of flag: value"),
+              "reference_models": (list, "a list of model strings"),
+              "calibration_tolerance": ((int, float), "a number of points (e.g. 2.0)"),
+              "scoring_args": (dict, "a mapping of flag: value")}
 
 
 def _check_types(path: Path, raw: dict) -> None:
     for key, value in raw.items():
         kind, meaning = _KEY_TYPES[key]
-        if value is None and key in ("hub_repo", "builder_module"):
+        if value is None and key in ("hub_repo", "builder_module", "reference_models", "scoring_args"):
             continue  # optional keys may be left empty
         if not isinstance(value, kind) or isinstance(value, bool):
             raise ValueError(f"{path}: {key} must be {meaning}, got {value!r}.")
     if raw["n"] < 1:
         raise ValueError(f"{path}: n must be at least 1, got {raw['n']}.")
+    if not all(isinstance(model, str) and model for model in raw.get("reference_models") or []):
+        raise ValueError(f"{path}: reference_models must be a list of model strings, got {raw['reference_models']!r}.")
+    if raw.get("calibration_tolerance", 0) < 0:
+        raise ValueError(f"{path}: calibration_tolerance must be 0 or more points, got {raw['calibration_tolerance']}.")
 
 
 def config_path_for(benchmark: str) -> Path:
@@ -135,7 +166,14 @@ def builder_command(config: ReleaseConfig) -> list[str]:
     return command
 
 
-def rebuild(config: ReleaseConfig, *, push: bool = True, dry_run: bool = False, report=print) -> RebuildResult:
+def rebuild(config: ReleaseConfig, *, push: bool = True, dry_run: bool = False, report=print,
+            reference_models: list[str] | None = None, calibration_tolerance: float | None = None) -> RebuildResult:
+    """Build; calibrate against the previous version when reference models are given (here, or in
+    the config); push the release (and the new version's results) when it has a Hub repo."""
+    models = list(reference_models if reference_models is not None else config.reference_models)
+    tolerance = config.calibration_tolerance if calibration_tolerance is None else calibration_tolerance
+    for model in models:
+        _identity(model)  # a bad model string fails now, before the build
     benchmark_dir = config.releases_root / config.benchmark
     before = latest_release(benchmark_dir)
     report(f"rebuilding {config.benchmark}: {' '.join(builder_command(config)[1:])}")
@@ -147,9 +185,61 @@ def rebuild(config: ReleaseConfig, *, push: bool = True, dry_run: bool = False, 
         raise RuntimeError(f"builder {config.module} finished but wrote no release under {benchmark_dir}.")
     version, release_dir = after
     changed = before is None or before[0] != version
-    report(f"{config.benchmark}: {'new release v' + str(version) if changed else 'unchanged, latest is v' + str(version)}")
+    report(f"{config.benchmark}: {'new release' if changed else 'unchanged, latest is'} v{version}")
+    calibration = _calibrate(config, benchmark_dir, version, release_dir, changed, models, tolerance, report)
     push_result = None
     if push and config.hub_repo:
         # Always ask the Hub: it no-ops on identical content, and it finishes an earlier push that failed.
         push_result = push_release(release_dir, config.hub_repo, dry_run=dry_run, report=report)
-    return RebuildResult(config, str(version), changed, push_result)
+        if calibration is not None and dry_run:
+            report(f"dry run: the results of v{version} would be pushed after the release")
+        elif calibration is not None:
+            from release.results_push import push_results
+
+            push_results(release_dir, config.hub_repo, report=report)
+    return RebuildResult(config, str(version), changed, push_result, calibration)
+
+
+def _calibrate(config: ReleaseConfig, benchmark_dir: Path, version: Version, release_dir: Path, changed: bool,
+               models: list[str], tolerance: float, report) -> dict | None:
+    """Score the reference models on this version and the one before it (see the module docstring)."""
+    if not models:
+        return None
+    earlier = [v for v in released_versions(benchmark_dir) if v < version]
+    if not earlier:
+        report(f"calibration skipped: v{version} is the first release of {config.benchmark}, nothing to compare with")
+        return None
+    recorded = read_index(release_dir).get("calibration")
+    if not changed and recorded and sorted(r["model"] for r in recorded["references"]) == sorted(
+            _identity(model) for model in models):
+        report(f"calibration of v{version} against v{recorded['previous_version']} is already recorded")
+        return recorded
+    from benchscore.calibration import calibrate  # scoring is needed only here
+
+    previous = released_versions(benchmark_dir)[max(earlier)]
+    return calibrate(release_dir, previous, models, benchmark=config.benchmark, tolerance=tolerance,
+                     scoring_flags=_flags(config.scoring_args), report=report)
+
+
+def _identity(model: str) -> str:
+    """provider:model, as results name a model (no server URL)."""
+    from builders.llm.errors import ConfigError
+    from builders.llm.models import parse_model
+
+    try:
+        spec = parse_model(model)
+    except ConfigError as error:
+        raise ValueError(f"reference model: {error}") from None
+    return f"{spec.provider}:{spec.model}"
+
+
+def _flags(arguments: dict) -> list[str]:
+    """{"cache_dir": "x", "triples": true} -> ["--cache-dir", "x", "--triples"]."""
+    flags = []
+    for key, value in sorted(arguments.items()):
+        flag = f"--{key.replace('_', '-')}"
+        if value is True:
+            flags.append(flag)
+        elif value not in (False, None):
+            flags += [flag, str(value)]
+    return flags

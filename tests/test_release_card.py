@@ -181,7 +181,9 @@ def test_tomato_card_template_renders_description_citation_and_lm_eval_task(tmp_
     assert "theory-of-mind benchmark built from conversations" in text
     assert "2501.08838" in text
     assert "@inproceedings{shinoda2025tomato" in text and "AAAI" in text
-    task = yaml.safe_load(code_block(text, "yaml", "lm-evaluation-harness"))
+    generative = yaml.safe_load(code_block(text, "yaml", "lm-evaluation-harness"))  # the first task
+    assert generative["output_type"] == "generate_until" and generative["task"] == "tomato_gen"
+    task = yaml.safe_load(code_block(text, "yaml", "Log-likelihood variant"))  # the second one
     assert task["dataset_kwargs"]["revision"] == "v1.0.0" and task["output_type"] == "multiple_choice"
     assert task["doc_to_choice"] == "{{[a0, a1, a2, a3]}}" and "{{conversation}}" in task["doc_to_text"]
     assert "| false_belief | test | 5 |" in text
