@@ -33,6 +33,9 @@ class Benchmark:
     answer_key: "AnswerKey | None" = None
     # a record's multiple-choice questions as the shortcut audit sees them (builders.audit.MCItem)
     mc_items: "Callable[[Record], list[MCItem]] | None" = None
+    # a benchmark without multiple-choice questions audits its labels its own way: records -> the
+    # report builders.audit.audit returns (items, chance, flag_margin, baselines, flagged)
+    shortcut_audit: Callable[[list[Record]], dict] | None = None
     sort_key: Callable[[Record], tuple] | None = None  # stable row order in a release
     # cross-field checks run after the JSON schema: each returns an error message or None
     checks: tuple[Callable[[Record], str | None], ...] = ()

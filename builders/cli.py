@@ -296,6 +296,12 @@ def _deal_answer_positions(benchmark: Benchmark, records: list[dict], salt: byte
     return placed
 
 
+def _shortcut_audit(benchmark: Benchmark, records: list[dict]) -> dict:
+    if benchmark.shortcut_audit is not None:
+        return benchmark.shortcut_audit(records)
+    return audit([item for record in records for item in benchmark.mc_items(record)])
+
+
 def _release_report(args, benchmark, llm, judge, report: BuildReport, collected, records: list[dict],
                     salt: bytes | None) -> dict:
     """What goes into the manifest and card: deterministic for one config and one cache."""
@@ -313,8 +319,8 @@ def _release_report(args, benchmark, llm, judge, report: BuildReport, collected,
         **({"notes": list(report.notes)} if report.notes else {}),  # builder notes must be deterministic
         **({"original_comparison": [figure.as_dict() for figure in benchmark.figures(records)]}
            if benchmark.figures else {}),
-        **({"shortcut_audit": audit([item for record in records for item in benchmark.mc_items(record)])}
-           if benchmark.mc_items else {}),
+        **({"shortcut_audit": _shortcut_audit(benchmark, records)}
+           if benchmark.mc_items or benchmark.shortcut_audit else {}),
         **({"answer_key": {"positions": "dealt over the whole release from the owner's private salt "
                                         "(builders/answer_key.py); nothing published predicts them",
                            "salt_fingerprint": fingerprint(salt)}} if salt else {}),
@@ -329,6 +335,8 @@ def _write_build_report(args, benchmark, report: BuildReport, accounting: Accoun
     body = {"status": status, "config": _config(args, benchmark), "funnel": report.funnel,
             "rejects": report.reject_summary(), "notes": report.notes, "llm": accounting.report(),
             "calls": None if calls is None else calls.report(report.funnel.get("released", 0)),
+            # paid work run ahead that the build never used (it stopped first); cached for a later build
+            "calls_run_ahead_unused": None if calls is None else calls.ahead.report(0)["total"],
             "shortcut_audit": audit,
             "timings_seconds": {**watch.stages, "total": watch.total, "llm_busy": round(accounting.busy_seconds, 3)},
             "release": None if release is None else {"path": str(release.path), "version": release.version,

@@ -109,6 +109,7 @@ async def ordered_map(function: Callable[[Any], Awaitable[Any]], items: Iterable
         result = await task
         if (parent := ledger.CURRENT.get()) is not None:
             parent.merge(item_ledger)
+            parent.ahead.merge(item_ledger.ahead)
         return result
 
     try:
@@ -126,6 +127,10 @@ async def ordered_map(function: Callable[[Any], Awaitable[Any]], items: Iterable
         for task in unconsumed:
             task.cancel()
         await asyncio.gather(*unconsumed, return_exceptions=True)
+        if (parent := ledger.CURRENT.get()) is not None:
+            for _, item_ledger in pending:  # paid for, but not part of the release: said so in the build report
+                parent.ahead.merge(item_ledger)
+                parent.ahead.merge(item_ledger.ahead)
 
 
 @dataclass

@@ -235,3 +235,23 @@ def test_work_run_ahead_and_never_consumed_is_not_in_the_ledger():
         return ledger
 
     assert asyncio.run(main()).steps["unit"].calls == 3
+
+
+def test_work_run_ahead_and_never_consumed_is_reported_apart():
+    async def unit(i: int) -> int:
+        CURRENT.get().record("unit", attempts=1, reask=False)
+        return i
+
+    async def main():
+        ledger = Ledger()
+        CURRENT.set(ledger)
+        stream = ordered_map(unit, range(10), concurrency=4)
+        async for value in stream:
+            if value == 2:
+                await asyncio.sleep(0.01)
+                break
+        await stream.aclose()
+        return ledger
+
+    ledger = asyncio.run(main())
+    assert ledger.steps["unit"].calls == 3 and ledger.ahead.steps["unit"].calls == 3  # items 3-5 ran ahead

@@ -32,6 +32,16 @@ class StepLedger:
 class Ledger:
     def __init__(self) -> None:
         self.steps: dict[str, StepLedger] = defaultdict(StepLedger)
+        # Calls made by work run ahead and never consumed (the build stopped first): paid, cached
+        # for a later build, not part of this release. Timing decides how many, so they belong in
+        # this run's build report, never in the release.
+        self._ahead: Ledger | None = None
+
+    @property
+    def ahead(self) -> "Ledger":
+        if self._ahead is None:
+            self._ahead = Ledger()
+        return self._ahead
 
     def record(self, step: str, *, attempts: int, reask: bool, failed: bool = False) -> None:
         row = self.steps[step]
