@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+WITHIN = 0.20  # the "~" target: within 20% of the reference (builders.figures.LENGTH_TOLERANCE)
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -15,17 +17,25 @@ class Figure:
     name: str
     value: float
     unit: str = ""
-    target: str = ""  # e.g. "< 60", ">= 0.95"; empty when the figure is informative only
+    # e.g. "< 60", ">= 0.95", "~ 24.7" (within 20%), "in 120-480" (a range); empty when informative only
+    target: str = ""
 
     @property
     def met(self) -> bool | None:
         if not self.target:
             return None
         operator, _, bound = self.target.partition(" ")
-        compare = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
+        compare = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__,
+                   "~": lambda value, reference: abs(value / reference - 1) <= WITHIN,
+                   "in": lambda value, span: _in_range(value, span)}
         if operator not in compare:
-            raise ValueError(f"target {self.target!r} must look like '< 60' or '>= 0.95'")
-        return compare[operator](float(self.value), float(bound))
+            raise ValueError(f"target {self.target!r} must look like '< 60', '>= 0.95', '~ 24.7' or 'in 120-480'")
+        return compare[operator](float(self.value), bound if operator == "in" else float(bound))
+
+
+def _in_range(value: float, span: str) -> bool:
+    low, _, high = span.partition("-")
+    return float(low) <= value <= float(high)
 
 
 def format_table(title: str, figures: list[Figure]) -> str:
