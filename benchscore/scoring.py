@@ -27,7 +27,7 @@ from benchscore.results import (
 from benchscore.runner import run_units
 from benchscore.source import Release, open_release
 from benchscore.stats import Bootstrap
-from builders.llm import LLM, Accounting, ResponseCache
+from builders.llm import LLM, Accounting, ResponseCache, opened
 from release.results import record_run
 
 CACHE_FILE = "responses.sqlite"  # the builders' response cache file, so scoring shares its cache
@@ -99,7 +99,7 @@ async def score(the_plan: Plan, llm: LLM, judge: LLM, *, write: bool,
     """Run every unit, summarise, and (unless write is False) store the results in the release."""
     release, protocol, options = the_plan.release, the_plan.protocol, the_plan.options
     ctx = Context(llm=llm, judge=judge, options=options)
-    async with _opened(llm, judge):
+    async with opened(llm, judge):
         predictions = await run_units(protocol, the_plan.units, ctx, concurrency=llm.concurrency,
                                       on_progress=on_progress)
     summary = protocol.summarise(predictions, options)
@@ -127,18 +127,3 @@ def warnings_for(headline: dict, protocol: Protocol, judge: LLM) -> list[str]:
         found.append(f"the judge {model_identity(judge)} is not fit to judge by its profile ({judge.profile.name}: "
                      f"{judge.profile.judge_note}); pass a stronger --judge-model for scores worth comparing")
     return found
-
-
-class _opened:
-    """Enter the model (and the judge, when it is another client) for the duration of the run."""
-
-    def __init__(self, llm: LLM, judge: LLM):
-        self.models = [llm] if judge is llm else [llm, judge]
-
-    async def __aenter__(self):
-        for model in self.models:
-            await model.__aenter__()
-
-    async def __aexit__(self, *exc):
-        for model in reversed(self.models):
-            await model.__aexit__(*exc)

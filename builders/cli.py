@@ -24,11 +24,11 @@ from . import __version__
 from .answer_key import SaltError, deal, fingerprint, load_salt
 from .audit import audit
 from .benchmark import Benchmark
-from .llm import LLM, Accounting, BudgetExceeded, ResponseCache
+from .llm import LLM, Accounting, BudgetExceeded, ResponseCache, opened
 from .llm.errors import LLMError
 from .llm.ledger import Ledger
-from .pipeline import BuildContext, BuildReport, Stopwatch, collect, split_by_config
 from .llm.profiles import check_fits_prompts, known_profile_names
+from .pipeline import BuildContext, BuildReport, Stopwatch, collect, split_by_config
 from .resources import PROMPTS, load_schema, prompt_hashes
 from .validate import RecordValidator, validate_records
 
@@ -168,7 +168,7 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
 
     kept_so_far = [0]
     stopped: BudgetExceeded | None = None
-    async with _opened(llm, judge):  # on exit, replies already asked for arrive and are cached
+    async with opened(llm, judge):  # on exit, replies already asked for arrive and are cached
         watch.lap("start models")
         ctx = BuildContext(args=args, llm=llm, judge=judge, seed=args.seed, report=report,
                            kept=lambda: kept_so_far[0])
@@ -242,21 +242,6 @@ def _check_requested_version(args, benchmark: Benchmark) -> None:
     if target.exists():  # a folder without manifest.json: an interrupted copy, or not ours
         raise UserError(f"{target} exists but is not a complete release (no manifest.json); "
                         "move it aside (or delete it) and run the same command again")
-
-
-class _opened:
-    """Enter the model (and the judge, when it is another model) for the duration of the build."""
-
-    def __init__(self, llm: LLM, judge: LLM):
-        self.models = [llm] if judge is llm else [llm, judge]
-
-    async def __aenter__(self):
-        for model in self.models:
-            await model.__aenter__()
-
-    async def __aexit__(self, *exc):
-        for model in reversed(self.models):
-            await model.__aexit__(*exc)
 
 
 def _progress(console: Console, total: int) -> Progress:

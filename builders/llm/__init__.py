@@ -2,10 +2,10 @@
 
 from .accounting import Accounting
 from .cache import ResponseCache
-from .client import LLM
+from .client import LLM, opened
 from .errors import BudgetExceeded, CacheError, ConfigError, LLMError, RequestFailed
 from .models import parse_model
 from .types import ChatReply, ChatRequest
 
-__all__ = ["LLM", "ChatRequest", "ChatReply", "ResponseCache", "Accounting", "RequestFailed", "BudgetExceeded",
+__all__ = ["LLM", "opened", "ChatRequest", "ChatReply", "ResponseCache", "Accounting", "RequestFailed", "BudgetExceeded",
            "CacheError", "ConfigError", "LLMError", "parse_model"]

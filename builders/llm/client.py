@@ -8,6 +8,7 @@ budget. A builder only builds `ChatRequest`s and reads `ChatReply`s.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -356,3 +357,13 @@ def _estimate_tokens(request: ChatRequest) -> int:
 
 def _env(name: str) -> str | None:
     return os.environ.get(name) or None
+
+
+@contextlib.asynccontextmanager
+async def opened(*clients: "LLM"):
+    """Enter each distinct client (a generator and its judge may be one) for the duration of a run;
+    on exit, replies already asked for arrive and are cached."""
+    async with contextlib.AsyncExitStack() as stack:
+        for client in {id(c): c for c in clients}.values():
+            await stack.enter_async_context(client)
+        yield
