@@ -39,8 +39,8 @@ def test_each_level_gets_exactly_per_level():
     assert len(selection.ids) == 40 == len(chosen)
     for level in (1, 2, 3, 4):
         assert sum(c.level == level for c in chosen.values()) == 10
-        assert selection.fill[level] == {"wanted": 10, "source": 10, "synthetic": 0, "missing": 0,
-                                         "distinct_characters": selection.fill[level]["distinct_characters"]}
+        assert selection.fill[level] == {"wanted": 10, "source": 10, "synthetic": 0, "synthetic_wanted": 0,
+                                         "missing": 0, "distinct_characters": 9, "distinct_books": 3}
 
 
 def test_caps_per_character_and_book():
@@ -56,16 +56,48 @@ def test_caps_per_character_and_book():
 
 def test_a_level_that_cannot_be_filled_reports_the_shortfall():
     pool = [c for c in _pool() if c.level != 4 or c.book == "Othello" and c.character == "A"]
-    selection = select_test(pool, per_level=10, seed=0, max_per_character=4)
-    assert selection.fill[4] == {"wanted": 10, "source": 4, "synthetic": 0, "missing": 6, "distinct_characters": 1}
+    selection = select_test(pool, per_level=10, seed=0, max_per_character=4, origin_balance=False)
+    assert selection.fill[4] == {"wanted": 10, "source": 4, "synthetic": 0, "synthetic_wanted": 6, "missing": 6,
+                                 "distinct_characters": 1, "distinct_books": 1}
+    assert selection.fill[1]["missing"] == 0
+    # with origin balance every level waits for the same 6 top-up portrayals
+    balanced = select_test(pool, per_level=10, seed=0, max_per_character=4)
+    assert {level: (f["source"], f["synthetic_wanted"], f["missing"]) for level, f in balanced.fill.items()} == \
+        {level: (4, 6, 6) for level in (1, 2, 3, 4)}
 
 
-def test_synthetic_only_fills_what_sources_cannot():
-    sources = [c for c in _pool() if c.level != 4][:0] + [c for c in _pool() if c.level == 4][:3]
-    synthetic = [Candidate(id=f"syn-{i}::X", level=4, tone="Negative", completeness=5, book="Original",
-                           character=f"X{i}", origin="synthetic") for i in range(20)]
-    selection = select_test(sources + synthetic, per_level=10, seed=0, max_per_book=20)
+def _synthetic(level, count):
+    """Top-up candidates: each scene a work of its own."""
+    return [Candidate(id=f"syn-{level}-{i}::X", level=level, tone="Negative", completeness=5, book=f"synthetic-{level}-{i}",
+                      character="X", origin="synthetic") for i in range(count)]
+
+
+def test_without_origin_balance_synthetic_only_fills_what_sources_cannot():
+    sources = [c for c in _pool() if c.level == 4][:3]
+    selection = select_test(sources + _synthetic(4, 20), per_level=10, seed=0, origin_balance=False)
     assert selection.fill[4]["source"] == 3 and selection.fill[4]["synthetic"] == 7
+
+
+def test_origin_balance_takes_as_many_top_up_portrayals_at_every_level():
+    """Sources fill levels 1-3 and give level 4 only 6: every level takes 4 top-up portrayals, so the
+    origin of a test portrayal says nothing about its level."""
+    first_scenes = [c for c in _pool() if c.level == 4 and c.id.split("-")[1] == "0"]  # 9 characters
+    pool = [c for c in _pool() if c.level != 4] + first_scenes[:6]
+    pool += [c for level in (1, 2, 3, 4) for c in _synthetic(level, 8)]
+    selection = select_test(pool, per_level=10, seed=0, max_per_character=2)
+    assert {level: (f["source"], f["synthetic"], f["missing"]) for level, f in selection.fill.items()} == \
+        {level: (6, 4, 0) for level in (1, 2, 3, 4)}
+    unbalanced = select_test(pool, per_level=10, seed=0, max_per_character=2, origin_balance=False)
+    assert [unbalanced.fill[level]["synthetic"] for level in (1, 2, 3, 4)] == [0, 0, 0, 4]
+
+
+def test_small_selections_spread_over_characters_and_works():
+    """Before any character's second portrayal, every character's first; the works in turn."""
+    selection = select_test(_pool(), per_level=9, seed=0)
+    for level in (1, 2, 3, 4):
+        assert selection.fill[level]["distinct_characters"] == 9 and selection.fill[level]["distinct_books"] == 3
+    three = select_test(_pool(), per_level=3, seed=5, hill_climb=False)
+    assert all(fill["distinct_books"] == 3 for fill in three.fill.values())
 
 
 def test_tone_is_stratified():
@@ -127,7 +159,7 @@ def test_agreement_summary_counts_splits():
 
 
 def _trait_pool():
-    """Level-4 candidates: 'good fit' ones carry Cruel + Manipulative (the official L4 profile),
+    """Level-4 candidates (a one-level pool: selected without origin balance): 'good fit' ones carry Cruel + Manipulative (the official L4 profile),
     'poor fit' ones Kind-free but off-profile traits; two tones, two books."""
     pool = []
     for i in range(12):
@@ -148,8 +180,8 @@ def test_targets_scale_the_official_table():
 
 def test_hill_climb_lowers_the_trait_distance_keeping_origin_tone_and_size():
     pool = _trait_pool()
-    plain = select_test(pool, per_level=4, seed=0, hill_climb=False)
-    climbed = select_test(pool, per_level=4, seed=0)
+    plain = select_test(pool, per_level=4, seed=0, hill_climb=False, origin_balance=False)
+    climbed = select_test(pool, per_level=4, seed=0, origin_balance=False)
     by_id = {c.id: c for c in pool}
     targets = trait_targets(4)[4]
     before = trait_distance([by_id[i] for i in plain.ids], targets)
@@ -171,16 +203,16 @@ def test_hill_climb_never_swaps_across_origins_nor_breaks_caps():
     sources = [c for c in pool if c.traits[0] != "Cruel"]
     synthetic = [Candidate(id=f"s{i}", level=4, tone="Negative", completeness=5, book="Original", character="Y",
                            origin="synthetic", traits=("Cruel", "Manipulative", "Selfish")) for i in range(3)]
-    selection = select_test(sources + synthetic, per_level=4, seed=0, max_per_character=1)
+    selection = select_test(sources + synthetic, per_level=4, seed=0, max_per_character=1, origin_balance=False)
     assert selection.fill[4]["source"] == 4 and selection.fill[4]["synthetic"] == 0  # sources fill it, no swap in
     capped = select_test([c for c in pool if c.traits[0] != "Cruel"][:3] + synthetic, per_level=4, seed=0,
-                         max_per_character=1)
+                         max_per_character=1, origin_balance=False)
     assert capped.fill[4]["synthetic"] == 1  # one portrayal per (book, character), even when it would help
 
 
 def test_trait_report_says_which_counts_are_within_tolerance():
     pool = _trait_pool()
-    report = select_test(pool, per_level=4, seed=0).traits[4]
+    report = select_test(pool, per_level=4, seed=0, origin_balance=False).traits[4]
     # at 4 per level the tolerance of Cruel (target 3.62) is ±0.54: 3 is just outside
     assert report["traits"]["Cruel"] == {"target": round(181 / 50, 2), "achieved": 3, "within": False}
     assert report["traits"]["Kind"] == {"target": 0, "achieved": 0, "within": True}

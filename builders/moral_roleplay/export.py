@@ -10,7 +10,11 @@ writes (spec §2 and Step F):
   level, trait, tone and completeness, the source/synthetic share per level, and the annotator
   agreement over the released portrayals.
 Scene objects have the published field order and no provenance or flat portrayal fields; arrays are
-sorted by (book, i_p, i_c). JSON: UTF-8, 2-space indent, so the files are byte-identical per release.
+sorted by (book, i_p, i_c). A portrayal not judged (no level) is no key or major character of the
+exported scene, since the original format labels every key character and its harness scores them
+all; it stays a speaker with its profile, and a scene with no labelled character is left out (the
+manifest counts both). JSON: UTF-8, 2-space indent, so the files are
+byte-identical per release.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ def scene_object(record: dict) -> dict:
         raise ValueError(f"record {record.get('portrayal_id', '?')} lacks scene fields {missing}; "
                          "export only records built by builders.moral_roleplay")
     scene = {f: record[f] for f in SCENE_FIELDS}
+    labelled = [k for k in scene["key_characters"] if k["morality_classification"]["level"] is not None]
+    scene["key_characters"] = labelled
+    scene["major_characters"] = [n for n in scene["major_characters"] if n in {k["name"] for k in labelled}]
     # parquet gives absent optional struct fields back as null; the scene objects never hold them
     plot_characters = [{k: v for k, v in c.items() if v is not None} for c in scene["plot"]["key_characters"]]
     scene["plot"] = {**scene["plot"], "key_characters": plot_characters}
@@ -50,11 +57,12 @@ def scene_key(scene: dict) -> tuple:
 
 
 def scenes_of(records: list[dict]) -> list[dict]:
-    """One scene object per case key (every portrayal of a scene carries the same scene), sorted."""
+    """One scene object per case key (every portrayal of a scene carries the same scene), sorted;
+    scenes without a labelled character are left out."""
     by_key: dict[str, dict] = {}
     for record in records:
         by_key.setdefault(record["case_key"], scene_object(record))
-    return sorted(by_key.values(), key=scene_key)
+    return sorted((scene for scene in by_key.values() if scene["key_characters"]), key=scene_key)
 
 
 def manifest(records: list[dict]) -> dict:
@@ -74,6 +82,9 @@ def manifest(records: list[dict]) -> dict:
         "per_level": per_level,
         "counts": {"test": _counts(test), "all": _counts(records)},
         "agreement_over_released_portrayals": agreement_summary(pairs),
+        "not_judged": {"portrayals": sum(r["level"] is None for r in records),
+                       "scenes_left_out": len({r["case_key"] for r in records})
+                       - len({r["case_key"] for r in records if r["level"] is not None})},
     }
 
 

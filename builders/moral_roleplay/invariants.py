@@ -78,13 +78,28 @@ def portrayal_matches_scene(record: dict) -> str | None:
 
 
 def traits_fit_levels(record: dict) -> str | None:
+    """A labelled key character's traits fit its level; one not judged has no level and no traits."""
     for key in record["key_characters"]:
         label = key["morality_classification"]
+        if label["level"] is None:
+            if label["key_traits"]:
+                return f"{key['name']}: traits without a level (a portrayal not judged has neither)"
+            continue
         problem = check_traits(label["key_traits"], label["level"]).problem
         if problem:
             return f"{key['name']}: {problem}"
     return None
 
 
+def not_judged_is_unlabelled_and_untested(record: dict) -> str | None:
+    """`annotation = "not judged"` exactly when the level is null, and such a portrayal is never tested."""
+    not_judged = record["annotation"] == "not judged"
+    if not_judged != (record["level"] is None):
+        return f"annotation {record['annotation']!r} with level {record['level']}: only a portrayal not judged has no level"
+    if not_judged and (record["test"] or record["key_traits"] or "reason" not in record["provenance"]["annotation"]):
+        return "a portrayal not judged must have no traits, no test row and its reason in provenance.annotation"
+    return None
+
+
 checks = (majors_are_profiled_key_characters, speakers_match_dialogue, messages_start_with_thought, word_limits,
-          no_alias_duplicates, portrayal_matches_scene, traits_fit_levels)
+          no_alias_duplicates, portrayal_matches_scene, traits_fit_levels, not_judged_is_unlabelled_and_untested)

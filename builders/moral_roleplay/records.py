@@ -1,4 +1,4 @@
-"""Released records: one per usable (scene, character) portrayal.
+"""Released records: one per released (scene, character) portrayal: labelled, or not judged.
 
 Design (spec §2, §3): every record carries the whole CoSER scene, so the compatibility fields the
 original evaluation reads (`key_characters[].morality_classification`, `dialogues`, ...) are in
@@ -8,8 +8,10 @@ The three configs are membership tests over these records:
   row per scored pair; several rows can share a scene);
 - `scenes`: `scene_row` is true (exactly one row per released scene: the full pool of scenes);
 - `characters`: every record (one row per labelled portrayal).
-Only usable portrayals (agreed or adjudicated) become key characters; a disputed or failed one
-stays in the dialogue as a speaker but is not labelled.
+Labelled portrayals (agreed, adjudicated or designed) and portrayals not judged (no annotator fit to
+judge: `level` null, no traits, the reason in `provenance.annotation.reason`) become key characters;
+only labelled ones are test candidates. A disputed, failed or unconfirmed one stays in the dialogue
+as a speaker but is not a key character (the build reports it as a reject).
 """
 
 from __future__ import annotations
@@ -37,21 +39,24 @@ def portrayal_id(case_key: str, name: str) -> str:
     return f"{case_key}::{name}"
 
 
-def usable(result: SceneResult) -> list[Portrayal]:
-    return [p for p in result.portrayals if p.usable] if result.scene is not None else []
+def released(result: SceneResult) -> list[Portrayal]:
+    return [p for p in result.portrayals if p.released] if result.scene is not None else []
 
 
 def candidates_of(result: SceneResult) -> list[Candidate]:
+    """Test candidates: the scene's portrayals with a level. A top-up scene is a work of its own:
+    its characters are invented for it, whatever names other top-up scenes reuse."""
     scene = result.scene
     return [Candidate(id=portrayal_id(result.case_key, p.name), level=p.level, tone=scene["tone"],
-                      completeness=scene["completeness"], book=scene["book"], character=p.name,
-                      origin=result.origin, traits=tuple(p.traits)) for p in usable(result)]
+                      completeness=scene["completeness"], book=result.group_work, character=p.name,
+                      origin=result.origin, traits=tuple(p.traits)) for p in released(result) if p.usable]
 
 
 def labelled_scene(result: SceneResult) -> dict:
-    """The CoSER scene with its usable key characters labelled (the compatibility core)."""
+    """The CoSER scene with its released key characters labelled (level null and no traits when not
+    judged; the compatibility core)."""
     scene = {k: v for k, v in result.scene.items() if k != "thoughts"}
-    portrayals = usable(result)
+    portrayals = released(result)
     names = [p.name for p in portrayals]
     scene["key_characters"] = [{"name": p.name, "thought": result.scene["thoughts"][p.name],
                                 "morality_classification": {"level": p.level, "key_traits": list(p.traits)}}
@@ -64,10 +69,10 @@ def labelled_scene(result: SceneResult) -> dict:
 
 
 def scene_records(result: SceneResult, test_ids: set[str], run: RunInfo) -> list[dict]:
-    """The records of one scene, one per usable portrayal."""
+    """The records of one scene, one per released portrayal."""
     scene = labelled_scene(result)
     records = []
-    for portrayal in usable(result):
+    for portrayal in released(result):
         record_id = portrayal_id(result.case_key, portrayal.name)
         records.append({
             "portrayal_id": record_id,
@@ -88,7 +93,8 @@ def scene_records(result: SceneResult, test_ids: set[str], run: RunInfo) -> list
                 "group": split_group_of(result.group_work, portrayal.name),
                 "scene": result.provenance,
                 "annotation": {"status": portrayal.status, "pair": list(portrayal.pair) if portrayal.pair else None,
-                               "calls": portrayal.annotations, "re_asks": portrayal.problems},
+                               "calls": portrayal.annotations, "re_asks": portrayal.problems,
+                               **({"reason": portrayal.reason} if portrayal.reason else {})},
             },
         })
     return records

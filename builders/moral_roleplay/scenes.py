@@ -19,6 +19,7 @@ from builders.moral_roleplay.annotate import (
     Portrayal,
     PortrayalContext,
     annotate_portrayal,
+    not_judged,
 )
 from builders.moral_roleplay.coser import ENVIRONMENT, format_message, is_verbatim
 from builders.moral_roleplay.normalise import Normaliser
@@ -30,10 +31,24 @@ MAX_SCENE_TURNS = 32
 
 @dataclass
 class Annotators:
+    """Who labels portrayals: only models fit to judge (build.annotators_of picks them). With none,
+    `not_judged_reason` says why, and every portrayal is released as not judged, asking nothing."""
+
     first: object  # LLM clients (anything with an async chat(request))
     second: object
     adjudicator: object
     temperature: float = 0.7
+    not_judged_reason: str | None = None
+
+    @property
+    def judging(self) -> bool:
+        return self.not_judged_reason is None
+
+    async def label(self, context: PortrayalContext) -> Portrayal:
+        if not self.judging:
+            return not_judged(context.name, self.not_judged_reason)
+        return await annotate_portrayal(self.first, self.second, self.adjudicator, context,
+                                        temperature=self.temperature)
 
 
 @dataclass(frozen=True)
@@ -122,15 +137,13 @@ async def build_source_scene(llm, annotators: Annotators, profiles: writing.Prof
     if changed:
         return result.drop("verbatim", f"not verbatim: speech text changed in turns {changed[:5]}")
     result.counts["scenes written"] += 1
-    profile_replies = await _profiles(profiles, work, source.key_ids)
+    profile_replies, profile_failures = await _profiles(profiles, work, source.key_ids)
     context = {"book": source.book, "summary": brief.data["summary"], "scenario": brief.data["scenario"],
                    "lines": tuple(lines)}
     cast = [(c, work.characters[c].name) for c in source.key_ids if c in profile_replies]
     portrayals = await asyncio.gather(*(
-        annotate_portrayal(annotators.first, annotators.second, annotators.adjudicator,
-                           PortrayalContext(name=name, profile=profile_replies[c].data["profile"],
-                                            thought=brief.data["thoughts"][name], **context),
-                           temperature=annotators.temperature)
+        annotators.label(PortrayalContext(name=name, profile=profile_replies[c].data["profile"],
+                                          thought=brief.data["thoughts"][name], **context))
         for c, name in cast))
     result.portrayals = list(portrayals)
     result.scene = coser_scene(source.book, source.i_p, source.i_c, source.chapter, brief.data,
@@ -145,20 +158,22 @@ async def build_source_scene(llm, annotators: Annotators, profiles: writing.Prof
         "calls": {"brief": brief.provenance, "rating": rating.provenance, "thoughts": thoughts.provenance,
                   "profiles": {name: profile_replies[c].provenance for c, name in cast}},
     }
-    missing = len(source.key_ids) - len(cast)
-    if missing:
-        result.counts["profiles failed"] += missing
+    for char_id, reason in profile_failures.items():  # without a profile a key character is not portrayed
+        result.counts["profiles failed"] += 1
+        result.rejects.append({"stage": "profile", "reason": f"profile failed: {reason}",
+                               "record": {"case_key": result.case_key, "name": work.characters[char_id].name}})
     return result
 
 
-async def _profiles(profiles: writing.Profiles, work: Work, char_ids) -> dict:
-    replies = {}
+async def _profiles(profiles: writing.Profiles, work: Work, char_ids) -> tuple[dict, dict[str, str]]:
+    """Each character's profile reply, and why a profile failed (character id -> reason)."""
+    replies, failed = {}, {}
     for char_id in char_ids:
         try:
             replies[char_id] = await profiles.get(work, char_id)
-        except RequestFailed:
-            continue
-    return replies
+        except RequestFailed as error:
+            failed[char_id] = error.reason
+    return replies, failed
 
 
 def source_dialogues(lines, thoughts: list[str], normaliser: Normaliser) -> list[dict]:

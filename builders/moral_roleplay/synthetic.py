@@ -14,14 +14,17 @@ accept; a capable model writes natural prose at the lengths data/original.json t
 The designed character is given a deed of the target level from a fixed list (data/synthetic.json);
 the PROGRAM writes it into the opening Environment line ("Corvin poisons the well the village drinks
 from, to watch them suffer."), and every writing prompt is told it, so the scene states an act of
-that level whatever the writer does with the rest. The second character is annotated like any
-source portrayal. The designed character:
+that level whatever the writer does with the rest. The k-th top-up scene of every level gets the
+same setting and names (`top_up_plan`): they follow the scene's rank within its level, so nothing
+but the level and the deed differs between levels. The second character is labelled like any source
+portrayal (annotated, or not judged when no annotator is fit to judge). The designed character:
 - with confirmation on (`--confirm-top-up on`, or auto with an annotator fit to judge) is annotated
   too and kept only when the annotation computes the target level (status "unconfirmed" and a count
   otherwise);
-- with confirmation off (or auto with annotators measured unfit, such as the embedded model, whose
-  two annotations agreed no better than chance) carries the designed level, status "designed", and
-  only its traits are asked, for that level.
+- with confirmation off (or auto with no annotator fit to judge, such as the embedded model, whose
+  two annotations agreed no better than chance) is labelled by design, status "designed": the
+  designed level and the traits designed with the deed (data/synthetic.json `design_traits`), which
+  the writer is told too. No model is asked for them.
 Records say `origin = "synthetic"`, and `target_level` holds the design for the designed character.
 """
 
@@ -34,11 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from builders.llm import RequestFailed
-from builders.moral_roleplay.annotate import (
-    PortrayalContext,
-    annotate_portrayal,
-    label_by_design,
-)
+from builders.moral_roleplay.annotate import PortrayalContext, label_by_design
 from builders.moral_roleplay.coser import ENVIRONMENT, format_message
 from builders.moral_roleplay.invariants import word_limit_problem
 from builders.moral_roleplay.normalise import Normaliser
@@ -97,6 +96,8 @@ class Plan:
     level_name: str
     level_definition: str
     deed: str  # what the designed character does in the scene, an act of the target level
+    traits: tuple[str, ...]  # the traits designed with the deed
+    by_design: bool = False  # the designed character's label is the design: the writer is told the traits too
 
     @property
     def deed_line(self) -> str:
@@ -116,16 +117,19 @@ class Plan:
                 "level_definition": self.level_definition, "designed": self.designed, "deed": self.deed}
 
 
-def top_up_plan(index: int, level: int, ordinal: int = 0) -> Plan:
-    """Top-up scene number `index` of the build, the `ordinal`-th for `level`: the deeds of a level
-    are used in turn, the names and settings across all levels."""
+def top_up_plan(index: int, level: int, ordinal: int = 0, *, by_design: bool = False) -> Plan:
+    """Top-up scene number `index` of the build, the `ordinal`-th for `level`. Deed, setting and
+    names all follow `ordinal`, never `index`: levels are planned in turn, so anything chosen by the
+    build-wide index would follow the level (with 4 levels and 8 settings, each setting would only
+    ever meet one level) and tell it to anyone reading the scene."""
     inputs = synthetic_inputs()
     wanted = inputs["levels"][str(level)]
-    names = inputs["names"][index % len(inputs["names"])]
+    names = inputs["names"][ordinal % len(inputs["names"])]
     deeds = inputs["deeds"][str(level)]
-    return Plan(index=index, level=level, setting=inputs["settings"][index % len(inputs["settings"])],
+    deed = deeds[ordinal % len(deeds)]
+    return Plan(index=index, level=level, setting=inputs["settings"][ordinal % len(inputs["settings"])],
                 names=(names[0], names[1]), level_name=wanted["name"], level_definition=wanted["definition"],
-                deed=deeds[ordinal % len(deeds)])
+                deed=deed, traits=tuple(inputs["design_traits"][str(level)][deed]), by_design=by_design)
 
 
 def lines_schema(contract: Contract, count: int) -> dict:
@@ -177,9 +181,13 @@ async def write_scene(llm, plan: Plan, *, temperature: float) -> Written:
 
 
 async def _write_character(llm, contract: Contract, plan: Plan, name: str, scenario: str, ask: dict):
-    """One character's profile and thought; the designed one is told its level and deed."""
-    role = (f"a {plan.level_name} ({plan.level_definition}) who, in this scene, {plan.deed}"
-            if name == plan.designed else OTHER_ROLE)
+    """One character's profile and thought; the designed one is told its level and deed, and its
+    traits when they are to be its label."""
+    role = OTHER_ROLE
+    if name == plan.designed:
+        role = f"a {plan.level_name} ({plan.level_definition}) who, in this scene, {plan.deed}"
+        if plan.by_design:
+            role += f"; {', '.join(plan.traits[:-1])} and {plan.traits[-1]}"
 
     def character_request(sample: int, reask: bool):
         return request("synthetic_character", character_schema(contract, name), contract, sample=sample,
@@ -241,8 +249,8 @@ async def build_synthetic_scene(llm, annotators: Annotators, index: int, level: 
                                 scene_filter: SceneFilter, temperature: float, confirm: bool = True,
                                 ordinal: int = 0) -> SceneResult:
     """Top-up scene number `index`, designed around a character of `level`; the second character
-    annotated like any portrayal, the designed one too when `confirm`, else labelled by design."""
-    plan = top_up_plan(index, level, ordinal)
+    labelled like any portrayal, the designed one too when `confirm`, else labelled by design."""
+    plan = top_up_plan(index, level, ordinal, by_design=not confirm)
     result = SceneResult(case_key=f"{SYNTHETIC_BOOK}-{index}-0", origin="synthetic", group_work=f"synthetic-{index}")
     result.counts["top-up scenes attempted"] += 1
     result.counts[f"top-up level {level}: scenes attempted"] += 1
@@ -267,17 +275,14 @@ async def build_synthetic_scene(llm, annotators: Annotators, index: int, level: 
 
     async def label(name: str):
         if name == plan.designed and not confirm:
-            return await label_by_design(llm, contexts[name], plan.level, temperature=annotators.temperature)
-        return await annotate_portrayal(annotators.first, annotators.second, annotators.adjudicator, contexts[name],
-                                        temperature=annotators.temperature)
+            return label_by_design(name, plan.level, plan.traits)
+        return await annotators.label(contexts[name])
 
     result.portrayals = list(await asyncio.gather(*(label(name) for name in plan.names)))
     if confirm:
         confirm_design(result, plan)
     else:
-        designed = result.portrayals[0]
-        result.counts[f"top-up level {plan.level}: "
-                      + ("labelled by design" if designed.usable else "traits failed")] += 1
+        result.counts[f"top-up level {plan.level}: labelled by design"] += 1
     brief = {**written.brief, "thoughts": written.thoughts}  # no prominence: an original scene has no story
     result.scene = coser_scene(SYNTHETIC_BOOK, index, 0, None, brief,
                                {"tone": rating.data["tone"], "completeness": measured.value},
@@ -286,6 +291,7 @@ async def build_synthetic_scene(llm, annotators: Annotators, index: int, level: 
     result.provenance = {"origin": "synthetic", "work_id": result.group_work, "requested_level": level,
                          "designed_character": plan.designed, "setting": plan.setting, "deed": plan.deed,
                          "level_from": "annotation" if confirm else "design",
+                         **({"design_traits": list(plan.traits)} if plan.by_design else {}),
                          "completeness": measured.provenance(), "normalised": written.normaliser.notes,
                          "calls": {**written.calls, "rating": rating.provenance}}
     result.counts["top-up scenes written"] += 1
