@@ -7,7 +7,7 @@ So gold positions are dealt once the release's records are final:
 
 - per stratum (a benchmark's answer slots that must be balanced together: a track, a dimension, a
   file), every answer slot is ranked by HMAC-SHA256(salt, benchmark | stratum | record id | slot),
-  and the ranked slots take positions 0, 1, ..., k-1, 0, 1, ... in turn: each position holds the
+  and the ranked slots take the positions in turn from a salted start: each position holds the
   gold n/k times up to one, whatever n is, and in release order (by id) the positions follow no
   pattern anyone without the salt can see;
 - the distractors' order is drawn from the same salt, so it carries nothing either.
@@ -111,9 +111,12 @@ def deal(benchmark_name: str, key: AnswerKey, records: list[Record], id_field: s
             rank = _mac(salt, benchmark_name, slot.stratum, str(record[id_field]), str(slot_index))
             strata[(slot.stratum, slot.options)].append((rank, index, slot_index))
     positions: dict[tuple[int, int], int] = {}
-    for (_, options), slots in strata.items():
+    for (stratum, options), slots in strata.items():
+        # A stratum of n slots leaves n mod k positions with one gold more; a salted start spreads
+        # those extras over the positions, so many small strata do not pile them on the first ones.
+        start = int.from_bytes(_mac(salt, benchmark_name, "start", stratum, str(options))[:4], "big") % options
         for turn, (_, index, slot_index) in enumerate(sorted(slots)):
-            positions[(index, slot_index)] = turn % options
+            positions[(index, slot_index)] = (start + turn) % options
     placed = []
     for index, record in enumerate(records):
         for slot_index, slot in enumerate(key.slots(record)):

@@ -126,3 +126,11 @@ def test_a_given_salt_file_is_used_and_a_bad_one_is_named_with_the_fix(tmp_path)
         load_salt(tmp_path / "cache", mine)
     with pytest.raises(SaltError, match="cannot be read"):
         load_salt(tmp_path / "cache", tmp_path / "missing.salt")
+
+
+def test_many_small_strata_do_not_pile_their_extra_golds_on_the_first_positions():
+    """41 questions in 8 strata of 5-6: each stratum balanced to one, and the pool as well."""
+    records = make_records(41, strata=8)
+    placed = deal("demo", KEY, records, "id", SALT)
+    pooled = Counter(r["answer"] for r in placed)
+    assert max(pooled.values()) - min(pooled.values()) <= 3, pooled

@@ -40,6 +40,18 @@ def _once(tmp_path_factory, name: str, build) -> Path:
     return release
 
 
+TEST_SALT = bytes.fromhex("5a" * 32)
+
+
+def dealt(benchmark, records: list[dict]) -> list[dict]:
+    """The records with their gold positions dealt, as the builder CLI deals them before a release."""
+    from builders.answer_key import deal
+
+    if benchmark.answer_key is None:
+        return records
+    return deal(benchmark.name, benchmark.answer_key, records, benchmark.id_field, TEST_SALT)
+
+
 def write_tomato_release(root: Path, n: int = TOMATO_N, **release_options):
     from builders.pipeline import split_by_config
     from builders.tomato.build import BENCHMARK
@@ -47,7 +59,7 @@ def write_tomato_release(root: Path, n: int = TOMATO_N, **release_options):
     from tests.test_tomato_build import FakeLLM, build
 
     collected, report = build(["--n", str(n)], FakeLLM())
-    splits = split_by_config(BENCHMARK, collected.kept, {"test": 1.0}, 0)
+    splits = split_by_config(BENCHMARK, dealt(BENCHMARK, collected.kept), {"test": 1.0}, 0)
     return write_release(BENCHMARK, splits, {"funnel": report.funnel}, root, **release_options)
 
 
@@ -58,7 +70,7 @@ def _write_personaeval(root: Path) -> None:
     from tests.test_personaeval_build import FakeLLM, args_for, run
 
     rows, report = run(FakeLLM(), args_for(n=16))
-    write_release(build.BENCHMARK, split_by_config(build.BENCHMARK, rows, {"test": 1.0}, 0),
+    write_release(build.BENCHMARK, split_by_config(build.BENCHMARK, dealt(build.BENCHMARK, rows), {"test": 1.0}, 0),
                   {"funnel": report.funnel}, root)
 
 
@@ -75,7 +87,7 @@ def _write_litchartom(root: Path) -> None:
         records, report = _run(monkeypatch, ScriptedLLM(litchartom_responder(plot_items=_plot_items)),
                                ScriptedLLM(litchartom_responder(checker_right=lambda r: True)), _args())
     valid, _ = validate_records(records, load_schema("litchartom"), checks=build.BENCHMARK.checks)
-    write_release(build.BENCHMARK, split_by_config(build.BENCHMARK, valid, {"test": 1.0}, 0),
+    write_release(build.BENCHMARK, split_by_config(build.BENCHMARK, dealt(build.BENCHMARK, valid), {"test": 1.0}, 0),
                   {"funnel": report.funnel}, root)
 
 

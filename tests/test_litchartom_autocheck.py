@@ -1,13 +1,19 @@
-"""Gold drafts and the auto-check loop: bounded redrafting on program checks, distractors from the
-work's other golds, the blind answer, another distractor set after a miss, rejection with reasons;
-and the program checks on drafts (frame, leakage, answer in the question)."""
+"""Gold drafts and the auto-check: bounded redrafting on program checks, distractors from the work's
+other golds in closed blocks of four (spares of earlier plots filling a block), the blind answer,
+rejection with reasons; and the program checks on drafts (frame, leakage, answer in the question)."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
 
-from builders.litchartom.autocheck import assemble, checker_order, draft_gold
+from builders.litchartom.autocheck import (
+    ANSWER_SCHEMA,
+    assemble,
+    checker_order,
+    draft_gold,
+)
+from builders.litchartom.blocks import Compatibility, per_dimension
 from builders.litchartom.contract import Contract
 from builders.litchartom.distractors import Gold
 from builders.litchartom.leakage import FutureLeakCheck
@@ -79,15 +85,23 @@ def test_drafts_failing_program_checks_are_redrafted_then_rejected_with_reasons(
     assert question.draft is None and [a["outcome"] for a in question.attempts] == ["request failed"] * 2
 
 
+def _block(golds, leak, spares=()):
+    return per_dimension(list(golds), list(spares), Compatibility(leak, RATIO))
+
+
 def test_distractors_are_the_other_characters_golds_reframed_and_the_checker_must_recover_the_gold():
     steps, leak = _steps()
     questions, pool = _golds(steps, leak)
+    blocks = _block(pool, leak)
+    assert len(blocks.blocks) == 1 and blocks.blocks[0].questions == tuple(pool) and blocks.left == {}
     judge = ScriptedLLM(litchartom_responder())
-    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, judge, max_ratio=RATIO))
+    chosen = blocks.blocks[0].distractors(pool[0])
+    question = asyncio.run(assemble(questions[0], steps[0], chosen, None, judge))
     assert question.accepted and question.counts["blind checks passed"] == 1
     others = {q.draft.answer.removeprefix(f"{s.character} believes ") for s, q in zip(steps[1:], questions[1:])}
-    assert {d.text.removeprefix("Lear believes ") for d in question.distractors} <= others
+    assert {d.text.removeprefix("Lear believes ") for d in question.distractors} == others
     assert all(d.text.startswith("Lear believes ") and d.kind == "other character" for d in question.distractors)
+    assert judge.calls[0].schema == ANSWER_SCHEMA and judge.calls[0].temperature == 0.0  # the strict contract's
     prompt = judge.calls[0].messages[0]["content"]
     assert "The conversation shows it plainly" not in prompt  # never the reasoning
     options = [line for line in prompt.splitlines() if line[:3] in ("A. ", "B. ", "C. ", "D. ")]
@@ -96,48 +110,68 @@ def test_distractors_are_the_other_characters_golds_reframed_and_the_checker_mus
     assert {checker_order(f"k{i}", 0).index(0) for i in range(40)} == {0, 1, 2, 3}  # not always first
 
 
-def test_a_checker_miss_tries_another_distractor_set_and_after_the_last_the_question_is_rejected():
+def test_every_question_of_a_block_shows_the_same_four_bodies():
+    steps, leak = _steps()
+    _, pool = _golds(steps, leak)
+    block = _block(pool, leak).blocks[0]
+    for gold in pool:
+        shown = (d.text.removeprefix(f"{gold.step.character} believes ") for d in block.distractors(gold))
+        bodies = {gold.body, *shown}
+        assert bodies == {g.body for g in pool}
+
+
+def test_a_checker_miss_rejects_the_question_and_no_other_set_is_tried():
     steps, leak = _steps()
     questions, pool = _golds(steps, leak)
     never = ScriptedLLM(litchartom_responder(checker_right=lambda request: False))
-    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, never, max_ratio=RATIO, attempts=3))
-    assert not question.accepted
-    # 3 other golds make one set; once the checker picked one of them, no second set exists
-    assert len(never.calls) == 1 and "blind answer" in question.reasons()
-    assert "only 2 usable distractors" in question.reasons() and "picked by the checker earlier (1)" in question.reasons()
-    # at a later plot the same four characters, plus Kent's gold of plot 0: a second set exists
-    second = ScriptedLLM(litchartom_responder(checker_right=lambda request: request.sample >= 1))
+    chosen = _block(pool, leak).blocks[0].distractors(pool[0])
+    question = asyncio.run(assemble(questions[0], steps[0], chosen, None, never))
+    assert not question.accepted and len(never.calls) == 1 and "blind answer" in question.reasons()
+
+
+def test_spares_of_earlier_plots_fill_a_block_and_a_later_gold_never_does():
+    steps, leak = _steps()
     later = replace(steps[0].plot, index=1, summary="Kent waits in the storm.")  # same span: no new names
     at_later = [replace(step, plot=later) for step in steps]
-    questions, pool = _golds(at_later, leak)
-    question = asyncio.run(assemble(questions[0], at_later[0], pool + _golds([steps[1]], leak)[1], leak, second,
-                                    max_ratio=RATIO, attempts=4))
-    assert question.accepted and [c.sample for c in second.calls] == [0, 1]
-    assert [d.kind for d in question.distractors].count("other plot") == 1  # the picked one was replaced
+    _, earlier = _golds(steps[:1], leak)  # Lear's gold of plot 0, never shown: a spare
+    _, now = _golds(at_later[:3], leak)  # three golds at plot 1: one short of a block
+    blocks = _block(now, leak, spares=earlier)
+    assert len(blocks.blocks) == 1 and blocks.blocks[0].questions == tuple(now)
+    kinds = {g.step.character: [d.kind for d in blocks.blocks[0].distractors(g)] for g in now}
+    assert kinds["Lear"].count("earlier") == 1 and kinds["Kent"].count("other plot") == 1  # wrong time
+    assert _block(now, leak).blocks == []  # without the spare: three golds make no block
+    _, at_plot_0 = _golds(steps[:3], leak)  # a gold of a later plot is never a spare of an earlier one
+    assert _block(at_plot_0, leak, spares=_golds(at_later[3:], leak)[1]).blocks == []
 
 
-def test_golds_of_later_plots_are_never_distractors():
-    steps, leak = _steps()
-    later = replace(steps[0].plot, index=1, summary="Kent waits in the storm.")
-    _, later_pool = _golds([replace(step, plot=later) for step in steps[1:]], leak)
-    questions, pool = _golds(steps[:1], leak)
-    question = asyncio.run(assemble(questions[0], steps[0], pool + later_pool, leak, None, max_ratio=RATIO))
-    assert not question.accepted and "only 0 usable distractors" in question.reasons()
-
-
-def test_without_a_checker_the_first_distractor_set_is_accepted_unchecked():
+def test_without_a_checker_the_blocks_distractors_are_accepted_unchecked():
     steps, leak = _steps()
     questions, pool = _golds(steps, leak)
-    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, None, max_ratio=RATIO))
+    chosen = _block(pool, leak).blocks[0].distractors(pool[0])
+    question = asyncio.run(assemble(questions[0], steps[0], chosen, None, None))
     assert question.accepted and question.attempts[-1]["outcome"] == "accepted unchecked"
     assert "blind checks" not in question.counts
 
 
-def test_too_small_a_pool_rejects_the_question_with_a_reason():
+def test_too_few_golds_for_a_block_reject_the_question_with_a_reason():
     steps, leak = _steps()
     questions, pool = _golds(steps[:3], leak)
-    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, ScriptedLLM(litchartom_responder()), max_ratio=RATIO))
-    assert not question.accepted and "only 2 usable distractors" in question.reasons()
+    blocks = _block(pool, leak)
+    assert blocks.blocks == [] and len(blocks.left) == 3
+    question = asyncio.run(assemble(questions[0], steps[0], None, blocks.left[id(pool[0])],
+                                    ScriptedLLM(litchartom_responder())))
+    assert not question.accepted and "no block of 4 compatible golds" in question.reasons()
+    assert question.counts["questions without a block of four"] == 1
+
+
+def test_a_question_whose_block_names_its_character_stays_out_and_its_gold_is_still_shown():
+    steps, leak = _steps()
+    _, pool = _golds(steps, leak)
+    naming = replace(pool[1], draft=replace(pool[1].draft, answer=f"{pool[1].draft.answer} and Lear"))
+    blocks = _block([pool[0], naming, *pool[2:]], leak)
+    block = blocks.blocks[0]
+    assert pool[0] not in block.questions and pool[0] in block.bodies  # "Lear believes ... Lear" is refused
+    assert "names its character" in blocks.left[id(pool[0])]
 
 
 def _draft(**changes) -> Draft:

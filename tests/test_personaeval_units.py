@@ -1,5 +1,5 @@
 """PersonaEval pure steps on small in-test works: names, aliases, instances, leakage, distractors,
-positions, profile checks, records and the CSV export."""
+profile checks, records, placing the gold and the CSV export."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from builders.cli import UserError
 from builders.personaeval import (
+    answer_key,
     distractors,
     gender,
     instances,
@@ -21,9 +22,8 @@ from builders.personaeval import (
     records,
     tracks,
 )
-from builders.personaeval.build import POSITIONS_NAMESPACE, plan_work
+from builders.personaeval.build import plan_work
 from builders.personaeval.export import PUBLISHED_COLUMNS, csv_text
-from builders.positions import BalancedPositions
 from builders.sources import Character, Mention, Section, Turn, Work
 
 LINE = "I have a great many words to say about the weather and the sea today"  # 15 words
@@ -240,24 +240,6 @@ def test_speech_similarity_prefers_characters_who_talk_alike():
     assert similarity.similarity("lear", "kent") > similarity.similarity("lear", "edgar")
 
 
-# -- positions --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("n", [1, 7, 50, 203])
-def test_gold_positions_are_balanced_within_one_item(n):
-    positions = BalancedPositions(seed=3, namespace=POSITIONS_NAMESPACE)
-    counts = Counter(positions.next("Drama") for _ in range(n))
-    assert set(counts) <= {0, 1, 2, 3}
-    assert max(counts.values()) - min(counts.get(slot, 0) for slot in range(4)) <= 1
-
-
-def test_gold_positions_are_seeded():
-    first = [BalancedPositions(seed=1, namespace=POSITIONS_NAMESPACE).next() for _ in range(1)]
-    a, b, c = (BalancedPositions(seed=s, namespace=POSITIONS_NAMESPACE) for s in (1, 1, 2))
-    seq_a, seq_b, seq_c = ([p.next() for _ in range(40)] for p in (a, b, c))
-    assert seq_a == seq_b and seq_a != seq_c and first[0] == seq_a[0]
-
-
 # -- profile checks ---------------------------------------------------------------------------------
 
 
@@ -374,6 +356,28 @@ def test_record_id_is_stable_and_schema_valid():
     assert len(valid) == 1 and rejects == []
 
 
+def test_placing_the_gold_moves_every_field_that_names_a_candidate_by_its_slot():
+    genders = [{"gender": g, "basis": b} for g, b in (("M", "title"), ("M", "source"), ("F", "source"), (None, "unknown"))]
+    record = dict(_record(gold_slot=0), provenance={**_record(gold_slot=0)["provenance"],
+                                                     "gender": {"cue": None, "options": genders}})
+    before = {record[f"option{i}"]: (record[f"option{i}_profile"], record["provenance"]["options"][i - 1],
+                                     record["provenance"]["gender"]["options"][i - 1]) for i in range(1, 5)}
+    assert answer_key.slots(record) == [answer_key.Slot(stratum="Drama", options=4, gold=0)]
+    placed = answer_key.place(record, 0, [2, 0, 3, 1])  # new slot j holds old slot order[j]
+    assert [placed[f"option{i}"] for i in range(1, 5)] == ["Regan", "King Lear", "Oswald", "Edgar"]
+    assert placed["gold_index"] == 1 and placed["gt"] == "King Lear" == record["gt"]
+    for i in range(1, 5):
+        profile, option, gender_entry = before[placed[f"option{i}"]]
+        assert placed[f"option{i}_profile"] == profile and placed["provenance"]["options"][i - 1] == option
+        assert placed["provenance"]["gender"]["options"][i - 1] == gender_entry
+    assert placed["prompt"] == records.render_prompt_from(placed) != record["prompt"]
+    assert placed["prompt"].index("### Regan") < placed["prompt"].index("### King Lear") < placed["prompt"].index(
+        "### Oswald") < placed["prompt"].index("### Edgar")
+    assert '("Regan", "King Lear", "Oswald", "Edgar")' in placed["prompt"]  # the answer-format line too
+    assert [check(placed) for check in records.CHECKS] == [None] * len(records.CHECKS)
+    assert record["gold_index"] == 0 and record["option1"] == "King Lear"  # the input row is left alone
+
+
 def test_csv_export_has_the_published_columns_in_order():
     record = _record()
     text = csv_text([record])
@@ -466,7 +470,7 @@ def test_built_item_records_the_gender_audit():
     assert [o["gender"] for o in audit["options"]] == ["F", "M", "M", "M"]
 
 
-def test_jobs_open_only_the_works_needed_for_n_then_fall_back_to_the_rest():
+def test_jobs_open_the_works_needed_for_n_and_one_per_five_items_then_fall_back_to_the_rest():
     from builders.personaeval.build import jobs_of
     plan = lambda name, k, flag="drama": types.SimpleNamespace(name=name, track=types.SimpleNamespace(flag=flag),
                                                               instances=[f"{name}{i}" for i in range(k)])
@@ -474,3 +478,6 @@ def test_jobs_open_only_the_works_needed_for_n_then_fall_back_to_the_rest():
     order = [f"{p.name}:{i}" for p, i in jobs_of(plans, n=4)]  # 1.25 * 4 = 5 -> works a and b are opened
     assert order == ["a:a0", "n:n0", "b:b0", "n:n1", "a:a1", "b:b1", "a:a2", "b:b2", "c:c0", "c:c1"]
     assert [i for _, i in jobs_of(plans[:3], n=100)][:3] == ["a0", "b0", "c0"]  # too few: every work at once
+    many = [plan(name, 30) for name in "pqrstu"]  # one work alone covers --n 20, but 20 items open four works
+    first = [i for _, i in jobs_of(many, n=20)][:20]
+    assert Counter(i[0] for i in first) == {"p": 5, "q": 5, "r": 5, "s": 5}

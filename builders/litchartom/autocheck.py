@@ -2,20 +2,20 @@
 
 `draft_gold` asks for a question with its gold answer until a draft passes the program checks
 (questions.draft_problem), at most `attempts` drafts (every draft after the first is a re-ask).
-`assemble` then gives each gold three distractors from the work's other golds (distractors.py)
-and, when a checker is given, has it answer blind (spec step 5):
+Once the plot's golds are grouped into blocks (blocks.py), `assemble` gives a gold its
+block's three other bodies as distractors and, when a checker is given, has it answer blind
+(spec step 5):
 
 - the checker sees only what the evaluation shows in the base condition (plot summary +
   scenario), never the reasoning, and the options in a seeded order that does not depend on where
   anything was put (a checker that always answers "A" passes one set in four, not all of them);
-- a blind answer that recovers the gold accepts the set;
+- a blind answer that recovers the gold accepts the question;
 - a miss, when the checker's profile says so (`litchartom.verify_blind_misses`), goes to a
   verifier that sees the whole conversation and the intended answer and says whether exactly that
-  option is right: a confirmed item is kept (hard for the checker is not wrong, and keeping it
-  avoids selecting items for the checker's strengths, as the spec asks);
-- otherwise (a refused item, or no verifier) another distractor set is tried, without the
-  distractor the checker picked (it may be true as well), up to `attempts` sets (each a re-ask),
-  then the question is rejected with the reasons of every attempt.
+  option is right: a confirmed question is kept (hard for the checker is not wrong, and keeping it
+  avoids selecting questions for the checker's strengths, as the spec asks);
+- otherwise the question is rejected with the reason. Its options are its block's, which the other
+  questions of the block show too, so there is no other set to try: a block's options are fixed.
 
 The blind answer, its confidence (natural contract) and the verifier's verdict go to provenance.
 """
@@ -26,10 +26,9 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
-from builders.litchartom import distractors
 from builders.litchartom.context import excerpt
 from builders.litchartom.contract import Contract, contract_of
-from builders.litchartom.distractors import Distractor, Gold
+from builders.litchartom.distractors import Distractor
 from builders.litchartom.leakage import FutureLeakCheck
 from builders.litchartom.questions import Draft, draft_problem, write_draft
 from builders.litchartom.timesteps import Timestep
@@ -55,7 +54,7 @@ class CheckedQuestion:
     dimension: Dimension
     draft: Draft | None  # the gold draft that passed the program checks, None when none did
     distractors: tuple[Distractor, ...] = ()  # the accepted set; empty until assembled and checked
-    attempts: list[dict] = field(default_factory=list)  # drafts, then distractor sets: outcome, reason, blind answer
+    attempts: list[dict] = field(default_factory=list)  # drafts, then the check: outcome, reason, blind answer
     counts: dict[str, int] = field(default_factory=dict)  # funnel counts for this question
 
     @property
@@ -64,7 +63,8 @@ class CheckedQuestion:
 
     @property
     def options(self) -> tuple[str, ...]:
-        """Gold first; the released order is dealt later (builders.positions)."""
+        """Gold first, then the distractors as chosen; the released order is dealt later, from the
+        owner's salt (answer_key.py)."""
         return (self.draft.answer, *(d.text for d in self.distractors))
 
     def reasons(self) -> str:
@@ -158,36 +158,24 @@ async def draft_gold(llm, step: Timestep, dimension: Dimension, leak_check: Futu
     return result
 
 
-async def assemble(question: CheckedQuestion, step: Timestep, pool: list[Gold], leak_check: FutureLeakCheck,
-                   judge=None, *, max_ratio: float, attempts: int = 3) -> CheckedQuestion:
-    """Give an accepted gold its distractors (options at most `max_ratio` apart in length, the
-    generator profile's litchartom.option_length_ratio); with a judge, keep only a set it answers
-    right, or one whose miss the verifier confirmed."""
-    key = f"{step.key}|{question.dimension.name}"
-    picked: set[str] = set()  # distractors the checker chose over the gold: perhaps true as well
-    for attempt in range(attempts):
-        what = f"distractor set {attempt}"
-        chosen = distractors.choose(Gold(step, question.draft), pool, leak_check, key=key, exclude=frozenset(picked),
-                                    max_ratio=max_ratio)
-        if isinstance(chosen, str):
-            question.count("questions without 3 distractors")
-            question.attempts.append({"what": what, "outcome": "no distractors", "reason": chosen})
-            return question
-        if judge is None:
-            question.distractors = chosen
-            question.attempts.append({"what": what, "outcome": "accepted unchecked", "reason": None})
-            return question
-        options = (question.draft.answer, *(d.text for d in chosen))
-        outcome = await _check(judge, question, options, step, key=key, attempt=attempt)
-        question.attempts.append({"what": what, **outcome})
-        if outcome["reason"] is None:
-            question.distractors = chosen
-            return question
-        blind = outcome.get("blind")
-        if blind is not None:
-            picked.add(options[checker_order(key, attempt)[LETTERS.index(blind["answer"])]])
-    question.attempts.append({"what": "auto-check", "outcome": "rejected",
-                              "reason": f"no distractor set passed the blind check in {attempts} attempts"})
+async def assemble(question: CheckedQuestion, step: Timestep, chosen: tuple[Distractor, ...] | None,
+                   no_block: str | None, judge=None) -> CheckedQuestion:
+    """Give an accepted gold the distractors of its block (`chosen`: Block.distractors), or reject
+    it with `no_block`, the reason it has none; with a judge, keep it only when the checker answers
+    it blind or the verifier confirms its miss."""
+    if chosen is None:
+        question.count("questions without a block of four")
+        question.attempts.append({"what": "distractors", "outcome": "no block", "reason": no_block})
+        return question
+    if judge is None:
+        question.distractors = chosen
+        question.attempts.append({"what": "distractors", "outcome": "accepted unchecked", "reason": None})
+        return question
+    options = (question.draft.answer, *(d.text for d in chosen))
+    outcome = await _check(judge, question, options, step, key=f"{step.key}|{question.dimension.name}", attempt=0)
+    question.attempts.append({"what": "distractors", **outcome})
+    if outcome["reason"] is None:
+        question.distractors = chosen
     return question
 
 

@@ -3,24 +3,28 @@
     works (builders.sources via builders.scenes.load_works), split by work into ID and OOD
     -> scene layer per work (builders.scenes.extract_work): anchored plots with casts and conversations
     -> timesteps: (character, plot) for characters key in >= --min-plots plots
-    -> per work, plot by plot; at each plot, for every character present (concurrently): triples
+    -> the works in turn, one plot each (so a small build already spans every work, ID and OOD), and
+       per work plot by plot; at each plot, for every character present (concurrently): triples
        (its previous triples as context, update ops computed), then one gold question per dimension
        (autocheck.draft_gold); triples and golds must pass the no-future-leakage check
        (leakage.py) and the wording rules the generator's profile asks for (wording.py)
-    -> the plot's golds join the work's pool; each gets three distractors from the pool, i.e. from
-       golds of this plot and earlier ones (distractors.py), and, with the auto-check on, the
-       checker must recover the gold blind, or a verifier confirm it (autocheck.assemble)
+    -> the plot's golds are grouped into closed blocks of four, filled if need be with golds of
+       earlier plots never shown (distractors.py, blocks.py); each question shows its block's four
+       texts, and, with the auto-check on, the checker must recover the gold blind, or a verifier
+       confirm it (autocheck.assemble)
     -> records: ID works give one "current" record per timestep (all four questions must pass);
-       OOD works give one "ood" record per passing question. Gold letters are dealt here, in yield
-       order, from balanced blocks per record kind and dimension.
+       OOD works give one "ood" record per passing question, every gold as "A". The gold letters
+       are dealt once the release is final, from the owner's salt (answer_key.py).
 
 How each request is asked (strict patterns for the embedded model, natural prose with the
 original's lengths for capable models) and every model-specific size come from the generator's and
 the checker's profiles (contract.py, builders/scenes/contract.py, builders/llm/profiles.yaml).
 
-Works run one after the other and plots in order, and each plot's records are yielded before the
-next plot starts, so a build stops as soon as it has --n records; results are gathered in a fixed
-order, so the records, funnel and rejects do not depend on timing.
+Plots run in order within a work and each plot's records are yielded before the next plot starts,
+so a build stops as soon as it has --n records; results are gathered in a fixed order, so the
+records, funnel and rejects do not depend on timing. Every plot the scene layer paid for either
+gives timesteps or is a reject saying why (no target character, beyond --max-characters, or not
+reached before the build had --n records).
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ from pathlib import Path
 
 from builders.benchmark import Benchmark
 from builders.cli import positive_int
-from builders.litchartom import autocheck, questions, triple_step
+from builders.litchartom import autocheck, questions, triple_step, unused
+from builders.litchartom.answer_key import ANSWER_KEY
+from builders.litchartom.blocks import Compatibility, by_character, per_dimension
 from builders.litchartom.contract import Contract
 from builders.litchartom.distractors import Gold
 from builders.litchartom.figures import figures
@@ -44,13 +50,13 @@ from builders.litchartom.records import (
     ood_record,
     previous_plots,
 )
+from builders.litchartom.shortcuts import mc_items, shortcut_audit
 from builders.litchartom.timesteps import Timestep, interleave, select_timesteps
 from builders.litchartom.triples import Triple, link_to_previous
 from builders.litchartom.vocab import DIMENSIONS
 from builders.litchartom.wording import SourceVocabulary, Wording, plot_problem
-from builders.llm.profiles import judges_wanted
+from builders.llm.profiles import judges_wanted, profile_of
 from builders.pipeline import Batch
-from builders.positions import BalancedPositions
 from builders.prompts import template_hash
 from builders.scenes import (
     SceneContract,
@@ -63,8 +69,6 @@ from builders.scenes import prompt_hash as scene_prompt_hash
 
 DEFAULT_PLAYS = ("king-lear", "macbeth")
 DEFAULT_OOD = ("macbeth",)
-# the seed namespace of the gold-position shuffles; changing it changes every released position
-POSITIONS_NAMESPACE = "litchartom-letters"
 PROMPT_TEMPLATES = (triple_step.TEMPLATE, questions.TEMPLATE, autocheck.TEMPLATE, autocheck.VERIFY_TEMPLATE,
                     "litchartom/ood_messages.j2")
 
@@ -102,6 +106,9 @@ BENCHMARK = Benchmark(
     splits={"test": 1.0},
     stats_fields=("qa_type", "book_name", "relation"),
     answer_field="correct_answer",
+    answer_key=ANSWER_KEY,
+    mc_items=mc_items,
+    shortcut_audit=shortcut_audit,  # mc_items through builders/audit.py, plus the release-structure baselines
     sort_key=release_sort_key,
     checks=CHECKS,
     figures=figures,
@@ -138,8 +145,7 @@ def add_arguments(parser) -> None:
                        help="run only the first N character timelines, taken in turn from each work "
                             "(bounded runs on slow models; the default runs them all)")
     group.add_argument("--question-attempts", type=positive_int, default=3,
-                       help="gold drafts per question, and distractor sets blind-checked per question, "
-                            "before it is rejected (default 3)")
+                       help="gold drafts per question before it is rejected (default 3)")
     group.add_argument("--auto-check", choices=("auto", "on", "off"), default="auto",
                        help="the blind auto-check by --judge-model (default auto: on, unless the checker is a "
                             "model measured unable to judge, such as the embedded model; the card says which)")
@@ -184,6 +190,7 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     scene_contract = SceneContract.of(ctx.llm.profile, summary_words=writer.targets.plot_summary,
                                       scenario_words=writer.targets.scenario)
     run = {"seed": ctx.seed, "generator": ctx.llm.label, "checker": checker.label if checker else "none",
+           "not_checked": None if checker else not_checked_reason(args.auto_check, ctx.judge),
            "prompt_hashes": {"scenes/plot": scene_prompt_hash(),
                              **{name: template_hash(name) for name in PROMPT_TEMPLATES}}}
     sources: dict[str, Source] = {}
@@ -195,28 +202,65 @@ async def generate(ctx) -> AsyncIterator[Batch]:
                                     max_chunks=args.max_chunks)
         wording = Wording(SourceVocabulary(work.text), enabled=writer.wording_checks)
         plots, unreadable = _readable(scenes.plots, wording)
-        yield Batch([], counts={**scenes.counts, "plots with readable summaries": len(plots)},
-                    rejects=scenes.rejects + unreadable)
-        sources[work.id] = Source(plots=plots, leak_check=FutureLeakCheck(work.text, title=work.title),
-                                  wording=wording)
         by_character = select_timesteps(work, plots, min_plots=args.min_plots,
                                         max_per_character=args.timesteps_per_character,
                                         held_out=work.id in held_ids)
+        yield Batch([], counts={**scenes.counts, "plots with readable summaries": len(plots)},
+                    rejects=scenes.rejects + unreadable + unused.without_timesteps(plots, list(by_character.values())))
+        sources[work.id] = Source(plots=plots, leak_check=FutureLeakCheck(work.text, title=work.title),
+                                  wording=wording)
         timelines.append(list(by_character.values()))
-    jobs = interleave(timelines)[:args.max_characters]  # one job = one character's timeline
+    every = interleave(timelines)
+    jobs = every[:args.max_characters]  # one job = one character's timeline
+    counts, rejects = unused.left_out(jobs, every[len(jobs):])
+    if rejects:
+        yield Batch([], counts=counts, rejects=rejects)
     if not jobs:
         yield Batch([], rejects=[{"stage": "timesteps", "reason": "no character is a key character in --min-plots "
                                   "plots of the given works: lower --min-plots, raise --max-chunks or add works",
                                   "record": {"works": [w.id for w in corpus.works]}}])
         return
-    positions = BalancedPositions(ctx.seed, namespace=POSITIONS_NAMESPACE)  # a stream per record kind and dimension
-
-    for work_timelines in _by_work(jobs):
-        async for batch in _run_work(ctx, work_timelines, sources[work_timelines[0][0].work.id], checker,
-                                     writer, positions, run):
+    ran = unused.PlotsRun()
+    works = [_run_work(ctx, work_timelines, sources[work_timelines[0][0].work.id], checker, writer, run, ran)
+             for work_timelines in _by_work(jobs)]
+    try:
+        async for batch in _in_turn(works):
             yield batch
             if ctx.needed() <= 0:
                 return
+    finally:
+        # The pipeline closes this generator once it has --n records, so no batch can follow: the
+        # plots it never reached go to the report directly (a function of the consumed batches).
+        counts, rejects = ran.unreached(jobs)
+        for stage, k in counts.items():
+            ctx.report.count(stage, k)
+        for reject in rejects:
+            ctx.report.reject(reject["stage"], reject["reason"], reject["record"])
+
+
+def not_checked_reason(setting: str, judge) -> str:
+    """Why the blind auto-check did not run, as each unchecked question's provenance says it."""
+    if setting == "off":
+        return "--auto-check off"
+    profile = profile_of(judge)
+    return (f"--auto-check auto: the checker {judge.label} (profile {profile.name}) is not fit to judge: "
+            f"{' '.join(profile.judge_note.split())}")
+
+
+async def _in_turn(works: list[AsyncIterator[Batch]]) -> AsyncIterator[Batch]:
+    """One plot's batch from each work in turn until every work is done: a build that stops at --n
+    has drawn on every work (ID and OOD alike), not only on the first one."""
+    active = list(works)
+    try:
+        while active:
+            for work in list(active):
+                try:
+                    yield await anext(work)
+                except StopAsyncIteration:
+                    active.remove(work)
+    finally:
+        for work in active:
+            await work.aclose()
 
 
 def _readable(plots: list, wording: Wording) -> tuple[list, list[dict]]:
@@ -258,24 +302,45 @@ class CharacterState:
     by_plot: dict[int, list[Triple]] = field(default_factory=dict)  # plot index -> its triples there
 
 
-async def _run_work(ctx, timelines: list[list[Timestep]], source: Source, checker, writer: Contract,
-                    positions: BalancedPositions, run: dict) -> AsyncIterator[Batch]:
+async def _run_work(ctx, timelines: list[list[Timestep]], source: Source, checker, writer: Contract, run: dict,
+                    ran: unused.PlotsRun) -> AsyncIterator[Batch]:
     """One work in plot order. At each plot, every character present gets its triples (after its
-    previous ones) and four golds; the golds join the work's pool; then each gold gets distractors
-    from the pool as it stands, so from plots up to this one only, and the plot's records are
-    yielded (a build that has enough stops here)."""
+    previous ones) and four golds; the golds are grouped into blocks of four with the spares of
+    earlier plots (blocks.py), each gold takes its block's other texts as distractors and is
+    checked, and the plot's records are yielded (a build that has enough stops here)."""
     states = {timeline[0].character_id: CharacterState() for timeline in timelines}
-    pool: list[Gold] = []
+    spares: dict[str, list[Gold]] = {name: [] for name in DIMENSIONS}  # golds never shown, earlier plots first
     for steps in _by_plot(timelines):
         outcomes = list(await asyncio.gather(*(_run_step(ctx, step, states[step.character_id], source, writer)
                                                for step in steps)))
-        drafted = [(o.step, q) for o in outcomes for q in o.questions if q.draft is not None]
-        pool.extend(Gold(step, question.draft) for step, question in drafted)
-        await asyncio.gather(*(autocheck.assemble(question, step, pool, source.leak_check, checker,
-                                                  max_ratio=writer.option_length_ratio,
-                                                  attempts=ctx.args.question_attempts)
-                               for step, question in drafted))
-        yield _batch(outcomes, states, source, positions, run)
+        drafted = [(question, Gold(o.step, question.draft)) for o in outcomes for question in o.questions
+                   if question.draft is not None]
+        placed = _placed([gold for _, gold in drafted], spares,
+                         Compatibility(source.leak_check, writer.option_length_ratio), held_out=steps[0].held_out)
+        await asyncio.gather(*(autocheck.assemble(question, gold.step, *placed[id(gold)], checker)
+                               for question, gold in drafted))
+        ran.mark(steps)
+        yield _batch(outcomes, states, source, run)
+
+
+def _placed(golds: list[Gold], spares: dict[str, list[Gold]], check: Compatibility, held_out: bool) -> dict[int, tuple]:
+    """One plot: id(gold) -> (its distractors, None) or (None, why it has none). ID works group the
+    same characters in every dimension (a record needs all four questions), OOD works each
+    dimension on its own (blocks.py). `spares` is updated: bodies now shown leave it, golds left
+    unshown join it."""
+    by_dimension = {name: [gold for gold in golds if gold.draft.dimension.name == name] for name in DIMENSIONS}
+    if held_out:
+        blocks = {name: per_dimension(found, spares[name], check) for name, found in by_dimension.items()}
+    else:
+        blocks = by_character(by_dimension, spares, check)
+    placed = {}
+    for name, found in by_dimension.items():
+        shown = blocks[name].shown()
+        spares[name] = [gold for gold in [*spares[name], *found] if id(gold) not in shown]
+        for gold in found:
+            block = blocks[name].block_of(gold)
+            placed[id(gold)] = (block.distractors(gold), None) if block else (None, blocks[name].left[id(gold)])
+    return placed
 
 
 async def _run_step(ctx, step: Timestep, state: CharacterState, source: Source, writer: Contract) -> StepOutcome:
@@ -294,8 +359,7 @@ async def _run_step(ctx, step: Timestep, state: CharacterState, source: Source, 
     return outcome
 
 
-def _batch(outcomes: list[StepOutcome], states: dict[str, CharacterState], source: Source,
-           positions: BalancedPositions, run: dict) -> Batch:
+def _batch(outcomes: list[StepOutcome], states: dict[str, CharacterState], source: Source, run: dict) -> Batch:
     """Records of one plot's timesteps, with the funnel counts and rejects behind them."""
     batch = Batch(records=[])
     counts = batch.counts
@@ -326,11 +390,12 @@ def _batch(outcomes: list[StepOutcome], states: dict[str, CharacterState], sourc
                                       "record": {**where, "dimension": question.dimension.name}})
         if step.held_out:
             for question in passed:
-                batch.records.append(ood_record(step, outcome.triples, outcome.retired, question, positions, provenance))
+                batch.records.append(ood_record(step, outcome.triples, outcome.retired, question, provenance,
+                                                run["not_checked"]))
         elif len(passed) == len(outcome.questions):
             history = previous_plots(step, source.plots, states[step.character_id].by_plot)
             batch.records.append(current_record(step, outcome.triples, outcome.retired, outcome.questions,
-                                                positions, history, provenance))
+                                                history, provenance, run["not_checked"]))
         else:
             batch.rejects.append({"stage": "timestep", "reason": f"ID record needs all 4 questions: "
                                   f"{len(passed)} were accepted", "record": where})

@@ -1,6 +1,7 @@
 """This release's figures next to the original LitCharToM's (builders/figures.py).
 
-The original publishes counts (records, books, triples per OOD row), not lengths: its lengths here
+The original publishes counts (records, books, characters, triples per OOD row), not lengths; the
+counts are set next to this release's per record kind (ID `current`, `ood`). Its lengths here
 are those of the one record its README shows, so the card says so next to each. Gold-letter and
 distractor-source shares have no published counterpart (the original's letters are skewed towards
 B; its distractors' sources are not recorded). The numbers and the spec section each comes from
@@ -27,7 +28,7 @@ DISTRACTOR_KINDS = {"other character": "another character at the same plot",
 
 
 def figures(records: list[dict]) -> list[Figure]:
-    return [*_length_figures(records), *_count_figures(records), *_share_figures(records)]
+    return [*_length_figures(records), *_spread_figures(records), *_count_figures(records), *_share_figures(records)]
 
 
 def _length(name: str, value: float | None, key: str) -> Figure:
@@ -49,6 +50,27 @@ def _length_figures(records: list[dict]) -> list[Figure]:
         _length("MCQ reasoning words (mean)", mean(words(item["reasoning"]) for item in items), "reasoning_words"),
         _length("triple object words (mean)", mean(words(o) for o in objects if o), "triple_object_words"),
     ]
+
+
+def _spread_figures(records: list[dict]) -> list[Figure]:
+    """Per record kind (the original's two test files): records, and the books, characters and
+    plots they draw on. A small build that draws on one book and its first plots measures little."""
+    found = []
+    for kind in ("current", "ood"):
+        rows = [r for r in records if r["record_type"] == kind]
+        if not rows:
+            continue
+        found += [
+            Figure(f"{kind} records", len(rows), ORIGINAL["records"][kind]["value"], ORIGINAL["records"][kind]["text"],
+                   kind="count"),
+            Figure(f"books ({kind})", len({r["book_name"] for r in rows}), ORIGINAL["books"][kind]["value"],
+                   ORIGINAL["books"][kind]["text"], kind="count"),
+            Figure(f"characters ({kind})", len({(r["book_name"], r["character"]) for r in rows}),
+                   ORIGINAL["characters"][kind]["value"], ORIGINAL["characters"][kind]["text"], kind="count"),
+            Figure(f"plots ({kind})", len({(r["book_name"], _plot_index(r)) for r in rows}), None,
+                   ORIGINAL["plots"]["text"], kind="count"),
+        ]
+    return found
 
 
 def _count_figures(records: list[dict]) -> list[Figure]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from builders.litchartom.records import LETTERS, ood_prompt, ood_prompt_fields
 from builders.litchartom.triples import TripleError, parse_triple
 from builders.litchartom.vocab import QA_TYPES, split_relation
 
@@ -61,11 +62,45 @@ def ood_prompt_consistent(record: dict) -> str | None:
     return f"prompt lacks corresponding triple {missing[0][:60]!r}" if missing else None
 
 
+def ood_prompt_renders(record: dict) -> str | None:
+    """The OOD prompt renders again, byte for byte, from the record (spec section 15, test 6): what
+    lets the answer key re-letter its options exactly as the builder wrote them."""
+    if record["record_type"] != "ood":
+        return None
+    fields = ood_prompt_fields(record)
+    if ood_prompt(**fields) != record["messages"][0]["content"]:
+        return "the OOD prompt does not render again from the record's fields"
+    shown = fields["options"][LETTERS.index(record["correct_answer"])][len("A. "):]
+    if shown != record["provenance"]["mcq"]["answer"]:
+        return f"the prompt's option {record['correct_answer']} is not the gold answer"
+    return None
+
+
+def provenance_names_the_key(record: dict) -> str | None:
+    """Each question's per-option provenance agrees with its answer letter: `option_types` has
+    "gold" at the gold's letter, and the distractor sources hold the other letters, with their kinds."""
+    for letter, question in zip(_answer_letters(record), record["provenance"]["questions"]):
+        types = question["option_types"]
+        if types.index("gold") != LETTERS.index(letter) or types.count("gold") != 1:
+            return f"option_types {types} do not put the gold at {letter}"
+        sources = {source["option"]: source["kind"] for source in question["distractor_sources"]}
+        if sources != {LETTERS[i]: kind for i, kind in enumerate(types) if kind != "gold"}:
+            return f"distractor_sources {sorted(sources.items())} do not match option_types {types}"
+    return None
+
+
+def _answer_letters(record: dict) -> list[str]:
+    if record["record_type"] == "ood":
+        return [record["correct_answer"]]
+    return [body["Correct Answer"] for body in _mcq_bodies(record)]
+
+
 def _mcq_bodies(record: dict) -> list[dict]:
     if record["record_type"] == "current":
-        return [next(iter(item.values())) for item in record["qa_data"]["Target Character"]]
+        return [next(body for body in item.values() if body is not None)
+                for item in record["qa_data"]["Target Character"]]
     return []
 
 
 CHECKS = (triples_well_formed, structured_matches_strings, corresponding_subset, options_distinct, four_dimensions,
-          ood_prompt_consistent)
+          ood_prompt_consistent, ood_prompt_renders, provenance_names_the_key)

@@ -25,14 +25,7 @@ MIN_CORRESPONDING, MAX_CORRESPONDING = 2, 4
 
 
 LETTERS = "ABCD"
-
-
-def place_gold(options: tuple[str, ...], gold_position: int) -> list[tuple[str, int]]:
-    """(option text, index in `options`) in released order: the gold (options[0]) at
-    `gold_position`, the distractors in their own order around it. The options are re-lettered
-    here, never taken in the model's order, so the dealt position is the released one."""
-    distractors = [(text, i) for i, text in enumerate(options) if i != 0]
-    return distractors[:gold_position] + [(options[0], 0)] + distractors[gold_position:]
+GOLD_FIRST = 0  # where a question's gold is until the release's answer key (answer_key.py) places it
 
 
 def lettered(texts: list[str]) -> list[str]:
@@ -43,30 +36,33 @@ def stable_id(*parts) -> str:
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:16]
 
 
-def mcq_body(question: CheckedQuestion, gold_position: int) -> tuple[dict, list[str]]:
-    """The five-key MCQ body with the gold re-lettered to `gold_position`, and the distractor
-    type behind each released option."""
+def mcq_body(question: CheckedQuestion) -> dict:
+    """The five-key MCQ body: the gold first, then the distractors in the order they were chosen.
+    Where the gold ends up is dealt later, over the whole release, from the owner's salt."""
     draft = question.draft
-    placed = place_gold(question.options, gold_position)
-    types = ["gold" if index == 0 else question.distractors[index - 1].kind for _, index in placed]
-    body = {"Scenario": draft.scenario, "Reasoning": draft.reasoning, "Question": draft.question,
-            "Options": lettered([text for text, _ in placed]), "Correct Answer": LETTERS[gold_position]}
-    return body, types
+    return {"Scenario": draft.scenario, "Reasoning": draft.reasoning, "Question": draft.question,
+            "Options": lettered(list(question.options)), "Correct Answer": LETTERS[GOLD_FIRST]}
 
 
-def question_provenance(question: CheckedQuestion, step: Timestep, types: list[str]) -> dict:
-    """How the question was made and checked. `auto_check`: "passed" (the blind checker recovered
-    the gold), "verified" (it missed, and the verifier confirmed the gold), or "not run"."""
+def question_provenance(question: CheckedQuestion, step: Timestep, not_checked: str | None) -> dict:
+    """How the question was made and checked, per option in option order (`option_types`, and the
+    option letter of each `distractor_sources` entry; the answer key re-letters both).
+    `auto_check`: "passed" (the blind checker recovered the gold), "verified" (it missed, and the
+    verifier confirmed the gold), or "not run", with `auto_check_reason` (`not_checked`) saying why.
+    `blind_answer` / `blind_gold` are letters in the order the checker was shown
+    (autocheck.checker_order), not the released letters."""
     draft = question.draft
     accepted = question.attempts[-1]
     blind = accepted.get("blind") or {}
     verifier = accepted.get("verifier")
+    status = "verified" if verifier else "passed" if blind else "not run"
     return {"qa_id": stable_id(step.work.title, step.character, step.plot.index, question.dimension.name),
             "dimension": question.dimension.name, "drafts": question.counts.get("question drafts", 0),
-            "sample": draft.sample, "option_types": types,
-            "distractor_sources": [{"character": d.character, "plot_index": d.plot_index, "kind": d.kind}
-                                   for d in question.distractors],
-            "auto_check": "verified" if verifier else "passed" if blind else "not run",
+            "sample": draft.sample, "option_types": ["gold", *(d.kind for d in question.distractors)],
+            "distractor_sources": [{"option": LETTERS[slot], "character": d.character, "plot_index": d.plot_index,
+                                    "kind": d.kind} for slot, d in enumerate(question.distractors, start=1)],
+            "auto_check": status,
+            **({"auto_check_reason": not_checked or "the checker accepted no set"} if status == "not run" else {}),
             "blind_answer": blind.get("answer"), "blind_gold": blind.get("gold"),
             **({"blind_confidence": blind["confidence"]} if blind.get("confidence") else {}),
             **({"verifier": {k: verifier[k] for k in ("verdict", "reason", "request_hash")}} if verifier else {}),
@@ -105,57 +101,79 @@ def previous_plots(step: Timestep, plots: list, triples_by_plot: dict[int, list[
 
 
 def current_record(step: Timestep, triples: list[Triple], retired: list[Triple], questions: list[CheckedQuestion],
-                   positions, history: list[dict], provenance: dict) -> dict:
-    qa_items, question_meta = [], []
-    for question in questions:
-        gold_position = positions.next(f"current:{question.dimension.name}")
-        body, types = mcq_body(question, gold_position)
-        qa_items.append({question.dimension.label: body})
-        question_meta.append(question_provenance(question, step, types))
+                   history: list[dict], provenance: dict, not_checked: str | None) -> dict:
     return {
         "record_id": stable_id("current", step.work.id, step.character_id, step.plot.index),
         "record_type": "current",
         "book_name": step.work.title, "character": step.character, "plot_index": step.plot.index,
         "plot_summary": step.plot.summary, "scenario": step.plot.scenario,
         "triples": [format_triple(t) for t in triples],
-        "qa_data": {WRAPPER_KEY: qa_items},
+        "qa_data": {WRAPPER_KEY: [{question.dimension.label: mcq_body(question)} for question in questions]},
         "previous_plots": history,
         "triples_structured": [t.as_dict() for t in triples + retired],
-        "provenance": {**provenance, "questions": question_meta},
+        "provenance": {**provenance, "questions": [question_provenance(question, step, not_checked)
+                                                   for question in questions]},
     }
 
 
 def ood_record(step: Timestep, triples: list[Triple], retired: list[Triple], question: CheckedQuestion,
-               positions, provenance: dict, *, with_answer: bool = True) -> dict:
-    gold_position = positions.next(f"ood:{question.dimension.name}")
-    body, types = mcq_body(question, gold_position)
-    corresponding = corresponding_triples(triples, question)
-    user = render(OOD_TEMPLATE, character=step.character, plot_summary=step.plot.summary,
-                  scenario=step.plot.scenario, triples=[format_triple(t) for t in corresponding],
-                  question=body["Question"], options=body["Options"])
-    messages = [{"role": "user", "content": user}]
+               provenance: dict, not_checked: str | None, *, with_answer: bool = True) -> dict:
+    body = mcq_body(question)
+    relevant = corresponding_triples(triples, question)
+    corresponding = [format_triple(t) for t in relevant]
+    messages = [{"role": "user", "content": ood_prompt(character=step.character, plot_summary=step.plot.summary,
+                                                       scenario=step.plot.scenario, triples=corresponding,
+                                                       question=body["Question"], options=body["Options"])}]
     if with_answer:
-        messages.append({"role": "assistant", "content": f"Answer: {body['Correct Answer']}"})
-    meta = question_provenance(question, step, types)
+        messages.append({"role": "assistant", "content": answer_message(body["Correct Answer"])})
+    meta = question_provenance(question, step, not_checked)
     return {
         "record_id": meta["qa_id"], "record_type": "ood",
         "messages": messages,
-        "corresponding_triples": [format_triple(t) for t in corresponding],
+        "corresponding_triples": corresponding,
         "triples": [format_triple(t) for t in triples],
         "plot_id": step.plot.index, "book_name": step.work.title, "character": step.character,
         "correct_answer": body["Correct Answer"], "qa_type": question.dimension.label,
-        "relation": corresponding[0].base_relation,
+        "relation": relevant[0].base_relation,
         "triples_structured": [t.as_dict() for t in triples + retired],
         "provenance": {**provenance, "questions": [meta],
-                       "mcq": {"scenario": body["Scenario"], "reasoning": body["Reasoning"]}},
+                       "mcq": {"scenario": body["Scenario"], "reasoning": body["Reasoning"],
+                               "answer": question.draft.answer}},
     }
 
 
+def answer_message(letter: str) -> str:
+    return f"Answer: {letter}"
+
+
+def ood_prompt(*, character: str, plot_summary: str, scenario: str, triples: list[str], question: str,
+               options: list[str]) -> str:
+    """The evaluation prompt of spec section 10 (condition (b): with the relevant triples)."""
+    return render(OOD_TEMPLATE, character=character, plot_summary=plot_summary, scenario=scenario, triples=triples,
+                  question=question, options=options)
+
+
+def ood_prompt_fields(record: dict) -> dict:
+    """What an OOD record's prompt was rendered from, read back from the record: every section of
+    the prompt is one line (summary, scenario and question are kept on one line), and the triples
+    shown are `corresponding_triples`. invariants.ood_prompt_renders checks the round trip."""
+    lines = record["messages"][0]["content"].split("\n")
+
+    def line_after(label: str) -> str:
+        return lines[lines.index(label) + 1] if label in lines else ""
+
+    start = lines.index("CANDIDATE CHOICES:") + 1 if "CANDIDATE CHOICES:" in lines else len(lines)
+    return {"character": record["character"], "plot_summary": line_after("STORY PLOT:"),
+            "scenario": line_after("SCENARIO:"), "triples": list(record["corresponding_triples"]),
+            "question": line_after("QUESTION:"), "options": lines[start:start + len(LETTERS)]}
+
+
 def corresponding_triples(triples: list[Triple], question: CheckedQuestion) -> list[Triple]:
-    """2-4 triples relevant to the question: its dimension first, then by words shared with the
-    question and gold answer (ties keep generation order)."""
-    draft = question.draft
-    words = {name_key(w) for w in f"{draft.question} {draft.answer}".split()}
+    """2-4 triples relevant to the question (spec section 6, step 9): its dimension first, then by
+    words shared with the question (ties keep generation order). Never by the gold answer: the
+    prompt shows these triples next to the options, and triples picked for sharing the gold's words
+    would point at it."""
+    words = {name_key(w) for w in question.draft.question.split()}
 
     def rank(item):
         position, triple = item

@@ -10,8 +10,10 @@ Steps, one module each, in the order a build runs them:
     profiles.py     one LLM-written profile per character per work, checked and length-matched;
                     what it shows and asks depends on the model's profile (strict or natural contract)
     gender.py       the gender-shortcut measure: can gender alone pick the gold? (reported, not filtered)
-    (gold positions are balanced over a whole track by builders.positions)
-    records.py      the published columns, the rendered prompt and one `provenance` object
+    records.py      the published columns, the rendered prompt and one `provenance` object (gold first)
+    answer_key.py   how the release's answer key (builders/answer_key.py) sees and re-places a row's
+                    candidates: the gold's slot is dealt per track from the owner's private salt
+    shortcuts.py    a row as the shortcut audit (builders/audit.py) sees it
     export.py       the published CSV layout (Literary.csv, Drama.csv)
     figures.py      the release's figures next to the original's (numbers in data/original.json)
     build.py        BENCHMARK, add_arguments and generate(ctx): the wiring

@@ -4,17 +4,22 @@ generate(ctx):
 1. loads every work of the requested tracks and extracts their instances (pure, counted once in
    the first batch): adjacent pairs -> structural rules -> leakage filters -> per-scene selection;
 2. walks the instances in a fixed order (tracks interleaved; per track, the first works that cover
-   1.25 x --n interleaved round-robin, then the rest; every scene's first pick before any second) and assembles items concurrently (`ordered_map`): the gold's
-   profile, then distractors down the ranked list until three have profiles;
-3. in that fixed order, deals the gold slot from one balanced sequence per track, length-matches
-   the profiles and renders the record. Funnel counts travel in the batches.
+   1.25 x --n, and at least one work per ITEMS_PER_WORK items wanted, interleaved round-robin, then
+   the rest; every scene's first pick before any second) and assembles items concurrently
+   (`ordered_map`): the gold's profile, then distractors down the ranked list until three have
+   profiles;
+3. in that fixed order, length-matches the profiles and renders the record, the gold first and the
+   distractors in the order they were chosen. Where the gold ends up is not decided here: the
+   release's answer key (answer_key.py, builders/answer_key.py) deals it from the owner's salt.
+   Funnel counts and rejects travel in the batches; a profile paid for but shown in no item is a
+   reject too (reported when the build closes the generator).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import random
+import math
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +29,7 @@ from builders.benchmark import Benchmark
 from builders.personaeval import distractors as distractor_step
 from builders.personaeval import figures as figure_step
 from builders.personaeval import gender as gender_step
+from builders.personaeval.answer_key import ANSWER_KEY
 from builders.personaeval.instances import (
     MAX_NARRATION_GAP,
     MIN_LINES,
@@ -41,14 +47,13 @@ from builders.personaeval.profiles import (
     match_lengths,
 )
 from builders.personaeval.records import CHECKS, OPTIONS, Option, make_record
+from builders.personaeval.shortcuts import mc_items
 from builders.personaeval.tracks import TRACKS, Track, load_works, parse_tracks
 from builders.pipeline import Batch, ordered_map
-from builders.positions import BalancedPositions
 from builders.sources import Work
 
 DISTRACTORS = OPTIONS - 1
-# the seed namespace of the gold-position shuffles; changing it changes every released position
-POSITIONS_NAMESPACE = "personaeval-positions"
+GOLD_FIRST = 0  # where a row's gold is until the release's answer key places it
 
 
 def work_group(record: dict) -> str:
@@ -75,6 +80,8 @@ BENCHMARK = Benchmark(
     splits={"test": 1.0},
     stats_fields=("track", "work", "gender_shortcut"),  # the gold position has its own table (answer_field)
     answer_field="gold_index",
+    answer_key=ANSWER_KEY,
+    mc_items=mc_items,
     sort_key=release_sort_key,
     checks=CHECKS,
     figures=figure_step.figures,
@@ -202,29 +209,33 @@ def round_robin(streams: list[list]) -> Iterator:
 # Works are opened until their instances cover this many times --n: every item needs up to four
 # profiles of its work, so profiling a few works fully is far cheaper than every work a little.
 WORK_MARGIN = 1.25
+# ...and until at least one work is open per this many items wanted: a 20-item build spreads over
+# four plays rather than filling itself from the first one (each work then costs its own profiles).
+ITEMS_PER_WORK = 5
 
 
 def jobs_of(plans: list[WorkPlan], n: int) -> Iterator[tuple[WorkPlan, Instance]]:
     """Tracks and works interleaved, so a short build still spreads over several works.
 
-    Per track, the first works (in the track's order) whose instances cover WORK_MARGIN * n are
-    interleaved first; the other works follow, interleaved, and are reached only when items fail.
+    Per track, the first works (in the track's order) whose instances cover WORK_MARGIN * n, and at
+    least ceil(n / ITEMS_PER_WORK) of them, are interleaved first; the other works follow,
+    interleaved, and are reached only when items fail.
     """
     per_track: dict[str, list[WorkPlan]] = {}
     for plan in plans:
         per_track.setdefault(plan.track.flag, []).append(plan)
     streams = []
     for track_plans in per_track.values():
-        first, rest = _opened_works(track_plans, WORK_MARGIN * n)
+        first, rest = _opened_works(track_plans, WORK_MARGIN * n, math.ceil(n / ITEMS_PER_WORK))
         streams.append([*round_robin([_jobs(plan) for plan in first]), *round_robin([_jobs(plan) for plan in rest])])
     return round_robin(streams)
 
 
-def _opened_works(plans: list[WorkPlan], wanted: float) -> tuple[list[WorkPlan], list[WorkPlan]]:
+def _opened_works(plans: list[WorkPlan], wanted: float, at_least: int) -> tuple[list[WorkPlan], list[WorkPlan]]:
     covered = 0
     for count, plan in enumerate(plans, start=1):
         covered += len(plan.instances)
-        if covered >= wanted:
+        if covered >= wanted and count >= at_least:
             return plans[:count], plans[count:]
     return plans, []
 
@@ -273,37 +284,44 @@ async def assemble(plan: WorkPlan, instance: Instance, writer: ProfileWriter, se
 
 
 class ItemBuilder:
-    """Turns assembled items into batches, in job order: positions, profile counts, records."""
+    """Turns assembled items into batches, in job order: profile counts, records, rejects.
+
+    Every profile is counted once, by the first consumed item that waited for it. A profile that
+    failed is a reject with its reasons at once; a written one that no built item shows is a reject
+    when the build ends (`unshown_profiles`), so every paid profile is either shown or reported.
+    """
 
     def __init__(self, args, seed: int, profile_request: dict):
         self._args, self._seed, self._profile_request = args, seed, profile_request
-        self._positions = BalancedPositions(seed, namespace=POSITIONS_NAMESPACE, options=OPTIONS)  # a stream per track
         self._counted_profiles: set[tuple[str, str]] = set()
+        self._unshown: dict[tuple[str, str], str] = {}  # (work, character) -> track, for written profiles not shown yet
 
     def batch(self, item: Assembled) -> Batch:
         plan, prefix = item.plan, f"{item.plan.track.config}: "
         counts = {prefix + "items attempted": 1}
-        self._count_profiles(item, counts, prefix)
+        rejects = self._count_profiles(item, counts, prefix)
         if item.failure:
             counts[f"{prefix}items dropped: {item.failure}"] = 1
-            reject = {"stage": "personaeval.items", "reason": item.failure,
-                      "record": {"work": plan.work.id, "turns": [t.id for t in item.instance.shown_turns]}}
-            return Batch(records=[], counts=counts, rejects=[reject])
+            rejects.append({"stage": "personaeval.items", "reason": item.failure,
+                            "record": {"work": plan.work.id, "turns": [t.id for t in item.instance.shown_turns]}})
+            return Batch(records=[], counts=counts, rejects=rejects)
         record = self._record(item)
         problems = [problem for check in CHECKS if (problem := check(record))]
-        if problems:  # dropped here, before its gold slot is dealt, so the track stays balanced
+        if problems:
             counts[f"{prefix}items dropped: failed a record check"] = 1
-            reject = {"stage": "personaeval.records", "reason": problems[0], "record": record}
-            return Batch(records=[], counts=counts, rejects=[reject])
-        self._positions.next(plan.track.config)
+            rejects.append({"stage": "personaeval.records", "reason": problems[0], "record": record})
+            return Batch(records=[], counts=counts, rejects=rejects)
         for option in record["provenance"]["options"]:
+            self._unshown.pop((plan.work.id, option["character_id"]), None)
             if option["kind"] != "gold":
                 key = f"{prefix}distractors: {option['kind']}"
                 counts[key] = counts.get(key, 0) + 1
         counts[prefix + "items built"] = 1
-        return Batch(records=[record], counts=counts)
+        return Batch(records=[record], counts=counts, rejects=rejects)
 
-    def _count_profiles(self, item: Assembled, counts: dict, prefix: str) -> None:
+    def _count_profiles(self, item: Assembled, counts: dict, prefix: str) -> list[dict]:
+        """Counts the profiles this item is the first to wait for; a reject per failed one."""
+        rejects = []
         for outcome in item.touched:
             key = (item.plan.work.id, outcome.char_id)
             if key in self._counted_profiles:
@@ -316,24 +334,42 @@ class ItemBuilder:
                                                               + len(outcome.rejected))
             if outcome.profile and outcome.profile.masked_words:
                 counts[prefix + "profiles masked"] = counts.get(prefix + "profiles masked", 0) + 1
+            if outcome.profile:
+                self._unshown[key] = item.plan.track.config
+            else:
+                refused = "; ".join(outcome.rejected)
+                rejects.append({"stage": "personaeval.profiles",
+                                "reason": f"no profile: {outcome.failure}" + (f" ({refused})" if refused else ""),
+                                "record": {"work": key[0], "character": key[1]}})
+        return rejects
+
+    def unshown_profiles(self) -> tuple[dict[str, int], list[dict]]:
+        """Funnel counts and rejects for the profiles written but shown in no built item (a gold
+        whose item failed, a candidate ranked but not needed): paid for, so reported."""
+        counts: dict[str, int] = {}
+        rejects = []
+        for (work, character), track in self._unshown.items():
+            stage = f"{track}: profiles shown in no item"
+            counts[stage] = counts.get(stage, 0) + 1
+            rejects.append({"stage": "personaeval.profiles", "reason": "profile written, but no built item shows "
+                            "its character (its items failed, or it was never needed as a candidate)",
+                            "record": {"work": work, "character": character}})
+        return counts, rejects
 
     def _record(self, item: Assembled) -> dict:
+        """The row with the gold first and the distractors as chosen (the answer key places the gold)."""
         plan, instance = item.plan, item.instance
-        track = plan.track.config
-        gold_slot = self._positions.peek(track)
-        distractors = list(item.chosen)
-        random.Random(f"personaeval-slots:{self._seed}:{plan.work.id}:{instance.second.id}").shuffle(distractors)
-        slots = distractors[:gold_slot] + [(distractor_step.Ranked(instance.gold, "gold"), item.gold)] + distractors[gold_slot:]
+        slots = [(distractor_step.Ranked(instance.gold, "gold"), item.gold), *item.chosen]
         profiles = match_lengths([outcome.profile.text for _, outcome in slots])
         options = [Option(char_id=ranked.char_id, name=plan.work.characters[ranked.char_id].name, kind=ranked.kind,
                           profile=outcome.profile, shown_profile=text)
                    for (ranked, outcome), text in zip(slots, profiles)]
         line, omitted = plan.context_for(instance.section)
-        gender = gender_audit(plan, instance, options, gold_slot)
-        return make_record(work=plan.work, track=track, instance=instance, options=options, gold_slot=gold_slot,
-                           context_line=line, omitted_context=omitted, seed=self._seed,
+        return make_record(work=plan.work, track=plan.track.config, instance=instance, options=options,
+                           gold_slot=GOLD_FIRST, context_line=line, omitted_context=omitted, seed=self._seed,
                            context_turns=self._args.context_turns, profile_request=self._profile_request,
-                           section_title=plan.section_title(instance.section), gender=gender)
+                           section_title=plan.section_title(instance.section),
+                           gender=gender_audit(plan, instance, options, GOLD_FIRST))
 
 
 def gender_audit(plan: WorkPlan, instance: Instance, options: list[Option], gold_slot: int) -> dict:
@@ -374,3 +410,10 @@ async def generate(ctx) -> AsyncIterator[Batch]:
                 return
     finally:
         await writer.close()
+        # The pipeline closes this generator once it has --n records, so no batch can follow: what
+        # the consumed items paid for and no built item shows goes to the report directly.
+        counts, rejects = builder.unshown_profiles()
+        for stage, k in counts.items():
+            ctx.report.count(stage, k)
+        for reject in rejects:
+            ctx.report.reject(reject["stage"], reject["reason"], reject["record"])

@@ -1,9 +1,11 @@
 """This release's figures next to the original PersonaEval's (builders/figures.py).
 
-The original publishes row counts and the four-option shape; profile length, in-item length ratio,
-turn length, gold positions and items per scene are the spec's targets for a rebuild (the original
-does not publish them), and the gender shortcut is this builder's own measure. The numbers and the
-spec section each comes from are in data/original.json.
+The original publishes row counts, the number of Literary novels and the four-option shape;
+profile length, in-item length ratio, turn length, gold positions and items per scene are the
+spec's targets for a rebuild (the original does not publish them), and the gender shortcut is this
+builder's own measure. Per track, what the items spread over is counted too (works, scenes or
+chapters, speakers asked for, characters among the candidates): a small build that draws on one
+play measures that play. The numbers and the spec section each comes from are in data/original.json.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def _length_ratio(record: dict) -> float:
 
 
 def figures(records: list[dict]) -> list[Figure]:
-    return [*_row_figures(records), *_profile_figures(records), *_item_figures(records)]
+    return [*_row_figures(records), *_spread_figures(records), *_profile_figures(records), *_item_figures(records)]
 
 
 def _row_figures(records: list[dict]) -> list[Figure]:
@@ -37,6 +39,27 @@ def _row_figures(records: list[dict]) -> list[Figure]:
     published = ORIGINAL["rows"]
     return [Figure(f"rows ({track})", rows[track], published[track], f"{published[track]:,}", kind="count")
             for track in sorted(rows) if track in published]
+
+
+def _spread_figures(records: list[dict]) -> list[Figure]:
+    """Per track: the works, scenes or chapters and characters its items draw on."""
+    works, scenes, characters = ORIGINAL["works"], ORIGINAL["scenes"]["text"], ORIGINAL["characters"]["text"]
+    found = []
+    for track in sorted({r["track"] for r in records}):
+        rows = [r for r in records if r["track"] == track]
+        published = works.get(track, {"value": None, "text": "not published"})
+        found += [
+            Figure(f"works ({track})", len({r["work"] for r in rows}), published["value"], published["text"],
+                   kind="count"),
+            Figure(f"scenes or chapters ({track})", len({(r["work"], r["provenance"]["section"]["id"]) for r in rows}),
+                   None, scenes, kind="count"),
+            Figure(f"characters asked for as Character2 ({track})",
+                   len({(r["work"], r["provenance"]["gold"]["id"]) for r in rows}), None, characters, kind="count"),
+            Figure(f"characters among the candidates ({track})",
+                   len({(r["work"], o["character_id"]) for r in rows for o in r["provenance"]["options"]}), None,
+                   characters, kind="count"),
+        ]
+    return found
 
 
 def _profile_figures(records: list[dict]) -> list[Figure]:

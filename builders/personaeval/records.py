@@ -5,7 +5,8 @@ Published columns (spec section 3): `prompt`, `gt`, `option1`..`option4`, `optio
 Extra columns (spec section 12): `id`, `track`, `work`, `gold_index` (0-based slot of `gt`) and
 `gender_shortcut` (builders/personaeval/gender.py).
 `prompt` is rendered from prompts/personaeval/item.j2 and re-renders byte for byte from the
-row's provenance (`render_prompt_from`).
+row's provenance (`render_prompt_from`). The builder makes rows with the gold in slot 0; the
+release's answer key (answer_key.py) moves it to the slot dealt from the owner's salt.
 
 `CHECKS` are the cross-field invariants of spec section 3.1, run by the pipeline after the schema.
 """
@@ -25,7 +26,8 @@ from builders.sources import Work
 from builders.sources.aliases import name_key
 
 TEMPLATE = "personaeval/item.j2"
-OPTIONS = 4
+OPTIONS = 4  # candidates per item in the tracks this builder makes (Drama, Literary, Script)
+MAX_OPTIONS = 5  # the published columns: option5 is filled only by an Expertise-shaped track
 CANDIDATES_HEADING = "\n## Candidates\n"
 
 
@@ -85,7 +87,8 @@ def render_prompt(context_line: str, turns: list[dict], options: list[dict]) -> 
 def render_prompt_from(record: dict) -> str:
     """Re-render a row's prompt from its own fields: the determinism check of spec section 14.7."""
     provenance = record["provenance"]
-    options = [{"name": record[f"option{i}"], "profile": record[f"option{i}_profile"]} for i in range(1, OPTIONS + 1)]
+    options = [{"name": record[f"option{i}"], "profile": record[f"option{i}_profile"]}
+               for i in range(1, MAX_OPTIONS + 1) if record[f"option{i}"]]
     return render_prompt(provenance["context_line"], provenance["dialogue"], options)
 
 
@@ -147,7 +150,7 @@ def make_record(*, work: Work, track: str, instance: Instance, options: list[Opt
 
 
 def _options(record: dict) -> list[str]:
-    return [record[f"option{i}"] for i in range(1, 6) if record.get(f"option{i}")]
+    return [record[f"option{i}"] for i in range(1, MAX_OPTIONS + 1) if record.get(f"option{i}")]
 
 
 def check_gold(record: dict) -> str | None:
@@ -188,7 +191,7 @@ def check_gold_not_leaked(record: dict) -> str | None:
 
 
 def check_profiles(record: dict) -> str | None:
-    profiles = [record[f"option{i}_profile"] for i in range(1, 6) if record.get(f"option{i}_profile")]
+    profiles = [record[f"option{i}_profile"] for i in range(1, MAX_OPTIONS + 1) if record.get(f"option{i}_profile")]
     if len(set(profiles)) != len(profiles):
         return "two options share a profile text"
     lengths = [len(profile.split()) for profile in profiles]

@@ -56,7 +56,8 @@ class StandinSpec:
 STANDIN_BUILDS: dict[str, StandinSpec] = {
     "tomato": StandinSpec(),
     "personaeval": StandinSpec(flags=("--plays", "macbeth")),
-    "litchartom": StandinSpec(flags=("--plays", "king-lear", "--max-chunks", "3")),
+    # Closed blocks of four golds per plot and dimension need five chunks of King Lear for 20 records.
+    "litchartom": StandinSpec(flags=("--plays", "king-lear", "--max-chunks", "5")),
     # One play, its first ten scene windows. Measure for Measure has every level in its opening acts,
     # and speeches about as long as CoSER's messages (a source scene's message is the play's own speech
     # after a written thought: Othello's first act, with speeches of 30 words, measures 31 words a
