@@ -52,7 +52,10 @@ def question_for(row: dict) -> Question:
 
 
 def groups_of(row: dict) -> dict:
-    groups = {"mental_state": row["mental_state"], "order": row["order"], "false_belief": bool(row["false_belief"])}
+    # false_belief is null when no fit judge decided it: such items form their own group
+    belief = row["false_belief"]
+    groups = {"mental_state": row["mental_state"], "order": row["order"],
+              "false_belief": "not judged" if belief is None else bool(belief)}
     for part in row["big_five"].split(";"):
         trait, _, level = part.strip().rpartition(" - ")
         if trait in TRAITS:

@@ -92,11 +92,11 @@ def test_a_rebuild_scores_the_reference_models_on_both_versions(local_hub, tmp_p
     releases = tmp_path / "releases"
     assert write_tomato_release(releases, n=20).version == "1.0.0"  # the previous version
     shutil.copytree(releases, tmp_path / "prepared")
-    prepared = write_tomato_release(tmp_path / "prepared", n=24, bump="minor")  # what the "build" will produce
+    prepared = write_tomato_release(tmp_path / "prepared", n=30, bump="minor")  # what the "build" will produce
     monkeypatch.setenv("NEXT_RELEASE", str(prepared.path))
     with reference_server(releases) as server:
         models = [model(server, "first-order"), model(server, "always-a")]
-        argv = ["rebuild", "--config", write_config(tmp_path, 24)]
+        argv = ["rebuild", "--config", write_config(tmp_path, 30)]
         assert release_main([*argv, *(part for m in models for part in ("--reference-model", m))]) == 0
     captured = capsys.readouterr()
     old, new = releases / "tomato" / "v1.0.0", releases / "tomato" / "v1.1.0"
@@ -115,7 +115,7 @@ def test_a_rebuild_scores_the_reference_models_on_both_versions(local_hub, tmp_p
         low, high = ref["difference_interval_points"]
         assert low <= ref["difference_points"] <= high
         assert ref["flagged"] == (abs(points) > 2.0)
-    assert by_model["openai-compatible:first-order"]["flagged"]  # 10 of 20 first-order items, then 13 of 24
+    assert by_model["openai-compatible:first-order"]["flagged"]  # 11 of 20 first-order items, then 14 of 30
 
     flagged = by_model["openai-compatible:first-order"]
     assert f"reference model openai-compatible:first-order moved {flagged['difference_points']:+.1f} points" in \

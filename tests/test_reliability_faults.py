@@ -19,8 +19,9 @@ import pytest
 from tests.support.scripted_llm import (drop_connection, http_error, malformed_json, refusal, reply_json,
                                         truncated)
 from tests.support.schema_faker import fake_model
-from tests.test_reliability_support import (N, build, build_report, cache_entries, chat_bodies, fake_server,
-                                            one_line, rejects, release_dir, released_records, request_hashes)
+from tests.test_reliability_support import (N, build, build_report, cache_entries, chat_bodies, decoded,
+                                            fake_server, one_line, rejects, release_dir, released_records,
+                                            request_hashes)
 
 __all__ = ["fake_server"]  # the fixture, re-exported for pytest
 
@@ -100,6 +101,17 @@ def test_a_build_under_provider_faults_finishes_and_builds_nothing_from_a_failed
         assert hashes and hashes <= replies, record["q_id"]
     released_text = json.dumps(records)
     assert not [marker for marker in FAULT_MARKERS if marker in released_text]
+    # a false belief whose judge request failed is not judged (null), never false by default
+    for record in records:
+        check = decoded(record["provenance"]["false_belief_check"])
+        if record["false_belief"] is None:
+            assert check["judged"] is False and "failed" in check["reason"], check
+        elif record["order"] == 2:
+            assert check["judged"] is True and all("error" not in v for v in check["verdicts"]), check
+    unjudged = sum(record["false_belief"] is None for record in records)
+    card = " ".join((release_dir(out) / "README.md").read_text().split())
+    assert (f"{unjudged} second-order questions were not judged for false belief" in card) == (unjudged > 0)
+    assert ("a judge request failed" in card) == (unjudged > 0)
 
     report = build_report(out)
     llm = report["llm"]
@@ -114,9 +126,9 @@ def test_a_build_under_provider_faults_finishes_and_builds_nothing_from_a_failed
         assert "no valid reply after 3 attempts" in failure["reason"]
         assert cached[failure["request_hash"]] == {"failed": failure["reason"], "attempts": 3}
         assert failure["step"].startswith("tomato.") and failure["attempts"] == 3
-    # a conversation given up is a reject with every attempt's reason
+    # a conversation given up is a reject with every attempt's reason; records beyond --n are rejects too
     for reject in rejects(out):
-        assert reject["stage"] in {"conversation", "questions", "validate"} and reject["reason"]
+        assert reject["stage"] in {"conversation", "questions", "validate", "cut at --n"} and reject["reason"]
     if report["funnel"].get("conversations failed"):
         reasons = [r["reason"] for r in rejects(out) if r["stage"] == "conversation"]
         assert len(reasons) == report["funnel"]["conversations failed"]

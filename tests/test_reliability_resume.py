@@ -16,13 +16,13 @@ import time
 import pytest
 
 from tests.support.schema_faker import fake_model, reply_for
-from tests.test_reliability_support import (CACHE_FILE, N, ROOT, build, build_report, builder_command,
+from tests.test_reliability_support import (CACHE_FILE, ROOT, build, build_report, builder_command,
                                             cache_count, cache_entries, chat_bodies, clean_env, fake_server,
                                             model_of, one_line, release_dir, release_files)
 
 __all__ = ["fake_server"]
 
-KILL_AFTER = 20  # replies answered before the first run is killed (of 64 in a whole build)
+KILL_AFTER = 20  # replies answered before the first run is killed (a whole build makes a few hundred)
 
 
 class Gate:
@@ -62,7 +62,11 @@ def wait_for(condition, *, timeout: float, what: str) -> None:
 def test_a_killed_build_resumes_without_repeating_a_call_and_releases_the_same_bytes(fake_server, tmp_path):
     gate = Gate(open_for=KILL_AFTER)
     fake_server.responder = gate
-    command = builder_command(model_of(fake_server), tmp_path / "out", tmp_path / "cache")
+    # the answer key's salt is the owner's: one salt for both caches, so both builds deal the same positions
+    salt = tmp_path / "team.salt"
+    salt.write_text("5a" * 32 + "\n")
+    command = builder_command(model_of(fake_server), tmp_path / "out", tmp_path / "cache",
+                              "--answer-key-salt-file", str(salt))
     first = subprocess.Popen(command, cwd=ROOT, env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         # every reply the server answered is in the cache, more requests are waiting at the gate: kill -9
@@ -86,7 +90,7 @@ def test_a_killed_build_resumes_without_repeating_a_call_and_releases_the_same_b
     resumed_bodies = chat_bodies(fake_server, start)
 
     start = len(fake_server.requests)
-    whole = build(fake_server, tmp_path, out="out-whole", cache="cache-whole")
+    whole = build(fake_server, tmp_path, "--answer-key-salt-file", str(salt), out="out-whole", cache="cache-whole")
     assert whole.returncode == 0, whole.stderr[-3000:]
     whole_bodies = chat_bodies(fake_server, start)
 

@@ -263,7 +263,23 @@ def test_false_belief_needs_every_judge_to_say_incompatible():
         raise RequestFailed("judge down")
 
     label, audit = run(judge_false_belief([FakeLLM(broken)], conversation, 1))
-    assert label is False and audit["verdicts"][0]["error"] == "judge down"
+    assert label is None and audit["verdicts"][0]["error"] == "judge down"  # no verdict: not judged, and why
+    assert audit["judged"] is False and "judge down" in audit["reason"]
+    # a judge that answered "compatible" decides, whatever another's request did
+    assert run(judge_false_belief([judge(True), FakeLLM(broken)], conversation, 1))[0] is False
+
+
+def test_false_belief_is_not_judged_by_a_judge_unfit_to_judge():
+    conversation = conversation_for_judging()
+    unfit = FakeLLM(lambda request: {"compatible": False, "reason": "They disagree."}, label="local:smollm2")
+    label, audit = run(judge_false_belief([unfit], conversation, 3))
+    assert label is None and unfit.requests == []  # not asked: its verdict would decide nothing
+    assert audit["judged"] is False and audit["verdicts"] == []
+    assert "local:smollm2 (profile local-smollm2) is not fit to judge" in audit["reason"]
+    assert audit["compared"]["a_u_id"] == 2 and audit["compared"]["b_u_id"] == 3  # kept for a later, fit judge
+    fit = judge(False)
+    label, _ = run(judge_false_belief([unfit, fit], conversation, 3))  # one unfit judge is enough to abstain
+    assert label is None and fit.requests == []
 
 
 def test_blind_answering_records_and_flags_but_never_drops():

@@ -237,7 +237,16 @@ def test_figures_measure_the_release_next_to_the_original():
                                  / (4 * len(records)), 2)
     assert found["conversation words (mean)"].value == words(records[0]["conversation"])
     assert found["question words (mean)"].original == 45 and found["question words (mean)"].kind == "length"
-    assert found["false-belief share"].value == round(1 / len(records), 4)
+    assert found["false-belief share (of questions with a label)"].value == round(1 / len(records), 4)
+    counts = {name: found[name].value for name in ("conversations (distinct)", "combos (distinct)",
+                                                    "environments (distinct)", "agents (distinct)",
+                                                    "mental states (distinct)")}
+    assert counts == {"conversations (distinct)": 1, "combos (distinct)": 1, "environments (distinct)": 1,
+                      "agents (distinct)": 2, "mental states (distinct)": 1}
+    assert found["combos (distinct)"].original == 157 and found["agents (distinct)"].original == 38
+    assert all(found[name].kind == "count" for name in counts)
+    unjudged, _ = records_of(conversation, fb={u_id: None for u_id in range(1, 14, 2)})
+    assert {f.name: f for f in figures(unjudged)}["false-belief share (of questions with a label)"].value is None
     assert found["Big Five patterns (distinct)"].value == 2 and found["Big Five patterns (distinct)"].original == 15
     assert sum(found[f"a_idx = {i} (share)"].value for i in range(4)) == pytest.approx(1)
     assert found['question form "When X says ..." (share)'].value == round(

@@ -1,4 +1,4 @@
-"""Question candidates, distractors, balanced positions, records, schema + invariants, compatibility export.
+"""Question candidates, distractors, records, schema + invariants, compatibility export.
 
 Conversations here are built by hand (no LLM), so every label is known.
 """
@@ -9,10 +9,8 @@ import json
 
 import pytest
 
-from builders.positions import BalancedPositions
 from builders.resources import load_schema
 from builders.tomato import invariants
-from builders.tomato.build import POSITIONS_NAMESPACE
 from builders.tomato.catalog import iter_combos
 from builders.tomato.conversation import Conversation, Turn
 from builders.tomato.export import FILES, dumps, export_compat, release_sort_key
@@ -49,12 +47,20 @@ def make_conversation(state="emotion", combo_index=0, a_thoughts=None, b_thought
 RUN = RunInfo(seed=0, scenario_model="fake:model", prompt_hashes={"roleplay_system": "abc"})
 
 
-def records_of(conversation, positions=None, fb=None):
-    positions = positions or BalancedPositions(0, namespace=POSITIONS_NAMESPACE)
+def fb_check(judged=True, reason=None):
+    return {"compared": {}, "verdicts": [], "rule": "test", "judged": judged, "reason": reason}
+
+
+def records_of(conversation, fb=None):
+    """Records of every candidate; order-2 false beliefs from `fb` (u_id -> label), else judged false."""
     candidates, drops = build_candidates(conversation, seed=0)
     fb = fb or {}
-    return [make_record(c, positions.next(), RUN, false_belief=fb.get(c.u_id, False),
-                        false_belief_check={"verdicts": []} if c.order == 2 else None) for c in candidates], drops
+    records = []
+    for c in candidates:
+        label = False if c.order == 1 else fb.get(c.u_id, False)
+        check = None if c.order == 1 else fb_check(label is not None, None if label is not None else "unfit judge")
+        records.append(make_record(c, RUN, false_belief=label, false_belief_check=check))
+    return records, drops
 
 
 def test_one_candidate_per_message_with_gold_from_the_thought_before_it():
@@ -129,21 +135,10 @@ def test_question_forms_are_about_half_and_half():
     assert 0.45 <= sum(forms) / len(forms) <= 0.55
 
 
-def test_balanced_positions_stay_within_one_of_a_quarter_for_every_prefix():
-    positions = BalancedPositions(5, namespace=POSITIONS_NAMESPACE)
-    counts = collections.Counter()
-    for n in range(1, 2001):
-        counts[positions.next()] += 1
-        assert max(counts.values()) - min(counts[p] for p in range(4)) <= 1
-    fresh = [BalancedPositions(5, namespace=POSITIONS_NAMESPACE) for _ in range(2)]
-    assert fresh[0].next() == fresh[1].next()
-
-
 def test_records_pass_the_schema_and_every_invariant():
     records = []
-    positions = BalancedPositions(0, namespace=POSITIONS_NAMESPACE)
     for index, state in enumerate(("emotion", "belief", "intention", "desire", "knowledge")):
-        batch, _ = records_of(make_conversation(state=state, combo_index=index), positions, fb={1: True, 3: True})
+        batch, _ = records_of(make_conversation(state=state, combo_index=index), fb={1: True, 3: True, 5: None})
         records += batch
     valid, rejects = validate_records(records, load_schema("tomato"), checks=invariants.checks)
     assert rejects == [] and len(valid) == 70
@@ -154,8 +149,10 @@ def test_records_pass_the_schema_and_every_invariant():
     assert record["conversation"].split("\n")[0].endswith(': "Hi!"')
     assert record["conversation"].split("\n")[1].endswith(': "Hi, how are you?"')
     assert set(record) - {"provenance"} == set(json.loads(json.dumps(load_schema("tomato")["required"]))) - {"provenance"}
-    counts = collections.Counter(r["a_idx"] for r in records)
-    assert set(counts) == {0, 1, 2, 3} and max(counts.values()) - min(counts.values()) <= 1
+    assert records[5]["false_belief"] is None  # not judged: released as null, the reason in provenance
+    assert records[5]["provenance"]["false_belief_check"]["reason"] == "unfit judge"
+    # provisional positions (the release's are dealt later: tests/test_tomato_validity.py) vary
+    assert set(collections.Counter(r["a_idx"] for r in records)) == {0, 1, 2, 3}
 
 
 @pytest.mark.parametrize("corrupt,check", [
@@ -163,6 +160,7 @@ def test_records_pass_the_schema_and_every_invariant():
     (lambda r: r.update(a1=r["a0"], a_idx=2, a_str=r["a2"]), "options_distinct"),
     (lambda r: r.update(order=2), "order_matches_u_id"),
     (lambda r: r.update(false_belief=True), "false_belief_only_second_order"),
+    (lambda r: r.update(false_belief=None), "false_belief_only_second_order"),
     (lambda r: r.update(conversation=r["conversation"].rsplit("\n", 1)[0]), "conversation_lines"),
     (lambda r: r.update(q='What does X think when he says "nothing like it"?'), "question_quotes_target_line"),
     (lambda r: r.update(big_five=r["provenance"]["agent_cards"][1]["big_five"] + "x"), "big_five_is_speakers"),
@@ -180,13 +178,33 @@ def test_each_invariant_catches_its_corruption(corrupt, check):
     assert check in failing
 
 
+@pytest.mark.parametrize("label,check,problem", [
+    (None, fb_check(judged=True), "does not say why"),  # null, yet a judge decided
+    (None, fb_check(judged=False, reason=""), "does not say why"),
+    (True, fb_check(judged=False, reason="unfit judge"), "no fit judge decided it"),  # a label nobody fit gave
+    (False, None, "no false_belief_check"),
+])
+def test_an_order_2_label_is_a_fit_judges_or_null_with_its_reason(label, check, problem):
+    records, _ = records_of(make_conversation(), fb={1: True, 3: None})
+    decided, unjudged = json.loads(json.dumps(records[1])), json.loads(json.dumps(records[3]))
+    assert invariants.false_belief_decided_by_a_judge(decided) is None
+    assert invariants.false_belief_decided_by_a_judge(unjudged) is None
+    decided["false_belief"] = label
+    decided["provenance"]["false_belief_check"] = check
+    assert problem in invariants.false_belief_decided_by_a_judge(decided)
+
+
 def test_compat_export_writes_four_files_that_round_trip(tmp_path):
     records = []
     for index, state in enumerate(("emotion", "belief")):
-        batch, _ = records_of(make_conversation(state=state, combo_index=index), fb={3: True})
+        batch, _ = records_of(make_conversation(state=state, combo_index=index), fb={3: True, 5: None})
         records += batch
     counts = export_compat(list(reversed(records)), tmp_path)
     assert counts == {"tomato.json": 28, "tomato_first.json": 14, "tomato_second.json": 14, "tomato_fb.json": 2}
+    # a question not judged for false belief (null) is written false, the original's type: never in tomato_fb.json
+    unjudged = {r["q_id"] for r in records if r["false_belief"] is None}
+    second = {r["q_id"]: r for r in json.loads((tmp_path / "tomato_second.json").read_text())}
+    assert len(unjudged) == 2 and all(second[q_id]["false_belief"] is False for q_id in unjudged)
     for name in FILES:
         text = (tmp_path / name).read_text()
         rows = json.loads(text)

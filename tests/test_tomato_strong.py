@@ -60,6 +60,8 @@ def test_releases_twenty_with_few_reasks_and_lengths_like_the_original(builds, p
     assert abs(figures["gold minus distractor words (mean)"]["value"]) < 2  # spec §7: no option stands out
     funnel = build.build_report["funnel"]
     assert funnel["items judged"] > funnel["questions built"] >= 20  # the item judges ran, and dropped some
+    assert build.build_report["shortcut_audit"]["flagged"] == [], build.build_report["shortcut_audit"]
+    assert figures["combos (distinct)"]["value"] >= 4 and figures["combos (distinct)"]["original"] == 157
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

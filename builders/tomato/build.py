@@ -1,13 +1,19 @@
 """Wires the ToMATO steps into one build: `BENCHMARK`, `add_arguments` and `generate`.
 
-generate(ctx) walks an endless, seeded stream of (combo, mental state) jobs, in rounds sized by
-how many records are still missing. The conversations of a round run concurrently and all run to
-the end before their batches are yielded in job order, one batch of records (its questions) per
-conversation. So the requests a build makes depend only on its configuration, not on when the
-pipeline stopped reading: a resumed or repeated build asks exactly what the first one asked and
-finds it all in the response cache. Items the judges reject (item_judges.py) are removed first; answer
-positions are then dealt here, in that order, from one balanced sequence, so the released file is
-balanced whatever the concurrency and however many items the judges dropped.
+generate(ctx) walks an endless, seeded stream of (combo, mental state) jobs dealt round-robin over
+combos (schedule.py), in rounds sized by how many records are still missing at the yield seen so
+far (the first round is a few conversations, to measure it). The conversations of a round run
+concurrently and all run to the end; the round is then yielded as one batch, its conversations'
+records in job order. So the requests a build makes depend only on its configuration, not on when
+the pipeline stopped reading (a resumed or repeated build asks exactly what the first one asked and
+finds it all in the response cache), and every conversation a build paid for reaches its report:
+when --n is reached inside a round, the pipeline reports the records beyond it as "cut at --n".
+
+From each conversation a build keeps at most `schedule.question_cap(n)` questions (the others are
+rejects saying so), so a small build spans many combos. Items the judges reject (item_judges.py)
+are removed; false beliefs are labelled only by a fit judge, else released as not judged
+(false_belief.py). Gold positions are dealt after the build, over the whole release, from the
+owner's private salt (answer_key.py); the shortcut audit reads the same records (builders/audit.py).
 """
 
 from __future__ import annotations
@@ -16,16 +22,16 @@ import asyncio
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 from builders.benchmark import Benchmark
 from builders.llm.profiles import judges_wanted
 from builders.pipeline import Batch
-from builders.positions import BalancedPositions
 from builders.prompts import template_hash
 from builders.tomato import false_belief as false_belief_step
-from builders.tomato import item_judges, llm_check
-from builders.tomato.catalog import Combo, iter_combos
+from builders.tomato import item_judges, llm_check, schedule
+from builders.tomato.answer_key import ANSWER_KEY, mc_items
+from builders.tomato.catalog import Combo
 from builders.tomato.conversation import Conversation, ConversationFailed, conversation_key, run_conversation
 from builders.tomato.export import release_sort_key
 from builders.tomato.figures import figures
@@ -33,12 +39,8 @@ from builders.tomato.invariants import checks as record_checks
 from builders.tomato.questions import Candidate, Drop, build_candidates
 from builders.tomato.records import RunInfo, make_record
 from builders.tomato.scenarios import Environment, seed_environment, write_environment
-from builders.tomato.seeds import ScenarioSeed, load_seeds
-from builders.tomato.vocab import MENTAL_STATES
+from builders.tomato.seeds import ScenarioSeed
 
-# the seed namespace of the gold-position shuffles; changing it changes every released position
-POSITIONS_NAMESPACE = "tomato-positions"
-QUESTIONS_PER_CONVERSATION = 14  # upper bound: one per generated message at 7 exchanges
 EXPECTED_VALID_SHARE = 0.8  # first guess of the candidates that pass form checks, validation and dedup
 EXPECTED_JUDGE_RETENTION = 0.5  # first guess of what the item judges keep (spec §8 target: 45-60%)
 
@@ -69,7 +71,8 @@ BENCHMARK = Benchmark(
         "all": lambda r: True,
         "first_order": lambda r: r["order"] == 1,
         "second_order": lambda r: r["order"] == 2,
-        "false_belief": lambda r: r["order"] == 2 and r["false_belief"],
+        # empty, hence not released, when no fit judge decided false beliefs (false_belief.py)
+        "false_belief": lambda r: r["order"] == 2 and r["false_belief"] is True,
     },
     splits={"test": 1.0},
     stats_fields=("mental_state", "order", "false_belief", "big_five"),
@@ -78,6 +81,8 @@ BENCHMARK = Benchmark(
     tags=("theory-of-mind", "role-play", "false-belief", "multiple-choice", "synthetic"),
     checks=record_checks,  # §3.2 invariants, applied by the pipeline after the schema
     figures=figures,  # the original's statistics (spec §8) next to this release's
+    answer_key=ANSWER_KEY,  # gold positions dealt from the owner's private salt (answer_key.py)
+    mc_items=mc_items,  # the shortcut audit's view of a record
 )
 
 
@@ -114,16 +119,11 @@ class Outcome:
     key: str
     conversation: Conversation | None
     failure: str | None = None
-    candidates: list[Candidate] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)  # within the cap, in u_id order
     drops: list[Drop] = field(default_factory=list)
-    false_beliefs: dict[int, tuple[bool, dict]] = field(default_factory=dict)  # u_id -> (label, audit)
+    over_cap: list[Candidate] = field(default_factory=list)  # built, but beyond the conversation's cap
+    false_beliefs: dict[int, tuple[bool | None, dict]] = field(default_factory=dict)  # u_id -> (label, audit)
     item_audits: dict[int, dict] = field(default_factory=dict)  # u_id -> item judges' audit (empty: not judged)
-
-
-def iter_jobs(seed: int) -> Iterator[tuple[Combo, str]]:
-    for combo in iter_combos(seed, load_seeds()):
-        for state in MENTAL_STATES:
-            yield combo, state
 
 
 class Environments:
@@ -149,7 +149,7 @@ def judges_of(ctx) -> list:
 
 
 async def generate(ctx) -> AsyncIterator[Batch]:
-    """One Batch per conversation, in job order, until the pipeline has its --n records."""
+    """One Batch per round of conversations, in job order, until the pipeline has its --n records."""
     args = ctx.args
     judges = judges_of(ctx)
     environments = Environments(ctx.llm, use_llm=not args.no_scenario_llm, attempts=args.scenario_attempts)
@@ -159,30 +159,46 @@ async def generate(ctx) -> AsyncIterator[Batch]:
                                               *item_judges.CHECKS)})
     args.use_item_judges = judges_wanted(args.item_judges, judges, ctx.report.notes, what="tomato: item judges",
                                          flag="--item-judges")
-    positions = BalancedPositions(ctx.seed, namespace=POSITIONS_NAMESPACE)
+    _note_false_beliefs_not_judged(judges, ctx.report.notes)
+    cap = schedule.question_cap(args.n)
+    ctx.report.notes.append(f"tomato: a build of --n {args.n} keeps at most {cap} questions of one conversation, "
+                            "so that it spans more combos; the others are rejects 'over the per-conversation cap'")
     limit = args.max_conversations or 10 + math.ceil(3 * args.n / 7)
-    jobs = itertools.islice(iter_jobs(ctx.seed), limit)
+    jobs = itertools.islice(schedule.iter_jobs(ctx.seed), limit)
 
     async def produce(job: tuple[Combo, str]) -> Outcome:
-        return await _run_job(job, ctx.llm, judges, environments, args, ctx.seed)
+        return await _run_job(job, ctx.llm, judges, environments, args, ctx.seed, cap)
 
     conversations = yielded = 0
-    # first guess; refined from what comes back
-    per_conversation = QUESTIONS_PER_CONVERSATION * EXPECTED_VALID_SHARE
-    if args.use_item_judges:
-        per_conversation *= EXPECTED_JUDGE_RETENTION
+    per_conversation = _first_guess(cap, args.use_item_judges)  # refined from what comes back
     while ctx.needed() > 0:
-        round_jobs = list(itertools.islice(jobs, _batch_size(args.n - yielded, per_conversation, args.concurrency)))
+        missing = schedule.still_missing(args.n, yielded, ctx.needed())
+        size = schedule.round_size(missing, per_conversation, first=conversations == 0)
+        round_jobs = list(itertools.islice(jobs, size))
         if not round_jobs:
             ctx.report.notes.append(f"tomato: stopped after {conversations} conversations "
                                     f"(--max-conversations {limit})")
             return
-        for outcome in await _run_round(produce, round_jobs):
-            conversations += 1
-            result = await _batch(outcome, positions, run, judges, args)
-            yielded += len(result.records)
-            per_conversation = max(1.0, yielded / conversations)
-            yield result
+        outcomes = await _run_round(produce, round_jobs)
+        batches = [await _batch(outcome, run, judges, args, cap) for outcome in outcomes]
+        conversations += len(batches)
+        yielded += sum(len(batch.records) for batch in batches)
+        per_conversation = max(1.0, yielded / conversations)
+        yield _merged(batches)
+
+
+def _first_guess(cap: int, use_item_judges: bool) -> float:
+    """Records one conversation is expected to give before any came back."""
+    guess = min(cap, schedule.QUESTIONS_PER_CONVERSATION) * EXPECTED_VALID_SHARE
+    return guess * EXPECTED_JUDGE_RETENTION if use_item_judges else guess
+
+
+def _note_false_beliefs_not_judged(judges: list, notes: list[str]) -> None:
+    reason = false_belief_step.unfit_judges(judges)
+    if reason is not None:
+        notes.append(f"tomato: false beliefs not judged ({reason}): order-2 questions are released with "
+                     "false_belief null, and there is no false_belief config. Pass a --judge-model fit to judge "
+                     "(or a --judge-profile file saying judge: true) to label them.")
 
 
 async def _run_round(produce, jobs: list) -> list[Outcome]:
@@ -197,15 +213,16 @@ async def _run_round(produce, jobs: list) -> list[Outcome]:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _batch_size(remaining: int, per_conversation: float, concurrency: int) -> int:
-    """Conversations to start next: enough for the records still missing if all pass validation and
-    dedup; once that many were yielded, top-up rounds of `concurrency` conversations."""
-    if remaining > 0:
-        return max(1, math.ceil(remaining / per_conversation))
-    return concurrency
+def _merged(batches: list[Batch]) -> Batch:
+    """A round's batches as one: records and rejects in job order, counts summed."""
+    counts: dict[str, int] = {}
+    for batch in batches:
+        for stage, k in batch.counts.items():
+            counts[stage] = counts.get(stage, 0) + k
+    return Batch([r for b in batches for r in b.records], counts, [r for b in batches for r in b.rejects])
 
 
-async def _run_job(job, llm, judges, environments: Environments, args, seed: int) -> Outcome:
+async def _run_job(job, llm, judges, environments: Environments, args, seed: int, cap: int) -> Outcome:
     combo, state = job
     environment = await environments.get(combo.scenario_seed)
     key = conversation_key(environment.id, combo.agent_a.id, combo.agent_b.id, state)
@@ -216,12 +233,13 @@ async def _run_job(job, llm, judges, environments: Environments, args, seed: int
                                               temperature=args.temperature)
     except ConversationFailed as error:
         return Outcome(key, None, failure=str(error))
-    candidates, drops = build_candidates(conversation, seed)
+    built, drops = build_candidates(conversation, seed)
+    candidates, over_cap = schedule.within_cap(built, cap, seed=seed, key=key)  # only these are judged
     judged = await asyncio.gather(*(_judge_candidate(judges, candidate, use_item_judges=args.use_item_judges)
                                     for candidate in candidates))
     item_audits = {c.u_id: audit for c, (audit, _) in zip(candidates, judged) if audit is not None}
     false_beliefs = {c.u_id: verdict for c, (_, verdict) in zip(candidates, judged) if verdict is not None}
-    return Outcome(key, conversation, None, candidates, drops, false_beliefs, item_audits)
+    return Outcome(key, conversation, None, candidates, drops, over_cap, false_beliefs, item_audits)
 
 
 async def _judge_candidate(judges, candidate: Candidate, *, use_item_judges: bool):
@@ -235,8 +253,8 @@ async def _judge_candidate(judges, candidate: Candidate, *, use_item_judges: boo
     return audit, await false_belief_step.judge_false_belief(judges, candidate.conversation, candidate.u_id)
 
 
-async def _batch(outcome: Outcome, positions: BalancedPositions, run: RunInfo, judges: list, args) -> Batch:
-    """The records of one conversation (answer positions dealt in order) with its funnel counts."""
+async def _batch(outcome: Outcome, run: RunInfo, judges: list, args, cap: int) -> Batch:
+    """The records of one conversation with its funnel counts and rejects."""
     counts = {"conversations": 1}
     if outcome.conversation is None:
         counts["conversations failed"] = 1
@@ -250,22 +268,31 @@ async def _batch(outcome: Outcome, positions: BalancedPositions, run: RunInfo, j
     counts["message re-asks"] = sum(t.retries for t in conversation.turns)
     # natural contract: messages whose text was fitted into the published form (line_format.py)
     counts["messages normalised"] = sum(1 for t in conversation.turns if t.normalisations)
-    rejects = [{"stage": "questions", "reason": drop.reason,
-                "record": {"conversation_key": outcome.key, "u_id": drop.u_id}} for drop in outcome.drops]
-    kept = _judged_items(outcome, counts, rejects)  # before positions are dealt: they stay balanced
+    counts["questions over the per-conversation cap"] = len(outcome.over_cap)
+    rejects = _unasked(outcome, f"over the per-conversation cap: a build of --n {args.n} keeps at most {cap} "
+                                "questions of one conversation")
     records = []
-    for candidate in kept:
+    for candidate in _judged_items(outcome, counts, rejects):
         label, audit = outcome.false_beliefs.get(candidate.u_id, (False, None))
-        records.append(make_record(candidate, positions.next(), run, false_belief=label, false_belief_check=audit,
+        records.append(make_record(candidate, run, false_belief=label, false_belief_check=audit,
                                    item_judges=outcome.item_audits.get(candidate.u_id)))
     counts["questions built"] = len(records)
-    counts["false-belief questions"] = sum(r["false_belief"] for r in records)
+    counts["false-belief questions"] = sum(r["false_belief"] is True for r in records)
+    counts["order-2 questions not judged for false belief"] = sum(r["false_belief"] is None for r in records)
     if args.llm_validate and records:
         results = await asyncio.gather(*(llm_check.answer_blind(judges[0], r) for r in records))
         for record, result in zip(records, results):
             record["provenance"]["llm_validation"] = result
         counts["llm-validation flagged"] = sum(r["flagged"] for r in results)
     return Batch(records, counts, rejects)
+
+
+def _unasked(outcome: Outcome, over_cap_reason: str) -> list[dict]:
+    """Rejects for the candidates a conversation gave no question for: form checks, then the cap."""
+    drops = [(drop.u_id, drop.reason) for drop in outcome.drops]
+    drops += [(candidate.u_id, over_cap_reason) for candidate in outcome.over_cap]
+    return [{"stage": "questions", "reason": reason, "record": {"conversation_key": outcome.key, "u_id": u_id}}
+            for u_id, reason in drops]
 
 
 def _judged_items(outcome: Outcome, counts: dict, rejects: list) -> list[Candidate]:

@@ -3,6 +3,12 @@
 tomato.json (all), tomato_first.json (order 1), tomato_second.json (order 2) and tomato_fb.json
 (order 2 with false_belief). Provenance is dropped; rows are sorted by (sotopia_environment,
 sotopia_agents, mental_state, int(u_id)); keys sorted, 4-space indent, as the original files.
+
+The original's `false_belief` is a boolean, and its tools take the false-belief subset from
+tomato_fb.json. An item released as not judged (false_belief null: no fit judge decided it) is
+written with false_belief false, so it is in tomato.json and tomato_second.json but never in
+tomato_fb.json: that file holds only items a fit judge labelled false beliefs (with none, it is an
+empty list). The Hub release keeps the null; the card says how many items are not judged.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ FILES = {
     "tomato.json": lambda r: True,
     "tomato_first.json": lambda r: r["order"] == 1,
     "tomato_second.json": lambda r: r["order"] == 2,
-    "tomato_fb.json": lambda r: r["order"] == 2 and r["false_belief"],
+    "tomato_fb.json": lambda r: r["order"] == 2 and r["false_belief"] is True,
 }
 
 
@@ -31,7 +37,9 @@ def compat_record(record: dict) -> dict:
     if missing:
         raise ValueError(f"record {record.get('q_id', '?')} lacks released fields {missing}; "
                          "export only records built by builders.tomato")
-    return {field: record[field] for field in RELEASED_FIELDS}
+    row = {field: record[field] for field in RELEASED_FIELDS}
+    row["false_belief"] = record["false_belief"] is True  # not judged (null) is not in the FB subset
+    return row
 
 
 def dumps(rows: list[dict]) -> str:

@@ -3,9 +3,16 @@
 For the item at u_id (odd, agent B), compare A's first-order thought at u_id - 1 (A's latest
 message) with B's second-order thought at u_id about the same mental state. Each configured judge
 sees only the two thoughts, the names and the state, so a fluent transcript cannot sway it.
-`false_belief` is true only when every judge answered and every judge said "incompatible"; a judge
-that fails counts as no verdict, which keeps the label false. The reason's bound and the reply size
-come from the judge's profile (tomato.false_belief_*).
+
+The label needs judgment, so only judges fit to judge decide it (their profile says `judge: true`,
+builders/llm/profiles.yaml). It is three-valued:
+- true: every judge answered "incompatible";
+- false: a judge answered "compatible" (the rule can no longer hold, whatever the others say);
+- None, "not judged": a judge is unfit (then none is asked: a verdict nobody may trust is not worth
+  paying for), or a judge's request failed before any said "compatible". The audit kept in
+  provenance says why (`judged: false`, `reason`), and keeps the compared pair so that a fit judge
+  can decide the label later.
+The reason's bound and the reply size come from the judge's profile (tomato.false_belief_*).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from builders.tomato.conversation import Conversation
 from builders.tomato.vocab import STATE_NOUNS
 
 TEMPLATE = "tomato/false_belief.j2"
+RULE = "true when every judge says incompatible; false when a judge says compatible; otherwise not judged"
 
 
 def verdict_schema(profile: ModelProfile) -> dict:
@@ -55,9 +63,35 @@ async def ask_judge(judge, conversation: Conversation, pair: dict, *, temperatur
             "request_hash": reply.provenance.get("request_hash", "")}
 
 
-async def judge_false_belief(judges, conversation: Conversation, u_id: int) -> tuple[bool, dict]:
+def unfit_judges(judges) -> str | None:
+    """Why these judges may not decide false beliefs, or None when every one of them may."""
+    if not judges:
+        return "no judge model was given"
+    unfit = [(judge.label, profile_of(judge)) for judge in judges if not profile_of(judge).judge]
+    if not unfit:
+        return None
+    return "; ".join(f"judge {label} (profile {profile.name}) is not fit to judge: {profile.judge_note}"
+                     for label, profile in unfit)
+
+
+def not_judged(conversation: Conversation, u_id: int, reason: str) -> tuple[None, dict]:
+    """(None, the audit) of an order-2 item whose false belief no fit judge decided."""
+    return None, {"compared": compared_pair(conversation, u_id), "verdicts": [], "rule": RULE, "judged": False,
+                  "reason": reason}
+
+
+async def judge_false_belief(judges, conversation: Conversation, u_id: int) -> tuple[bool | None, dict]:
     """(false_belief, the audit record kept in provenance) for the order-2 item at `u_id`."""
+    reason = unfit_judges(judges)
+    if reason is not None:
+        return not_judged(conversation, u_id, reason)
     pair = compared_pair(conversation, u_id)
     verdicts = [await ask_judge(judge, conversation, pair) for judge in judges]
-    false_belief = bool(verdicts) and all(v.get("compatible") is False for v in verdicts)
-    return false_belief, {"compared": pair, "verdicts": verdicts, "rule": "all judges say incompatible"}
+    audit = {"compared": pair, "verdicts": verdicts, "rule": RULE, "judged": True, "reason": None}
+    if any(v.get("compatible") is True for v in verdicts):
+        return False, audit
+    failed = [v for v in verdicts if "error" in v]
+    if failed:
+        reason = "; ".join(f"the request to judge {v['model']} failed ({v['error']})" for v in failed)
+        return None, {**audit, "judged": False, "reason": reason}
+    return True, audit

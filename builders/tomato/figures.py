@@ -4,8 +4,12 @@ Lengths are counted in words (whitespace-separated) over records, as the spec me
 tomato_fb.json: an option, a record's whole `conversation` (a transcript counts once per question
 asked about it there too) and a question. The gold-minus-distractor gap, the false-belief share,
 the question-form share, the number of Big Five patterns and the answer positions are the other
-statistics the spec's section 8 gives. The numbers and the spec section each comes from are in
-data/original.json.
+statistics the spec's section 8 gives. Counts say how varied the release is: conversations,
+combos (an environment and its two agents), environments, agents, Big Five patterns and mental
+states, next to the original's (most of them published for its FB file only, which the text says).
+A question released as not judged for false belief (false_belief null) has no label, so the
+false-belief share is over the questions that have one (n/a when no order-2 question has). The
+numbers and the spec section each comes from are in data/original.json.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ OPTIONS = ("a0", "a1", "a2", "a3")
 
 
 def figures(records: list[dict]) -> list[Figure]:
-    return [*_length_figures(records), *_item_figures(records), *_position_figures(records)]
+    return [*_length_figures(records), *_item_figures(records), *_count_figures(records),
+            *_position_figures(records)]
 
 
 def _length_figures(records: list[dict]) -> list[Figure]:
@@ -39,19 +44,42 @@ def _gold_minus_distractor_words(records: list[dict]) -> float | None:
     return None if gold is None else round(gold - distractors, 2)
 
 
+def _false_belief_share(records: list[dict]) -> float | None:
+    labelled = [r for r in records if r["false_belief"] is not None]
+    if not any(r["order"] == 2 for r in labelled):
+        return None
+    return share(r["false_belief"] for r in labelled)
+
+
 def _item_figures(records: list[dict]) -> list[Figure]:
     gap, fb = ORIGINAL["gold_minus_distractor_words"], ORIGINAL["false_belief_share"]
-    form, patterns = ORIGINAL["when_form_share"], ORIGINAL["big_five_patterns"]
+    form = ORIGINAL["when_form_share"]
     return [
         Figure("gold minus distractor words (mean)", _gold_minus_distractor_words(records), gap["value"],
                gap["text"]),
-        Figure("false-belief share", share(r["false_belief"] for r in records), fb["value"], fb["text"],
-               kind="share"),
+        Figure("false-belief share (of questions with a label)", _false_belief_share(records), fb["value"],
+               fb["text"], kind="share"),
         Figure('question form "When X says ..." (share)', share(r["q"].startswith("When ") for r in records),
                form["value"], form["text"], kind="share"),
-        Figure("Big Five patterns (distinct)", len({r["big_five"] for r in records}) if records else None,
-               patterns["value"], patterns["text"], kind="count"),
     ]
+
+
+# figure name -> (its data/original.json key, what one record counts toward)
+COUNTED = {
+    "conversations (distinct)": ("conversations", lambda r: [(r["sotopia_environment"], *r["sotopia_agents"],
+                                                              r["mental_state"])]),
+    "combos (distinct)": ("combos", lambda r: [(r["sotopia_environment"], *r["sotopia_agents"])]),
+    "environments (distinct)": ("environments", lambda r: [r["sotopia_environment"]]),
+    "agents (distinct)": ("agents", lambda r: r["sotopia_agents"]),
+    "Big Five patterns (distinct)": ("big_five_patterns", lambda r: [r["big_five"]]),
+    "mental states (distinct)": ("mental_states", lambda r: [r["mental_state"]]),
+}
+
+
+def _count_figures(records: list[dict]) -> list[Figure]:
+    return [Figure(name, len({key for r in records for key in counted(r)}) if records else None,
+                   ORIGINAL[source]["value"], ORIGINAL[source]["text"], kind="count")
+            for name, (source, counted) in COUNTED.items()]
 
 
 def _position_figures(records: list[dict]) -> list[Figure]:

@@ -35,8 +35,22 @@ def order_matches_u_id(record: dict) -> str | None:
 
 
 def false_belief_only_second_order(record: dict) -> str | None:
-    if record["false_belief"] and record["order"] != 2:
-        return "false_belief is true on a first-order item"
+    if record["order"] == 1 and record["false_belief"] is not False:
+        return f"false_belief is {record['false_belief']} on a first-order item (a false belief is order 2 only)"
+    return None
+
+
+def false_belief_decided_by_a_judge(record: dict) -> str | None:
+    """An order-2 label is a fit judge's decision, or null with the reason no judge decided it."""
+    if record["order"] == 1 or "provenance" not in record:
+        return None  # compatibility records without provenance: nothing to compare against
+    check = record["provenance"]["false_belief_check"]
+    if check is None:
+        return "an order-2 item has no false_belief_check in provenance"
+    if record["false_belief"] is None and (check["judged"] or not check["reason"]):
+        return "false_belief is null (not judged), but the check does not say why"
+    if record["false_belief"] is not None and not check["judged"]:
+        return f"false_belief is {record['false_belief']}, but no fit judge decided it"
     return None
 
 
@@ -120,6 +134,7 @@ checks = (
     options_distinct,
     order_matches_u_id,
     false_belief_only_second_order,
+    false_belief_decided_by_a_judge,
     conversation_lines,
     question_quotes_target_line,
     big_five_is_speakers,

@@ -13,7 +13,8 @@ than it takes to reject it. Nothing here asks a judge to answer the question: fi
 a model gets items right would keep the items its family finds easy (spec §5 Step 5).
 
 The uniqueness judge sees the answer key apart from the three distractors, labelled A-C in their
-sampled order, so the released answer position (dealt later by build.py) plays no part in it.
+sampled order, so the released answer position (dealt at release time: answer_key.py) plays no
+part in it.
 The reason's bound and the reply size come from each judge's profile (tomato.judge_*).
 """
 

@@ -2,7 +2,9 @@
 
 The result is recorded in provenance and a wrong answer only flags the item. Items are never
 filtered on whether a model gets them right: that would keep the items one model family finds
-easy and bias later evaluations (spec §5 Step 5).
+easy and bias later evaluations (spec §5 Step 5). The model sees the options in their provisional
+order (records.py); when the release's positions are dealt, the recorded letter moves with the
+option it named (answer_key.py).
 """
 
 from __future__ import annotations

@@ -1,12 +1,21 @@
 """Question candidates: one per generated message, with the thought as the gold answer (spec §4 Step 4).
 
 - Gold: the thought written right before the utterance, rewritten in third person (rewrite.py).
-- Distractors: three of the same speaker's other distinct thoughts in the same conversation, drawn
-  without replacement with a seeded RNG, rewritten by the same procedure so no option stands out by
-  its form. Near-duplicates of the gold (token Jaccard >= 0.8) are not eligible.
+- Distractors: three of the same speaker's other distinct thoughts in the same conversation (the
+  spec's rule), rewritten by the same procedure so no option stands out by its form. Near-duplicates
+  of the gold (token Jaccard >= 0.8) are not eligible.
+- Which three: the question quotes the utterance the gold thought led to, so the gold tends to share
+  words with the question that other thoughts do not (in the original FB file, picking the option
+  sharing most words with the question scores 0.42 against chance 0.25). Among the eligible thoughts,
+  those sharing about as many words with the question as the gold does are preferred (at an equal
+  gap, one sharing more before one sharing fewer), in a seeded random order otherwise. Nothing else
+  is matched: a random draw keeps every other property of the gold (its length, its wording) as
+  likely in a distractor, where matching it would make the gold the typical option.
+  builders/audit.py measures the result on every release.
 - An agent with fewer than 4 distinct thoughts yields no questions (diversity filter).
 - Question text: one of the two surface forms of §4.3, picked by a seeded coin per item.
-Positions (a_idx) are assigned later, in dataset order, by builders.positions.BalancedPositions.
+The options' order here is provisional (records.py); the released positions are dealt over the
+whole release from the owner's private salt (answer_key.py, builders/answer_key.py).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from builders.audit import STOPWORDS, WORD
 from builders.tomato.conversation import Conversation
 from builders.tomato.personas import Agent
 from builders.tomato.rewrite import Person, third_person
@@ -105,8 +115,10 @@ def agent_options(conversation: Conversation, speaker: str) -> dict[int, Option]
     return options
 
 
-def pick_distractors(gold: Option, options: list[Option], rng: random.Random) -> tuple[Option, ...] | None:
-    """Three distinct options other than the gold and not near-duplicates of it; None if too few."""
+def pick_distractors(gold: Option, options: list[Option], rng: random.Random,
+                     question: str) -> tuple[Option, ...] | None:
+    """Three distinct options other than the gold and not near-duplicates of it, those sharing about
+    as many words with `question` as the gold first; None if too few."""
     eligible, seen = [], {gold.text}
     for option in options:
         if option.text in seen or token_jaccard(option.text, gold.text) >= NEAR_DUPLICATE:
@@ -115,7 +127,22 @@ def pick_distractors(gold: Option, options: list[Option], rng: random.Random) ->
         eligible.append(option)
     if len(eligible) < 3:
         return None
-    return tuple(rng.sample(eligible, 3))
+    # A seeded order among equally good distractors. Its first three are what a random draw of three
+    # picked before the gap mattered, so where every gap ties a build asks what it asked then.
+    eligible = rng.sample(eligible, len(eligible))
+    asked = question_words(question)
+    gold_shared = len(question_words(gold.text) & asked)
+
+    def gap(option: Option) -> tuple[int, bool]:
+        shared = len(question_words(option.text) & asked)
+        return abs(shared - gold_shared), shared < gold_shared
+
+    return tuple(sorted(eligible, key=gap)[:3])  # a stable sort: ties keep the seeded order
+
+
+def question_words(text: str) -> set[str]:
+    """Words as the shortcut audit's word-overlap baseline counts them (builders/audit.py)."""
+    return {word for word in WORD.findall(text.lower()) if word not in STOPWORDS}
 
 
 def build_candidates(conversation: Conversation, seed: int) -> tuple[list[Candidate], list[Drop]]:
@@ -140,19 +167,19 @@ def build_candidates(conversation: Conversation, seed: int) -> tuple[list[Candid
 
 
 def _candidate(conversation: Conversation, u_id: int, options: dict[int, Option], seed: int):
+    order = 1 if u_id % 2 == 0 else 2
+    speaker = conversation.agent("A" if order == 1 else "B")
+    partner = conversation.agent("B" if order == 1 else "A")
+    form = pick_form(seed, conversation.key, u_id)
+    question = question_text(form, conversation.state, order, speaker, partner, conversation.turns[u_id].utterance)
     gold = options[u_id]
     pool = [o for k, o in sorted(options.items()) if k != u_id]
     rng = random.Random(f"tomato-distractors:{seed}:{conversation.key}:{u_id}")
-    distractors = pick_distractors(gold, pool, rng)
+    distractors = pick_distractors(gold, pool, rng, question)
     if distractors is None:
         return None, "fewer than 3 distinct distractors that are not near-duplicates of the gold"
     for option in (gold, *distractors):
         problem = option_problem(option.text)
         if problem:
             return None, problem
-    order = 1 if u_id % 2 == 0 else 2
-    speaker = conversation.agent("A" if order == 1 else "B")
-    partner = conversation.agent("B" if order == 1 else "A")
-    form = pick_form(seed, conversation.key, u_id)
-    question = question_text(form, conversation.state, order, speaker, partner, conversation.turns[u_id].utterance)
     return Candidate(conversation, u_id, order, question, form, gold, distractors), None

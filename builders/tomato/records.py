@@ -2,10 +2,19 @@
 
 Oracle fields (the thought that became the answer and who thought it) live in provenance, apart
 from the generated surface fields (utterance, rewritten options).
+
+The options' order here is provisional: the gold at a seeded position per item, so that the blind
+check (--llm-validate, llm_check.py) does not always see it in one place. It is never released:
+the build deals every gold's position over the whole release from the owner's private salt and
+reorders the options (and everything naming them by position) accordingly (answer_key.py).
+
+`false_belief` is False on first-order items (a false belief is about the partner, so order 2
+only), and on order-2 items what a fit judge decided, or None when none did (false_belief.py).
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import builders
@@ -29,11 +38,17 @@ def q_id(order: int, state: str, combo5: str, u_id: int) -> str:
     return f"{tag}-{state}_{combo5}_{u_id}"
 
 
-def make_record(candidate: Candidate, a_idx: int, run: RunInfo, *, false_belief: bool = False,
+def provisional_position(seed: int, candidate: Candidate) -> int:
+    """Where the gold sits until the release's positions are dealt (never released)."""
+    return random.Random(f"tomato-provisional:{seed}:{candidate.conversation.key}:{candidate.u_id}").randrange(4)
+
+
+def make_record(candidate: Candidate, run: RunInfo, *, false_belief: bool | None = False,
                 false_belief_check: dict | None = None, llm_validation: dict | None = None,
                 item_judges: dict | None = None) -> dict:
     conversation = candidate.conversation
     combo, environment = conversation.combo, conversation.environment
+    a_idx = provisional_position(run.seed, candidate)
     options = list(candidate.distractors)
     options.insert(a_idx, candidate.gold)
     record = {
