@@ -147,8 +147,8 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
     _check_output(args.out)
     _check_requested_version(args, benchmark)
     cache_dir = args.cache_dir or default_cache_dir()
-    salt = _answer_key_salt(benchmark, cache_dir, args.answer_key_salt_file)  # a bad salt fails before any request
     cache = ResponseCache(cache_dir / CACHE_FILE)
+    salt = _answer_key_salt(benchmark, cache_dir, args.answer_key_salt_file)  # a bad salt fails before any request
     accounting = Accounting(max_cost=args.max_cost)
     options = dict(cache=cache, accounting=accounting, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
                    seed=args.seed, cache_dir=cache_dir, timeout=args.timeout)
@@ -259,6 +259,26 @@ def _config(args, benchmark: Benchmark) -> dict:
     return {"benchmark": benchmark.name, **config}
 
 
+def _print_audit(console: Console, report: dict | None) -> None:
+    """The shortcut audit as a table; flagged baselines are also told on stderr, even with --quiet."""
+    if not report or not report.get("items"):
+        return
+    table = Table(title=f"Shortcut audit: {report['items']} {report.get('unit') or 'questions'}, "
+                        f"chance {100 * report['chance']:.1f}%", show_header=True)
+    for column in ("baseline", "accuracy", "95% interval", ""):
+        table.add_column(column, justify="left" if column in ("baseline", "") else "right")
+    for row in report["baselines"]:
+        if row["accuracy"] is None:
+            table.add_row(row["baseline"], "n/a", row.get("note", ""), "")
+            continue
+        table.add_row(row["baseline"], f"{100 * row['accuracy']:.1f}%",
+                      f"{100 * row['low']:.1f}-{100 * row['high']:.1f}%", "FLAGGED" if row["flagged"] else "")
+    console.print(table)
+    for baseline in report.get("flagged", []):
+        _tell(f"[yellow]shortcut:[/yellow] '{baseline}' scores above chance + 5 points on this release "
+              "(the card's shortcut audit table has the figures)")
+
+
 def _answer_key_salt(benchmark: Benchmark, cache_dir: Path, salt_file: Path | None) -> bytes | None:
     if benchmark.answer_key is None:
         return None
@@ -355,9 +375,7 @@ def _print_summary(console: Console, report: BuildReport, accounting: Accounting
     per_record = "" if ledger["requests_per_record"] is None else f", {ledger['requests_per_record']} per released record"
     console.print(f"From scratch this release takes {ledger['requests']} requests{per_record}; re-asks "
                   f"{ledger['reasks']} ({100 * ledger['reask_share']:.1f}% of requests)", highlight=False)
-    for baseline in (release_report or {}).get("shortcut_audit", {}).get("flagged", []):
-        console.print(f"[yellow]shortcut:[/yellow] '{baseline}' scores above chance + 5 points on this release "
-                      "(the card's shortcut audit table has the figures)", highlight=False)
+    _print_audit(console, (release_report or {}).get("shortcut_audit"))
     if result is not None:
         verb = "unchanged (no new version)" if result.noop else "written"
         console.print(f"Release {result.version} {verb}: {result.path}", highlight=False)

@@ -178,6 +178,7 @@ def test_a_cache_file_that_is_not_ours_is_named_left_untouched_and_a_fresh_cache
     assert_bad_input(result, str(cache / CACHE_FILE), *fragments, "The file was left in place",
                      "Move it aside or pass another --cache-dir")
     assert sha256(cache / CACHE_FILE) == before and chat_bodies(fake_server) == []
+    # nothing else: not even the answer-key salt, which is created only once the cache is usable
     assert sorted(p.name for p in cache.iterdir()) == [CACHE_FILE]
 
     if "unreadable" in fragments[0]:  # the advice works (one case is enough: the same code path)
