@@ -27,7 +27,7 @@ GOOD = {"answer": "yes", "why": "because it is"}
 def ask(**fields) -> ChatRequest:
     return ChatRequest(messages=[{"role": "system", "content": "Answer in JSON."},
                                  {"role": "user", "content": "Is the sky blue?"}],
-                       schema=SCHEMA, temperature=0.5, max_tokens=64, **fields)
+                       schema=SCHEMA, **{"temperature": 0.5, "max_tokens": 64, **fields})
 
 
 @pytest.fixture(params=["openai", "openai-compatible", "anthropic"])
@@ -149,6 +149,27 @@ def test_schema_invalid_replies_are_retried_with_another_seed_then_fail(provider
     assert (usage.requests, usage.failures, usage.reasks, usage.retries) == (3, 1, 2, 0)
     # no invalid reply is cached, only the verdict (so a rebuild replays it without paying again)
     assert llm.cache.get(caught.value.request_hash) == {"failed": caught.value.reason, "attempts": 3}
+
+
+def test_a_greedy_request_whose_refused_reply_comes_back_unchanged_is_not_asked_a_third_time(provider, make_llm):
+    """At temperature 0 another seed decodes the same way: the repeat is paid once, not twice more."""
+    server, model = provider
+    server.script(*[truncated()] * 3)
+    llm = make_llm(model, max_invalid_retries=2)
+    with pytest.raises(RequestFailed) as caught:
+        chat_once(llm, ask(temperature=0.0))
+    assert len(server.requests) == 2 and caught.value.attempts == 2
+    assert "no valid reply after 2 attempts" in caught.value.reason
+    assert "the same reply came back at temperature 0, so it was not asked again" in caught.value.reason
+    usage = llm.accounting.totals()
+    assert (usage.requests, usage.failures, usage.reasks) == (2, 1, 1)
+    assert llm.cache.get(caught.value.request_hash) == {"failed": caught.value.reason, "attempts": 2}
+
+
+def test_a_greedy_request_whose_replies_differ_keeps_its_re_asks(openai_server, make_llm):
+    openai_server.script(truncated(), malformed_json(), reply_json(GOOD))
+    reply = chat_once(make_llm(f"openai-compatible:{openai_server.base_url}#m"), ask(temperature=0.0))
+    assert reply.data == GOOD and reply.provenance["attempts"] == 3
 
 
 def test_an_invalid_reply_then_a_valid_one_succeeds(openai_server, make_llm):

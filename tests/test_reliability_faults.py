@@ -123,9 +123,12 @@ def test_a_build_under_provider_faults_finishes_and_builds_nothing_from_a_failed
     print(f"injected {dict(faulty.injected)}; {llm['total']}; funnel {report['funnel']}")
     assert failed and llm["total"]["failures"] == len(failed)
     for failure in failed:  # listed with the reason; only the verdict is cached, never an invalid reply
-        assert "no valid reply after 3 attempts" in failure["reason"]
-        assert cached[failure["request_hash"]] == {"failed": failure["reason"], "attempts": 3}
-        assert failure["step"].startswith("tomato.") and failure["attempts"] == 3
+        # three attempts, or two for a greedy request (a judge) whose refused reply came back unchanged
+        attempts = failure["attempts"]
+        assert f"no valid reply after {attempts} attempts" in failure["reason"]
+        assert (attempts == 2) == ("the same reply came back at temperature 0" in failure["reason"]), failure
+        assert attempts in (2, 3) and failure["step"].startswith("tomato.")
+        assert cached[failure["request_hash"]] == {"failed": failure["reason"], "attempts": attempts}
     # a conversation given up is a reject with every attempt's reason; records beyond --n are rejects too
     for reject in rejects(out):
         assert reject["stage"] in {"conversation", "questions", "validate", "cut at --n"} and reject["reason"]

@@ -187,7 +187,7 @@ class LLM:
         usage = self.accounting.usage(self.label, request.step)
         if request.reask:  # a builder asks again because its own check refused an earlier reply
             usage.reasks += 1
-        reasons = []
+        reasons, refused_texts = [], set()
         for attempt in range(self._max_invalid_retries + 1):
             seed = self._seed_for(request, attempt)
             raw = await self._send(request, seed, key, trip)
@@ -196,6 +196,10 @@ class LLM:
             except InvalidReply as error:
                 reasons.append(str(error))
                 usage.reasks += 1
+                if _repeats_itself(request, raw.text, refused_texts):
+                    reasons[-1] += "; the same reply came back at temperature 0, so it was not asked again"
+                    break
+                refused_texts.add(raw.text)
                 continue
             entry = {"text": raw.text, "data": data, "input_tokens": raw.input_tokens,
                      "output_tokens": raw.output_tokens,
@@ -342,6 +346,13 @@ class _Trip:
 
     abandoned: bool = False
     on_the_wire: bool = False  # an attempt has left and its reply is not in yet
+
+
+def _repeats_itself(request: ChatRequest, text: str, refused_texts: set[str]) -> bool:
+    """A greedy request whose refused reply came back word for word: the server decodes it the same
+    whatever the seed (llama.cpp, vLLM, most APIs at temperature 0), so a further re-ask would pay for
+    the same refusal again (a reply truncated at max_tokens, above all)."""
+    return request.temperature == 0 and text in refused_texts
 
 
 def _reply_from_cache(entry: dict, cached: bool = True) -> ChatReply:
