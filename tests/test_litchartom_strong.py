@@ -14,34 +14,25 @@ auto-checked (blind, or a blind miss confirmed by the verifier).
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from builders.litchartom.triples import parse_triple
 from builders.scenes.anchors import find_quote
 from tests.support.standin_builds import (
+    PROTOCOL_NAMES,
     STANDIN_BUILDS,
+    build_on_every_protocol,
     length_figures_outside_tolerance,
-    run_standin_build,
-    standin_server,
 )
 
-PROTOCOLS = ("openai", "anthropic")
 SOURCE = STANDIN_BUILDS["litchartom"].flags  # the same build as bench.strong_standin
 UNICODE = re.compile(r"[’‘“”—–…£€]|[^\x00-\x7f]")
 
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("litchartom-strong")
-
-    def build(protocol: str):
-        with standin_server(protocol) as server:
-            return run_standin_build("builders.litchartom", server, tmp, *SOURCE, n=20, name=protocol)
-
-    with ThreadPoolExecutor(len(PROTOCOLS)) as pool:
-        return dict(zip(PROTOCOLS, pool.map(build, PROTOCOLS), strict=True))
+    return build_on_every_protocol("builders.litchartom", tmp_path_factory.mktemp("litchartom-strong"), *SOURCE, n=20)
 
 
 def _texts(record: dict) -> list[str]:
@@ -50,7 +41,7 @@ def _texts(record: dict) -> list[str]:
             + [text for body in bodies for text in (body["Question"], *body["Options"])])
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("protocol", PROTOCOL_NAMES)
 def test_twenty_records_few_reasks_and_the_original_lengths(builds, protocol):
     build = builds[protocol]
     assert build.result.returncode == 0, build.result.stderr[-3000:]
@@ -62,7 +53,7 @@ def test_twenty_records_few_reasks_and_the_original_lengths(builds, protocol):
     assert {"plot summary words (mean over plots)", "option words (mean)", "triple object words (mean)"} <= names
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("protocol", PROTOCOL_NAMES)
 def test_a_capable_models_text_is_released_as_written_and_normalised_only_where_the_format_needs(builds, protocol):
     records = builds[protocol].records("current")
     assert len(records) == 20
@@ -75,7 +66,7 @@ def test_a_capable_models_text_is_released_as_written_and_normalised_only_where_
     assert all("\n" not in text for text in texts)
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("protocol", PROTOCOL_NAMES)
 def test_plots_are_anchored_in_the_play_and_every_question_was_auto_checked(builds, protocol):
     from builders.sources import plays
 

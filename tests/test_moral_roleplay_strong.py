@@ -15,7 +15,6 @@ never confirmed and the test set holds level 2 only.
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -26,10 +25,10 @@ from builders.moral_roleplay.vocab import LEVELS
 from builders.sources import plays
 from tests.support.moral_oracle import answers_for, true_level, typical_traits
 from tests.support.standin_builds import (
+    PROTOCOL_NAMES,
     STANDIN_BUILDS,
+    build_on_every_protocol,
     length_figures_outside_tolerance,
-    run_standin_build,
-    standin_server,
 )
 
 SPEC = STANDIN_BUILDS["moral_roleplay"]  # the same build as bench.strong_standin's
@@ -49,17 +48,11 @@ def test_the_oracle_knows_levels_and_traits():
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
-    """Both protocols at once (about half the wall time of one after the other)."""
-    def build(protocol: str):
-        with standin_server(protocol, **SPEC.standin_options()) as server:
-            return run_standin_build("builders.moral_roleplay", server, tmp_path_factory.mktemp(protocol),
-                                     *SPEC.flags, n=20)
-
-    with ThreadPoolExecutor(2) as pool:
-        return dict(zip(("openai", "anthropic"), pool.map(build, ("openai", "anthropic"))))
+    return build_on_every_protocol("builders.moral_roleplay", tmp_path_factory.mktemp("moral-strong"), *SPEC.flags,
+                                   n=20, standin_options=SPEC.standin_options())
 
 
-@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+@pytest.mark.parametrize("protocol", PROTOCOL_NAMES)
 def test_strong_model_build_releases_20_at_the_originals_lengths(builds, protocol):
     build = builds[protocol]
     assert build.result.returncode == 0, build.result.stderr[-3000:]
@@ -70,7 +63,7 @@ def test_strong_model_build_releases_20_at_the_originals_lengths(builds, protoco
     assert profiles["contract"] == "natural" and profiles["name"] == protocol
 
 
-@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+@pytest.mark.parametrize("protocol", PROTOCOL_NAMES)
 def test_strong_model_release_fills_every_level_through_annotation(builds, protocol):
     test = [r for r in builds[protocol].records("test")]
     assert sorted(r["level"] for r in test) == [level for level in LEVELS for _ in range(5)]
@@ -81,7 +74,7 @@ def test_strong_model_release_fills_every_level_through_annotation(builds, proto
     assert {r["origin"] for r in test} == {"source", "synthetic"}
 
 
-@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+@pytest.mark.parametrize("protocol", PROTOCOL_NAMES)
 def test_strong_model_text_keeps_unicode_and_source_speech(builds, protocol):
     records = builds[protocol].records("characters")
     profiles = [json.loads(r["character_profiles"])[r["name"]] for r in records]  # a JSON object in parquet

@@ -9,39 +9,29 @@ servers): 23 s for both on the 2-core machine at load 6, mostly process start-up
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from builders.personaeval import profiles, records
 from tests.support.standin_builds import (
+    PROTOCOL_NAMES,
     STANDIN_BUILDS,
+    build_on_every_protocol,
     length_figures_outside_tolerance,
-    run_standin_build,
-    standin_server,
 )
 
 pytest.importorskip("builders.sources.plays")
 
-PROTOCOLS = ("openai", "anthropic")
 FLAGS = STANDIN_BUILDS["personaeval"].flags  # one play (Macbeth): 41 instances after the filters, enough for --n 20
 UNICODE_PUNCTUATION = re.compile(r"[’“”—…]")
 
 
-def _build(protocol: str, tmp_path):
-    with standin_server(protocol) as server:
-        return run_standin_build("builders.personaeval", server, tmp_path, *FLAGS, n=20, name=protocol)
-
-
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("personaeval-strong")
-    with ThreadPoolExecutor(len(PROTOCOLS)) as pool:
-        futures = {protocol: pool.submit(_build, protocol, tmp) for protocol in PROTOCOLS}
-        return {protocol: future.result() for protocol, future in futures.items()}
+    return build_on_every_protocol("builders.personaeval", tmp_path_factory.mktemp("personaeval-strong"), *FLAGS, n=20)
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("protocol", PROTOCOL_NAMES)
 def test_releases_twenty_with_few_reasks_and_lengths_like_the_original(builds, protocol):
     build = builds[protocol]
     assert build.result.returncode == 0, build.result.stderr[-3000:]
@@ -52,7 +42,7 @@ def test_releases_twenty_with_few_reasks_and_lengths_like_the_original(builds, p
     assert {"profile words (mean)", "turn words (mean over shown turns)", "items per scene (mean)"} <= names
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("protocol", PROTOCOL_NAMES)
 def test_natural_profiles_keep_their_unicode_and_their_provenance(builds, protocol):
     build = builds[protocol]
     rows = build.records("Drama")

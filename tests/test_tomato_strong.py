@@ -13,33 +13,19 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from builders.tomato.invariants import LINE
 from builders.tomato.questions import FIRST_PERSON
-from tests.support.standin_builds import (
-    length_figures_outside_tolerance,
-    run_standin_build,
-    standin_server,
-)
+from tests.support.standin_builds import PROTOCOL_NAMES, build_on_every_protocol, length_figures_outside_tolerance
 
-PROTOCOLS = ("openai", "anthropic")
 UNICODE_PUNCTUATION = re.compile(r"[’“”—…]")
-
-
-def _build(protocol: str, tmp_path):
-    with standin_server(protocol) as server:
-        return run_standin_build("builders.tomato", server, tmp_path, n=20, name=protocol)
 
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tomato-strong")
-    with ThreadPoolExecutor(len(PROTOCOLS)) as pool:
-        futures = {protocol: pool.submit(_build, protocol, tmp) for protocol in PROTOCOLS}
-        return {protocol: future.result() for protocol, future in futures.items()}
+    return build_on_every_protocol("builders.tomato", tmp_path_factory.mktemp("tomato-strong"), n=20)
 
 
 def _provenance(row: dict) -> dict:
@@ -48,7 +34,7 @@ def _provenance(row: dict) -> dict:
             for key, value in row["provenance"].items()}
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("protocol", PROTOCOL_NAMES)
 def test_releases_twenty_with_few_reasks_and_lengths_like_the_original(builds, protocol):
     build = builds[protocol]
     assert build.result.returncode == 0, build.result.stderr[-3000:]
@@ -64,7 +50,7 @@ def test_releases_twenty_with_few_reasks_and_lengths_like_the_original(builds, p
     assert figures["combos (distinct)"]["value"] >= 4 and figures["combos (distinct)"]["original"] == 157
 
 
-@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("protocol", PROTOCOL_NAMES)
 def test_a_strong_models_prose_reaches_the_release_in_the_published_form(builds, protocol):
     build = builds[protocol]
     rows = build.records("all")

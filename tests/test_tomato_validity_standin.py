@@ -8,30 +8,18 @@ for is in its report, and no shortcut baseline scores above chance + 5 points. R
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
-from tests.support.standin_builds import run_standin_build, standin_server
-
-PROTOCOLS = ("openai", "anthropic")
-
-
-def _build(protocol: str, tmp_path):
-    with standin_server(protocol) as server:
-        return run_standin_build("builders.tomato", server, tmp_path, n=60, name=protocol)
+from tests.support.standin_builds import PROTOCOL_NAMES, build_on_every_protocol
 
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tomato-standin-60")
-    with ThreadPoolExecutor(len(PROTOCOLS)) as pool:
-        futures = {protocol: pool.submit(_build, protocol, tmp) for protocol in PROTOCOLS}
-        return {protocol: future.result() for protocol, future in futures.items()}
+    return build_on_every_protocol("builders.tomato", tmp_path_factory.mktemp("tomato-standin-60"), n=60)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("protocol", PROTOCOLS)
+@pytest.mark.parametrize("protocol", PROTOCOL_NAMES)
 def test_a_60_question_release_is_varied_fully_reported_and_free_of_shortcuts(builds, protocol):
     build = builds[protocol]
     assert build.result.returncode == 0, build.result.stderr[-3000:]
