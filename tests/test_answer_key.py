@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from builders.answer_key import AnswerKey, SaltError, Slot, deal, fingerprint, load_salt, reorder
-from builders.positions import BalancedPositions
+from tests.support.public_seed_positions import BalancedPositions
 
 OPTIONS = ("w", "x", "y", "z")
 

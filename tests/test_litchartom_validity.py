@@ -33,7 +33,7 @@ from builders.litchartom.records import (
     ood_prompt_fields,
     stable_id,
 )
-from builders.positions import BalancedPositions
+from tests.support.public_seed_positions import BalancedPositions
 from builders.resources import load_schema
 from builders.scenes import Corpus
 from builders.validate import RecordValidator, validate_records

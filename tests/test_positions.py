@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from builders.positions import BalancedPositions
+from tests.support.public_seed_positions import BalancedPositions
 
 
 def deal(positions: BalancedPositions, n: int, stream: str | None = None) -> list[int]:

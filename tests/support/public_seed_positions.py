@@ -1,4 +1,6 @@
-"""Balanced gold positions for multiple-choice items, shared by every builder.
+"""The gold-position dealer the builders used before answer keys came from a private salt
+(builders/answer_key.py). No builder uses it any more; the secrecy tests keep it as the attacker's
+tool: from the public seed alone it recomputes every position an old release dealt.
 
 Positions are dealt from seeded shuffles of the option slots, one block of `options` slots at a
 time, instead of independent draws. Every block puts the gold in each slot once, so among the
