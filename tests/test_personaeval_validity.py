@@ -24,7 +24,7 @@ import pytest
 
 from builders.answer_key import deal
 from builders.personaeval import build, records
-from builders.positions import BalancedPositions
+from tests.support.public_seed_positions import BalancedPositions
 from builders.resources import load_schema
 from builders.validate import RecordValidator, validate_records
 from tests.support.standin_builds import (

@@ -25,7 +25,7 @@ import pytest
 
 from builders.answer_key import deal
 from builders.cli import _deal_answer_positions
-from builders.positions import BalancedPositions
+from tests.support.public_seed_positions import BalancedPositions
 from builders.resources import load_schema
 from builders.tomato.answer_key import ANSWER_KEY, LETTERS, OPTIONS, stratum
 from builders.tomato.build import BENCHMARK
