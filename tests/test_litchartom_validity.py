@@ -166,7 +166,9 @@ def _build(server, tmp: Path, name: str, *extra: str) -> Path:
         "--n", "30", "--model", f"openai-compatible:{url}#writer", "--judge-model", f"openai-compatible:{url}#checker",
         "--model-profile", str(tmp / "scripted-strict.yaml"), "--judge-profile", str(tmp / "scripted-strict.yaml"),
         "--auto-check", "on", "--chunk-chars", "800", "--min-turns", "6", "--concurrency", "2",
-        "--out", str(tmp / f"{name}-out"), "--cache-dir", str(tmp / f"{name}-cache"), "--quiet", *extra])
+        "--out", str(tmp / f"{name}-out"), "--cache-dir", str(tmp / f"{name}-cache"), "--quiet",
+        # the owner's rebuild replays the scripted model's failed requests, as `release rebuild` does
+        "--retry-failed-runs", "0", *extra])
     assert code == EXIT_OK
     return next((tmp / f"{name}-out" / "litchartom").glob("v*"))
 

@@ -1,14 +1,25 @@
-"""Requests, cache hits, tokens and estimated cost per model and step."""
+"""Requests, cache hits, tokens and estimated cost per model and step, and the --max-cost budget.
+
+The budget is kept by reservation: before a request leaves, its worst-case cost (every byte of the
+prompt a token, and all of max_tokens) is reserved; when its reply is booked at its real cost the
+reservation is released. A request whose worst case does not fit next to what is spent and what
+replies still on the wire may cost waits for them, or, with nothing on the wire, stops the build.
+So the spend stays within --max-cost however many requests are in flight, unless a provider bills
+more than the worst case it was reserved at.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
+import math
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .errors import BudgetExceeded
+from .errors import BudgetExceeded, ConfigError, usd
 
 PRICES_FILE = Path(__file__).with_name("prices.json")
 
@@ -16,6 +27,19 @@ PRICES_FILE = Path(__file__).with_name("prices.json")
 def load_prices() -> dict[str, dict[str, float]]:
     """USD per million input/output tokens, by model string; update the file as prices change."""
     return json.loads(PRICES_FILE.read_text())["usd_per_million_tokens"]
+
+
+def parse_price_per_mtok(text: str) -> tuple[float, float]:
+    """--price-per-mtok IN,OUT: USD per million input and output tokens, e.g. 0.15,0.60."""
+    parts = text.split(",")
+    try:
+        prices = tuple(float(part) for part in parts)
+    except ValueError:
+        prices = ()
+    if len(prices) != 2 or not all(math.isfinite(p) and p >= 0 for p in prices):
+        raise argparse.ArgumentTypeError(f"expected IN,OUT: two non-negative USD prices per million input and "
+                                         f"output tokens, e.g. 0.15,0.60; got {text!r}")
+    return prices
 
 
 @dataclass
@@ -28,14 +52,25 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    # replies whose reported token counts could not be true (more output than max_tokens allows, or
+    # none reported for a reply refused unread): booked at the most the request could have cost
+    tokens_corrected: int = 0
 
 
 class Accounting:
-    def __init__(self, max_cost: float | None = None):
+    """Usage per (model, step); `price_per_mtok` (USD per million input and output tokens) prices
+    every model of this accounting in place of prices.json (for a model it does not list)."""
+
+    def __init__(self, max_cost: float | None = None, price_per_mtok: tuple[float, float] | None = None):
         self.max_cost = max_cost
         self.by_model_step: dict[tuple[str, str], Usage] = defaultdict(Usage)
         self.failed_requests: list[dict] = []  # every request given up, with its reason (for the build report)
         self._prices = load_prices()
+        self._price_override = None if price_per_mtok is None else \
+            {"input": float(price_per_mtok[0]), "output": float(price_per_mtok[1])}
+        self.reserved = 0.0  # worst-case cost of the requests on the wire
+        self._reservations = 0
+        self._room_waiters: list[asyncio.Future] = []
         # Wall time during which at least one request was on the wire: the rest of a build's time
         # is the toolkit's own overhead (what the ToMATO benchmark reports).
         self.busy_seconds = 0.0
@@ -52,10 +87,36 @@ class Accounting:
         if self._in_flight == 0:
             self.busy_seconds += time.perf_counter() - self._busy_since
 
+    @property
+    def in_flight(self) -> int:
+        """Requests on the wire now (what the live progress shows)."""
+        return self._in_flight
+
     def price_of(self, model: str) -> dict[str, float] | None:
+        if self._price_override is not None:
+            return dict(self._price_override)
         if model.startswith("local:") or model.startswith("openai-compatible:"):
             return {"input": 0.0, "output": 0.0}
         return self._prices.get(model)
+
+    def check_budget_is_enforceable(self, model: str) -> None:
+        """A --max-cost that cannot stop anything (the model's price unknown or zero) is refused."""
+        if self.max_cost is None:
+            return
+        price = self.price_of(model)
+        if price is None:
+            why = f"its price is not in {PRICES_FILE}"
+        elif price["input"] <= 0 and price["output"] <= 0:
+            why = "its price is zero, so no spend would ever reach the budget"
+        else:
+            return
+        raise ConfigError(f"--max-cost cannot be enforced for {model}: {why}. Give its price with "
+                          "--price-per-mtok IN,OUT (USD per million input and output tokens, e.g. "
+                          "--price-per-mtok 0.15,0.60), or drop --max-cost")
+
+    def cost_of(self, model: str, input_tokens: int, output_tokens: int) -> float:
+        price = self.price_of(model) or {"input": 0.0, "output": 0.0}
+        return (input_tokens * price["input"] + output_tokens * price["output"]) / 1e6
 
     def usage(self, model: str, step: str) -> Usage:
         return self.by_model_step[(model, step)]
@@ -64,8 +125,55 @@ class Accounting:
         usage = self.usage(model, step)
         usage.input_tokens += input_tokens
         usage.output_tokens += output_tokens
-        price = self.price_of(model) or {"input": 0.0, "output": 0.0}
-        usage.cost_usd += (input_tokens * price["input"] + output_tokens * price["output"]) / 1e6
+        usage.cost_usd += self.cost_of(model, input_tokens, output_tokens)
+
+    async def reserve(self, model: str, input_tokens: int, output_tokens: int) -> float:
+        """Reserve a request's worst-case cost before it leaves; the amount reserved (0 without a budget).
+
+        Waits while replies on the wire hold the room it needs; raises BudgetExceeded when the budget
+        is used up, or when the request could cost more than is left and nothing on the wire will
+        free any."""
+        if self.max_cost is None:
+            return 0.0
+        cost = self.cost_of(model, input_tokens, output_tokens)
+        while True:
+            spent = self.total_cost
+            if spent >= self.max_cost:
+                raise BudgetExceeded(self.max_cost, lambda: self.total_cost)
+            if spent + self.reserved + cost <= self.max_cost:
+                self.reserved += cost
+                self._reservations += 1
+                return cost
+            if self._reservations == 0:
+                raise BudgetExceeded(self.max_cost, lambda: self.total_cost, next_request=cost)
+            await self._room_freed()
+
+    def settle(self, reservation: float, model: str, step: str, input_tokens: int, output_tokens: int) -> None:
+        """Book a reply at its real cost in place of its reservation (booked first: the spend plus
+        what is reserved never dips below the truth in between)."""
+        self.add_tokens(model, step, input_tokens, output_tokens)
+        self.release(reservation)
+
+    def release(self, reservation: float) -> None:
+        """A reservation given back: its request failed without a reply, or its reply is booked."""
+        if self.max_cost is None:
+            return
+        self._reservations -= 1
+        # Summed floats drift: with nothing on the wire, nothing is reserved.
+        self.reserved = self.reserved - reservation if self._reservations else 0.0
+        waiters, self._room_waiters = self._room_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _room_freed(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._room_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in self._room_waiters:
+                self._room_waiters.remove(waiter)
 
     def record_failure(self, model: str, step: str, *, request_hash: str, reason: str, attempts: int) -> None:
         """A request given up after its retries: counted, and listed with its reason."""
@@ -84,16 +192,12 @@ class Accounting:
                 setattr(total, name, getattr(total, name) + value)
         return total
 
-    def check_budget(self) -> None:
-        if self.max_cost is not None and self.total_cost >= self.max_cost:
-            raise BudgetExceeded(
-                f"the --max-cost budget of ${self.max_cost:g} is spent (${self.total_cost:.4f} so far). "
-                "Everything paid for is in the response cache: run the same command with a higher "
-                "--max-cost to continue where this build stopped.")
-
     def report(self) -> dict:
         rows = [{"model": model, "step": step, **asdict(usage)}
                 for (model, step), usage in sorted(self.by_model_step.items())]
         # Sorted: concurrent requests fail in any order, the report should not.
         failed = sorted(self.failed_requests, key=lambda f: (f["model"], f["step"], f["request_hash"], f["reason"]))
-        return {"by_model_step": rows, "total": asdict(self.totals()), "failed_requests": failed}
+        # spent_usd is the figure a budget stop message states (to a millionth of a dollar)
+        budget = {"max_cost_usd": self.max_cost, "spent_usd": float(usd(self.total_cost)),
+                  "price_per_mtok": self._price_override}
+        return {"by_model_step": rows, "total": asdict(self.totals()), "failed_requests": failed, "budget": budget}

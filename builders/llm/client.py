@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
+import math
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tenacity import (
@@ -23,7 +26,7 @@ from tenacity import (
 )
 
 from . import ledger
-from .accounting import PRICES_FILE, Accounting
+from .accounting import Accounting
 from .cache import ResponseCache, request_key
 from .errors import (
     ConfigError,
@@ -35,11 +38,22 @@ from .errors import (
 from .limits import AdaptiveLimiter, RateBudget
 from .models import ModelSpec, parse_model
 from .profiles import ModelProfile, profile_for
+from .providers.http import REPLY_CAP
+from .secrets import redact
 from .structured import InvalidReply, check_schema, parse_reply
 from .types import ChatReply, ChatRequest, RawReply
 
 LOCAL_MIN_TIMEOUT = 900.0  # seconds per request for the embedded model
 MAX_RETRY_AFTER = 120.0  # seconds; a longer Retry-After is capped so a build never stalls for hours
+RETRY_FAILED_RUNS = 3  # later runs that ask a failed request again (its verdict stands within a run)
+CLAIM_POLL_FIRST, CLAIM_POLL_MAX = 0.05, 1.0  # seconds between looks while another build asks a request
+# The default cap on a reply's body: generous for max_tokens tokens of JSON-escaped non-ASCII text in a
+# chat-completion envelope (a token is rarely over 8 characters, "\uXXXX" is 6 bytes), far below the
+# megabytes a broken server or proxy can send.
+REPLY_BYTES_PER_TOKEN = 32
+REPLY_BYTES_SLACK = 64 * 1024
+TOKENS_TOLERANCE = 4  # reported output tokens above 4 x max_tokens (+256) are not believed
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 CACHE_FILE = "responses.sqlite"  # in --cache-dir (as the CLI names it), next to the embedded model's models/
@@ -55,9 +69,11 @@ class LLM:
 
     def __init__(self, model: str, *, cache_dir: Path | None = None, cache: ResponseCache | None = None,
                  accounting: Accounting | None = None, max_cost: float | None = None,
+                 max_reply_bytes: int | None = None,
                  concurrency: int | None = None, rpm: float | None = None, tpm: float | None = None,
                  seed: int = 0, timeout: float = 120.0, max_retries: int = 6, max_invalid_retries: int = 2,
-                 retry_base_delay: float = 1.0, profile: ModelProfile | str | Path | None = None):
+                 retry_base_delay: float = 1.0, profile: ModelProfile | str | Path | None = None,
+                 retry_failed_runs: int = RETRY_FAILED_RUNS):
         self.spec: ModelSpec = parse_model(model)
         # What the model can do (builders read their limits from it); a profile that contradicts
         # the model fails here, before any work starts.
@@ -69,10 +85,15 @@ class LLM:
             raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
         if cache is None and cache_dir is None:
             raise ConfigError("the LLM client needs a response cache: pass cache_dir=<folder> (or a shared cache=)")
+        if retry_failed_runs < 0:
+            raise ConfigError(f"--retry-failed-runs must be 0 or more, got {retry_failed_runs}")
         if accounting is not None and max_cost is not None:
             raise ConfigError("pass max_cost to the shared Accounting(max_cost=...) instead of to each LLM")
         self.accounting = accounting or Accounting(max_cost)
-        self._check_budget_is_enforceable()
+        self.accounting.check_budget_is_enforceable(self.label)
+        if max_reply_bytes is not None and max_reply_bytes < 1:
+            raise ConfigError(f"max_reply_bytes must be at least 1, got {max_reply_bytes}")
+        self._max_reply_bytes = max_reply_bytes  # None: derived from each request's max_tokens
         self._owns_cache = cache is None
         self.cache = cache if cache is not None else ResponseCache(Path(cache_dir) / CACHE_FILE)
         self.seed = seed
@@ -86,11 +107,8 @@ class LLM:
         self._cache_dir = Path(cache_dir) if cache_dir is not None else self.cache.path.parent
         self.provider = None
         self._trips: set[asyncio.Task] = set()  # uncached requests under way (see _Trip)
-
-    def _check_budget_is_enforceable(self) -> None:
-        if self.accounting.max_cost is not None and self.accounting.price_of(self.label) is None:
-            raise ConfigError(f"--max-cost cannot be enforced for {self.label}: its price is not in "
-                              f"{PRICES_FILE}; add it there (USD per million input/output tokens) or drop --max-cost")
+        self.retry_failed_runs = retry_failed_runs
+        self._earlier_runs: dict[str, int] = {}  # key -> runs that tried a failed request being asked again
 
     @property
     def label(self) -> str:
@@ -147,7 +165,7 @@ class LLM:
             check_schema(request.schema)
         key = self._key(request)
         usage = self.accounting.usage(self.label, request.step)
-        hit = self.cache.get(key)
+        hit = await self._cached_or_claimed(key)
         if hit is not None:
             usage.cache_hits += 1
             if "failed" in hit:  # the model was asked and paid for; its replies were all invalid
@@ -161,6 +179,8 @@ class LLM:
 
         trip = _Trip()
         task = asyncio.ensure_future(self._fetch(request, key, trip))
+        # A callback, not a finally in the task: a task cancelled before it starts runs no finally.
+        task.add_done_callback(lambda _: self._end_claim(key))
         self._trips.add(task)
         task.add_done_callback(self._trip_done)
         try:
@@ -182,6 +202,35 @@ class LLM:
 
     # -- internals -----------------------------------------------------------------------------
 
+    async def _cached_or_claimed(self, key: str) -> dict | None:
+        """The entry to serve, or None once this process has claimed the key and must send it.
+
+        While another build (or another task of this one) is asking the same request, wait for its
+        reply instead of paying for it again; a dead or stuck claimer's claim is taken over."""
+        delay = CLAIM_POLL_FIRST
+        while True:
+            hit = self.cache.get(key)
+            if hit is not None and not self._asks_again(hit, key):
+                return hit
+            if self.cache.claim(key, hit):  # raises CacheWriteFailed once replies cannot be stored
+                if hit is not None:
+                    self._earlier_runs[key] = hit.get("runs", 1)
+                return None
+            self.cache.asked_this_run.add(key)  # what the other asker gets stands for this run too
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, CLAIM_POLL_MAX)
+
+    def _asks_again(self, hit: dict, key: str) -> bool:
+        """A failure verdict from an earlier run is asked again (the provider or prompt may be fixed
+        since) in up to `retry_failed_runs` later runs; within one run it stands."""
+        return ("failed" in hit and key not in self.cache.asked_this_run
+                and hit.get("runs", 1) <= self.retry_failed_runs)
+
+    def _end_claim(self, key: str) -> None:
+        """The request is stored (the put ended the claim already), failed or abandoned: others may ask now."""
+        self._earlier_runs.pop(key, None)
+        self.cache.release(key)
+
     async def _fetch(self, request: ChatRequest, key: str, trip: "_Trip") -> dict:
         """A valid reply from the provider, cached; re-asked (another seed) when a reply is invalid."""
         usage = self.accounting.usage(self.label, request.step)
@@ -190,9 +239,10 @@ class LLM:
         reasons, refused_texts = [], set()
         for attempt in range(self._max_invalid_retries + 1):
             seed = self._seed_for(request, attempt)
-            raw = await self._send(request, seed, key, trip)
+            raw, surrogates = _storable_reply(await self._send(request, seed, key, trip))
             try:
-                data = self._check(raw, request)
+                data, in_data = _without_lone_surrogates(self._check(raw, request))  # escapes parsed
+                surrogates += in_data
             except InvalidReply as error:
                 reasons.append(str(error))
                 usage.reasks += 1
@@ -205,14 +255,19 @@ class LLM:
                      "output_tokens": raw.output_tokens,
                      "provenance": self._provenance(request, key, seed, attempt + 1,
                                                    getattr(self.provider, "reported_model", raw.model))}
+            if surrogates:  # the reply as the provider sent it could not be stored; say what changed
+                entry["provenance"]["lone_surrogates_replaced"] = surrogates
             self.cache.put(key, entry)
             return entry
         usage.reasks -= 1  # the last invalid attempt was not followed by a re-ask
         reason = f"{self.label}: no valid reply after {len(reasons)} attempts; last: {reasons[-1]}"
         # Invalid replies were paid for and re-asking with the same seeds repeats them: remember the
-        # verdict, so a rebuild neither pays again nor gets a different outcome. (Transport failures
-        # are not remembered: the next run asks again.)
-        self.cache.put(key, {"failed": reason, "attempts": len(reasons)})
+        # verdict, so this run does not pay for them again. A later run asks again (the provider or
+        # the prompt may be fixed by then) in up to --retry-failed-runs runs; "runs" counts the runs
+        # that tried (absent: one); --retry-failed-runs 0 (a rebuild) replays it. Transport failures
+        # are not remembered: the next run asks again.
+        runs = self._earlier_runs.pop(key, 0) + 1
+        self.cache.put(key, {"failed": reason, "attempts": len(reasons), **({"runs": runs} if runs > 1 else {})})
         raise self._failure(reason, request, key, attempts=len(reasons))
 
     def _trip_done(self, task: asyncio.Task) -> None:
@@ -265,7 +320,6 @@ class LLM:
         except TransientError as error:
             raise self._failure(f"{self.label}: gave up after {self._max_retries + 1} attempts: {error}",
                                 request, key, attempts=self._max_retries + 1) from None
-        self.accounting.add_tokens(self.label, request.step, raw.input_tokens, raw.output_tokens)
         return raw
 
     async def _attempt(self, request: ChatRequest, seed: int, usage, trip: "_Trip") -> RawReply:
@@ -273,23 +327,37 @@ class LLM:
             # The budget is taken once a slot is free, when the request really leaves: taken
             # earlier, requests queued behind the limit would leave in a burst the budget forbids.
             await self._budget.acquire(_estimate_tokens(request))
-            # Checked here and not on entry to chat(), for the same reason: queued requests would
+            # Reserved here and not on entry to chat(), for the same reason: queued requests would
             # all have passed an entry check made while nothing was spent yet.
-            self.accounting.check_budget()
+            worst_input = _worst_input_tokens(request)
+            reservation = await self.accounting.reserve(self.label, worst_input, request.max_tokens)
             if trip.abandoned:
+                self.accounting.release(reservation)
                 raise asyncio.CancelledError()
             usage.requests += 1
             trip.on_the_wire = True
             self.accounting.request_started()
+            cap = REPLY_CAP.set(self._reply_cap(request))
             try:
                 raw = await self.provider.complete(request, seed if self.provider.supports_seed else None)
-            except RateLimited as error:
-                self._limiter.record_rate_limited(error.retry_after)
+            except BaseException as error:  # no reply, nothing to book
+                self.accounting.release(reservation)
+                if isinstance(error, RateLimited):
+                    self._limiter.record_rate_limited(error.retry_after)
                 raise
             finally:
+                REPLY_CAP.reset(cap)
                 self.accounting.request_finished()
+            raw, corrected = _plausible_usage(raw, request, worst_input)
+            usage.tokens_corrected += corrected
+            self.accounting.settle(reservation, self.label, request.step, raw.input_tokens, raw.output_tokens)
             self._limiter.record_success()
             return raw
+
+    def _reply_cap(self, request: ChatRequest) -> int:
+        if self._max_reply_bytes is not None:
+            return self._max_reply_bytes
+        return REPLY_BYTES_SLACK + REPLY_BYTES_PER_TOKEN * request.max_tokens
 
     def _wait(self, state: RetryCallState) -> float:
         """Retry-After when the server gives one (capped), else exponential backoff with jitter."""
@@ -300,14 +368,15 @@ class LLM:
         return wait_exponential_jitter(multiplier=base, max=60 * base, jitter=base)(state)
 
     def _failure(self, reason: str, request: ChatRequest, key: str, *, attempts: int) -> RequestFailed:
-        """A RequestFailed whose text never carries the API key, even when a server echoes it back;
-        counted and listed (with its reason) in the accounting."""
-        if self._api_key:
-            reason = reason.replace(self._api_key, "<API key>")
+        """A RequestFailed whose text never carries an API key (whole, cut short or masked), even when a
+        server echoes it back; counted and listed (with its reason) in the accounting."""
+        reason = redact(reason, (self._api_key,))
         self.accounting.record_failure(self.label, request.step, request_hash=key, reason=reason, attempts=attempts)
         return RequestFailed(reason, request_hash=key, attempts=attempts)
 
     def _check(self, raw: RawReply, request: ChatRequest):
+        if raw.finish_reason == "oversized":
+            raise InvalidReply(f"reply refused: {raw.note}")
         if raw.finish_reason == "refusal":
             raise InvalidReply(f"the model refused: {raw.text[:160]!r}")
         if raw.finish_reason == "length":
@@ -359,6 +428,72 @@ def _reply_from_cache(entry: dict, cached: bool = True) -> ChatReply:
     return ChatReply(text=entry["text"], data=entry.get("data"), cached=cached,
                      provenance=dict(entry.get("provenance", {})),
                      input_tokens=entry.get("input_tokens", 0), output_tokens=entry.get("output_tokens", 0))
+
+
+def _worst_input_tokens(request: ChatRequest) -> int:
+    """The most input tokens a request can be billed: a token is at least one byte of the prompt (and
+    of the schema, which goes out with it), plus a few tokens of framing per message."""
+    size = sum(len(m.get("content", "").encode("utf-8", "surrogatepass")) + 16 for m in request.messages) + 16
+    if request.schema is not None:
+        size += len(json.dumps(request.schema))
+    return size
+
+
+def _plausible_usage(raw: RawReply, request: ChatRequest, worst_input: int) -> tuple[RawReply, bool]:
+    """The reply with token counts that can be true, and whether they had to be corrected.
+
+    A provider bills at most max_tokens of output; a count a little over it may be framing counted
+    differently, one far over it cannot be true: it (or a count that is not a number) is replaced
+    by the reply's own size in bytes, capped at max_tokens. Input counts are believed when they are
+    counts (what a provider adds to the prompt, tools and framing, has no bound known here). A
+    reply refused unread is booked at the most it could cost."""
+    if raw.finish_reason == "oversized":
+        return replace(raw, input_tokens=worst_input, output_tokens=request.max_tokens), True
+    input_tokens, output_tokens = _count(raw.input_tokens), _count(raw.output_tokens)
+    implausible_input = input_tokens is None
+    implausible_output = output_tokens is None or output_tokens > TOKENS_TOLERANCE * request.max_tokens + 256
+    corrected = implausible_input or implausible_output
+    if implausible_input:
+        input_tokens = worst_input
+    if implausible_output:
+        output_tokens = min(request.max_tokens, len(raw.text.encode("utf-8", "surrogatepass")))
+    return replace(raw, input_tokens=input_tokens, output_tokens=output_tokens), corrected
+
+
+def _count(value) -> int | None:
+    """A token count as reported, if it is one (JSON may bring a string, a fraction, NaN or a negative)."""
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _storable_reply(raw: RawReply) -> tuple[RawReply, int]:
+    """The reply with every lone surrogate in its text replaced by U+FFFD, and how many there were.
+
+    JSON escapes can carry a lone surrogate ("\\ud800") that no UTF-8 file can store. Replaced when
+    the reply arrives, so this run and a rerun served from the cache see the same text."""
+    text, in_text = _without_lone_surrogates(raw.text)
+    model, in_model = _without_lone_surrogates(raw.model)
+    data, _ = _without_lone_surrogates(raw.data)  # Anthropic's data is in its text too: counted there
+    if not (in_text or in_model or data is not raw.data):
+        return raw, 0
+    return replace(raw, text=text, model=model, data=data), in_text + in_model
+
+
+def _without_lone_surrogates(value):
+    """`value` (a string, or JSON data) with lone surrogates replaced by U+FFFD, and how many; the
+    value itself when it has none."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.subn("\ufffd", value) if _LONE_SURROGATE.search(value) else (value, 0)
+    if isinstance(value, list):
+        repaired = [_without_lone_surrogates(item) for item in value]
+        count = sum(n for _, n in repaired)
+        return ([item for item, _ in repaired], count) if count else (value, 0)
+    if isinstance(value, dict):
+        repaired = [(_without_lone_surrogates(k), _without_lone_surrogates(v)) for k, v in value.items()]
+        count = sum(kn + vn for (_, kn), (_, vn) in repaired)
+        return ({k: v for (k, _), (v, _) in repaired}, count) if count else (value, 0)
+    return value, 0
 
 
 def _estimate_tokens(request: ChatRequest) -> int:

@@ -37,6 +37,7 @@ class RawReply:
     output_tokens: int = 0
     model: str = ""  # the model id the provider reports
     data: Any = None  # already-parsed JSON, when the provider hands it over (Anthropic tool use)
+    note: str = ""  # why a reply was refused unread (finish_reason "oversized")
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,11 @@ import json
 import anthropic
 
 from ..errors import TransientError
+from ..secrets import redact
 from ..structured import _ANTHROPIC_UNSUPPORTED, anthropic_tool_schema
 from ..types import ChatRequest, RawReply
-from .openai_api import classify_status
+from .http import ReplyTooLarge, capped_http_client, too_large
+from .openai_api import classify_status, oversized_reply
 
 TOOL_NAME = "reply"
 CONSTRAINTS_NOTE = "Also required (JSON Schema): "
@@ -34,7 +36,9 @@ class AnthropicProvider:
     def __init__(self, *, model: str, api_key: str, base_url: str | None, timeout: float):
         self.model = model
         self._client = anthropic.AsyncAnthropic(api_key=api_key, base_url=base_url, timeout=timeout,
-                                                max_retries=0)
+                                                max_retries=0,
+                                                http_client=capped_http_client(anthropic.DefaultAsyncHttpxClient))
+        self._api_key = api_key
 
     async def start(self) -> None:
         return None
@@ -54,13 +58,20 @@ class AnthropicProvider:
             kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
         try:
             response = await self._client.messages.create(**kwargs)
+        except ReplyTooLarge as error:
+            return oversized_reply(error)
         except anthropic.APIStatusError as error:
-            raise classify_status(error.status_code, error.response.headers, str(error)) from None
+            raise classify_status(error.status_code, error.response.headers, str(error),
+                                  secrets=(self._api_key,)) from None
         except (anthropic.APITimeoutError, anthropic.APIConnectionError) as error:
-            raise TransientError(f"{type(error).__name__}: {error}") from None
+            if big := too_large(error):
+                return oversized_reply(big)
+            raise TransientError(redact(f"{type(error).__name__}: {error}", (self._api_key,))) from None
         except (anthropic.APIError, ValueError) as error:  # a 200 whose body is not a message (a proxy page)
-            raise TransientError(f"the server's answer is not a Messages API reply: {type(error).__name__}: "
-                                 f"{str(error)[:200]}") from None
+            if big := too_large(error):
+                return oversized_reply(big)
+            text = redact(f"{type(error).__name__}: {error}", (self._api_key,))
+            raise TransientError(f"the server's answer is not a Messages API reply: {text[:200]}") from None
         return _raw_reply(response)
 
 

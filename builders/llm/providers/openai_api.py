@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import openai
 import orjson
 
 from ..errors import FatalProviderError, RateLimited, TransientError
+from ..secrets import redact
 from ..structured import llamacpp_schema, openai_strict_schema
 from ..types import ChatRequest, RawReply
+from .http import ReplyTooLarge, capped_http_client, too_large
+
+KEPT_ERROR_CHARS = 300  # of a provider's error text, after redaction
 
 
 class OpenAIProvider:
@@ -21,7 +27,9 @@ class OpenAIProvider:
         # The SDK's own retries are off: retries live in one place (the client) so that 429s reach
         # the concurrency limiter and every attempt is counted.
         self._client = openai.AsyncOpenAI(api_key=api_key or "not-needed", base_url=base_url,
-                                          timeout=timeout, max_retries=0)
+                                          timeout=timeout, max_retries=0,
+                                          http_client=capped_http_client(openai.DefaultAsyncHttpxClient))
+        self._api_key = api_key
         # OpenAI's strict mode needs a closed schema; llama.cpp needs anchored patterns; other
         # servers take the full schema as it is.
         self._schema_dialect = schema_dialect
@@ -57,21 +65,40 @@ class OpenAIProvider:
             # The raw body, read as plain JSON: building the SDK's pydantic objects for every reply
             # cost ~0.3 ms of CPU a request, a tenth of the client's work at 64 requests in flight.
             response = await self._client.chat.completions.with_raw_response.create(**kwargs)
-            body = orjson.loads(response.http_response.content)
+            body = _loads(response.http_response.content)
+        except ReplyTooLarge as error:
+            return oversized_reply(error)
         except openai.APIStatusError as error:
-            raise classify_status(error.status_code, error.response.headers, str(error)) from None
+            raise classify_status(error.status_code, error.response.headers, str(error),
+                                  secrets=(self._api_key,)) from None
         except (openai.APITimeoutError, openai.APIConnectionError) as error:
-            raise TransientError(f"{type(error).__name__}: {error}") from None
+            if big := too_large(error):
+                return oversized_reply(big)
+            raise TransientError(redact(f"{type(error).__name__}: {error}", (self._api_key,))) from None
         except (openai.APIError, ValueError) as error:  # a 200 whose body is not a completion (a proxy page)
-            raise TransientError(f"the server's answer is not a chat completion: {type(error).__name__}: "
-                                 f"{str(error)[:200]}") from None
+            text = redact(f"{type(error).__name__}: {error}", (self._api_key,))
+            raise TransientError(f"the server's answer is not a chat completion: {text[:200]}") from None
         return _raw_reply(body)
+
+
+def _loads(content: bytes):
+    """orjson refuses a lone surrogate escape ("\\ud800") that the standard parser reads; the reply is
+    paid for, so it is read (the client then replaces the surrogate) instead of failing for ever."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
+
+
+def oversized_reply(error: ReplyTooLarge) -> RawReply:
+    """An over-cap reply: nothing of it kept; the client books its worst-case cost and re-asks."""
+    return RawReply(text="", finish_reason="oversized", note=str(error))
 
 
 def _raw_reply(body: dict) -> RawReply:
     """The reply from a chat completion's JSON body; anything missing reads as empty."""
     if not isinstance(body, dict):
-        raise TransientError(f"the server's answer is not a chat completion: {str(body)[:200]}")
+        raise TransientError(f"the server's answer is not a chat completion: {redact(str(body))[:200]}")
     if not body.get("choices"):
         return RawReply(text="", finish_reason="empty")
     choice = body["choices"][0]
@@ -87,14 +114,17 @@ def _raw_reply(body: dict) -> RawReply:
     )
 
 
-def classify_status(status: int, headers, message: str) -> Exception:
-    """Map an HTTP status to retry (transient / rate-limited) or give up (fatal)."""
+def classify_status(status: int, headers, message: str, *, secrets=()) -> Exception:
+    """Map an HTTP status to retry (transient / rate-limited) or give up (fatal).
+
+    The server's text is redacted before it is cut short: a key cut in half no longer matches."""
     retry_after = parse_retry_after(headers)
+    message = redact(message, secrets)[:KEPT_ERROR_CHARS]
     if status == 429:
-        return RateLimited(f"HTTP 429 rate limited: {message[:200]}", retry_after)
+        return RateLimited(f"HTTP 429 rate limited: {message}", retry_after)
     if status in (408, 409) or status >= 500:
-        return TransientError(f"HTTP {status}: {message[:200]}", retry_after)
-    return FatalProviderError(f"HTTP {status}: {message[:300]}")
+        return TransientError(f"HTTP {status}: {message}", retry_after)
+    return FatalProviderError(f"HTTP {status}: {message}")
 
 
 def parse_retry_after(headers) -> float | None:
