@@ -2,7 +2,7 @@
 
     python -m release push <release folder | benchmark> --repo org/name [--dry-run] [--releases-root DIR]
     python -m release rebuild <benchmark | --all> [--config release/configs/<benchmark>.yaml] [--no-push] [--dry-run]
-                              [--reference-model MODEL ...] [--calibration-tolerance POINTS]
+                              [--cache-dir DIR] [--reference-model MODEL ...] [--calibration-tolerance POINTS]
     python -m release export <release folder | benchmark> --format original --out DIR
     python -m release lm-eval-task <release folder | benchmark> --out DIR
 
@@ -19,9 +19,9 @@ from pathlib import Path
 from huggingface_hub.errors import HfHubHTTPError
 
 from release.export import FORMATS, export_release
-from release.hub import PushError, describe_hub_error, push_release
+from release.hub import CONNECTION_ERRORS, PushError, describe_hub_error, push_release
 from release.lm_eval_task import write_local_tasks
-from release.rebuild import all_config_paths, config_path_for, load_config, rebuild
+from release.rebuild import all_config_paths, check_cache_dir, config_path_for, load_config, rebuild
 from release.versioning import latest_release
 
 
@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except HfHubHTTPError as error:  # not retried (4xx) or retries exhausted: one line, no traceback
         print(f"error: {describe_hub_error(error)}", file=sys.stderr)
+        return 1
+    except CONNECTION_ERRORS as error:  # the Hub unreachable where no state line was prepared
+        print(f"error: could not reach the Hub ({type(error).__name__}: {error}); check the network and "
+              "HF_ENDPOINT, then run the same command again.", file=sys.stderr)
         return 1
 
 
@@ -52,11 +56,13 @@ def _rebuild(args) -> int:
         paths = all_config_paths()
     else:
         paths = [Path(args.config) if args.config else config_path_for(args.benchmark)]
-    for path in paths:
-        config = load_config(path)
+    configs = [load_config(path) for path in paths]  # every config is checked before the first build starts
+    for path, config in zip(paths, configs):
         if args.benchmark and config.benchmark != args.benchmark:
             raise ValueError(f"{path} configures {config.benchmark!r}, not {args.benchmark!r}.")
-        result = rebuild(config, push=not args.no_push, dry_run=args.dry_run,
+        check_cache_dir(config, args.cache_dir)
+    for config in configs:
+        result = rebuild(config, push=not args.no_push, dry_run=args.dry_run, cache_dir=args.cache_dir,
                          reference_models=args.reference_model, calibration_tolerance=args.calibration_tolerance)
         for reference in result.flagged:
             print(f"warning: {config.benchmark} v{result.version}: reference model {reference['model']} moved "
@@ -117,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     rebuild_cmd.add_argument("--config", help="a release config YAML instead of release/configs/<benchmark>.yaml")
     rebuild_cmd.add_argument("--no-push", action="store_true", help="build the release but do not push")
     rebuild_cmd.add_argument("--dry-run", action="store_true", help="push in dry-run mode")
+    rebuild_cmd.add_argument("--cache-dir", type=Path, default=None,
+                             help="the builders' response cache and model files, passed to the builder (and to "
+                                  "scoring unless scoring_args sets cache_dir); default: the builders' default")
     rebuild_cmd.add_argument("--reference-model", action="append", default=None, metavar="MODEL",
                              help="score MODEL on the new version and the previous one and report the difference "
                                   "(repeatable; replaces the config's reference_models)")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 from release.card_merge import SECTION
@@ -137,9 +137,10 @@ def _update_card_digest(release_dir: Path) -> None:
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file next to `path` and rename it into place: a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    # Not mkstemp: its files are mode 0600, and a results file must be readable as the release is.
+    temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        with os.fdopen(handle, "wb") as out:
+        with open(temporary, "xb") as out:
             out.write(data)
         os.replace(temporary, path)
     except BaseException:

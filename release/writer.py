@@ -20,7 +20,20 @@ A new version's test split is checked for near duplicates of earlier versions' r
 
 Everything is written into a hidden staging folder next to the target and renamed into place at
 the end; a failure removes the staging folder, and a folder without `manifest.json` never counts
-as a release, so a crash cannot leave something that looks complete.
+as a release, so a crash cannot leave something that looks complete. Folders and files get the
+modes the umask gives (as `mkdir` and `open` would), so the team can read a release.
+
+Concurrent writers into one benchmark folder (two builds with one `--out`) are serialised by a lock
+file, `<releases_root>/.<benchmark>.release.lock`, held while a version is chosen and the staging
+folder is renamed into place: inside it the existing versions are read again, so the loser of a race
+sees the winner's release and reports "unchanged" (identical content) or takes the next version.
+The expensive part, writing the shards, runs outside the lock.
+
+Each staging folder `.staging-<id>` has a lock file `.staging-<id>.lock` that its writer holds
+until the folder is gone; both are created under the benchmark lock. A later write (or
+`remove_abandoned_staging`) deletes a staging folder whose lock it can take: its writer has died
+(killed, power loss). A staging folder without a lock file comes from a toolkit version before
+these locks and is deleted once it is older than `UNLOCKED_STAGING_MAX_AGE`.
 """
 
 from __future__ import annotations
@@ -29,14 +42,16 @@ import contextlib
 import gc
 import operator
 import os
+import secrets
 import shutil
-import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from filelock import FileLock, Timeout
 
 import builders
 from builders.benchmark import Benchmark
@@ -68,6 +83,12 @@ from release.stats import record_counts, table_distribution
 from release.versioning import BUMPS, Version, VersionError, next_version, released_versions
 
 README_NAME = "README.md"
+RELEASE_LOCK_SUFFIX = ".release.lock"  # <releases_root>/.<benchmark>.release.lock
+STAGING_PREFIX = ".staging-"
+STAGING_LOCK_SUFFIX = ".lock"
+# A staging folder without a lock file was left by a toolkit version before staging locks; a write
+# takes minutes, so one this old has no live writer.
+UNLOCKED_STAGING_MAX_AGE = 6 * 3600  # seconds
 ENCODE_BATCH_ROWS = 10_000  # records encoded into Arrow at a time: a row group's worth
 _NAME_PATTERN = "letters, digits and underscores"
 
@@ -105,23 +126,21 @@ def write_release(
     record_tree = parse_json_schema(json_schema)
     arrow_schema = arrow_schema_from_json_schema(json_schema)
     benchmark_dir = Path(releases_root) / benchmark.name
-    existing = released_versions(benchmark_dir)
-    previous = max(existing) if existing else None
-    previous_dir = existing.get(previous) if previous else None
-
     benchmark_dir.mkdir(parents=True, exist_ok=True)
-    with _cyclic_gc_paused():
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=benchmark_dir))
-        try:
-            written = _write_data(benchmark, splits_by_config, record_tree, arrow_schema, staging)
-            digests = {path: sha256_file(staging / path) for path in _shard_paths(written)}
-            new_hash = content_hash(json_schema, digests)
-            counts = record_counts(splits_by_config)
+    with _cyclic_gc_paused(), _staging_folder(benchmark_dir) as staging:
+        written = _write_data(benchmark, splits_by_config, record_tree, arrow_schema, staging)
+        digests = {path: sha256_file(staging / path) for path in _shard_paths(written)}
+        new_hash = content_hash(json_schema, digests)
+        counts = record_counts(splits_by_config)
+        with _release_lock(benchmark_dir):
+            # Read again under the lock: another build may have published while the shards were written.
+            existing = released_versions(benchmark_dir)
+            previous = max(existing) if existing else None
+            previous_dir = existing.get(previous) if previous else None
             if previous_dir is not None and read_manifest(previous_dir)["content_hash"] == new_hash:
-                shutil.rmtree(staging)
                 return ReleaseResult(previous_dir, str(previous), True,
                                      read_manifest(previous_dir).get("previous_version"), counts, new_hash)
-            new_version = next_version(previous, set(existing), requested=version, bump=bump)
+            new_version = _next_version(previous, existing, version, bump)
             leakage = check_leakage(benchmark, record_tree, str(new_version), _shard_files(staging, written),
                                     [(str(v), release_shards(existing[v])) for v in sorted(existing)])
             _write_documents(benchmark, staging, written, arrow_schema, counts, build_report, new_hash,
@@ -140,10 +159,18 @@ def write_release(
             )
             (staging / MANIFEST_NAME).write_bytes(canonical_json(manifest))
             target = _publish(staging, benchmark_dir, new_version)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
     return ReleaseResult(target, str(new_version), False, manifest["previous_version"], counts, new_hash)
+
+
+def _next_version(previous: Version | None, existing: dict[Version, Path], requested: str | None,
+                  bump: str) -> Version:
+    try:
+        return next_version(previous, set(existing), requested=requested, bump=bump)
+    except VersionError as error:
+        if requested is None:
+            raise
+        raise VersionError(f"{error} (Another build into the same folder may have taken it while this one "
+                           "ran.)") from None
 
 
 @contextlib.contextmanager
@@ -396,6 +423,98 @@ def _chart(staging: Path, dist, relative: str, title: str) -> Chart:
 
 def _read_text(path: Path) -> str | None:
     return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+# --- staging folders and the benchmark lock ------------------------------------------------------
+
+
+def _release_lock(benchmark_dir: Path) -> FileLock:
+    """Held while staging folders are created or cleaned and while a version is chosen and published.
+    An OS lock (flock): it is released when its process dies, so a killed build never blocks the next.
+    Its file stays (deleting a lock file others may be waiting on is unsafe), next to the benchmark
+    folder so that the folder holds only releases and their build reports."""
+    return FileLock(benchmark_dir.parent / f".{benchmark_dir.name}{RELEASE_LOCK_SUFFIX}")
+
+
+@contextlib.contextmanager
+def _staging_folder(benchmark_dir: Path):
+    """A fresh `.staging-<id>` folder (mode from the umask) whose lock this process holds until the
+    folder is gone: renamed into place as the release, or removed after a failure."""
+    with _release_lock(benchmark_dir):
+        _remove_abandoned(benchmark_dir)
+        staging, lock = _new_staging(benchmark_dir)
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # already gone when it was published
+        Path(lock.lock_file).unlink(missing_ok=True)
+        lock.release()
+
+
+def _new_staging(benchmark_dir: Path) -> tuple[Path, FileLock]:
+    while True:
+        staging = benchmark_dir / f"{STAGING_PREFIX}{secrets.token_hex(8)}"
+        lock = FileLock(_staging_lock_path(staging))
+        lock.acquire(timeout=0)  # a brand-new name: nobody else holds it
+        try:
+            os.mkdir(staging)  # 0o777 minus the umask, unlike tempfile.mkdtemp's 0o700
+        except FileExistsError:  # a leftover of an older toolkit with this very name
+            lock.release()
+            continue
+        return staging, lock
+
+
+def remove_abandoned_staging(benchmark_dir: Path) -> list[Path]:
+    """Delete staging folders whose writer is gone (see the module docstring); never a live one.
+    Returns the folders removed."""
+    benchmark_dir = Path(benchmark_dir)
+    if not benchmark_dir.is_dir():
+        return []
+    with _release_lock(benchmark_dir):
+        return _remove_abandoned(benchmark_dir)
+
+
+def _remove_abandoned(benchmark_dir: Path) -> list[Path]:
+    """Called with the benchmark lock held, so no writer is between creating a lock and its folder."""
+    removed = []
+    for path in sorted(benchmark_dir.glob(f"{STAGING_PREFIX}*")):
+        if path.name.endswith(STAGING_LOCK_SUFFIX):
+            if not path.with_name(path.name[: -len(STAGING_LOCK_SUFFIX)]).exists():
+                _remove_if_unlocked(path, None)  # a lock whose folder is gone (killed between the two)
+        elif path.is_dir() and _staging_is_abandoned(path):
+            removed.append(path)
+    return removed
+
+
+def _staging_is_abandoned(staging: Path) -> bool:
+    lock_path = _staging_lock_path(staging)
+    if not lock_path.exists():
+        if time.time() - staging.stat().st_mtime < UNLOCKED_STAGING_MAX_AGE:
+            return False
+        shutil.rmtree(staging, ignore_errors=True)
+        return True
+    return _remove_if_unlocked(lock_path, staging)
+
+
+def _remove_if_unlocked(lock_path: Path, staging: Path | None) -> bool:
+    lock = FileLock(lock_path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:  # its writer is alive
+        return False
+    except OSError:  # another user's lock we cannot open: leave it to them
+        return False
+    try:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        lock_path.unlink(missing_ok=True)
+    finally:
+        lock.release()
+    return True
+
+
+def _staging_lock_path(staging: Path) -> Path:
+    return staging.with_name(staging.name + STAGING_LOCK_SUFFIX)
 
 
 # --- publishing the folder -------------------------------------------------------------------------

@@ -36,7 +36,8 @@ Behaviour that tests rely on:
   - branch names, tag names and full commit SHAs resolve everywhere a revision is accepted;
   - with a token configured, every request needs `Authorization: Bearer <token>` (401 otherwise);
   - `inject_fault` makes the next N requests of an endpoint kind fail (HTTP status, Retry-After, or
-    a dropped connection), and `request_counts` counts requests per endpoint kind.
+    a dropped connection), optionally after letting some through, and `request_counts` counts
+    requests per endpoint kind.
 
 Not implemented: pull requests (`create_pr`), LFS/Xet transfers, .gitignore-based `shouldIgnore`,
 pagination of tree listings (everything is returned in one page), gated repos, Spaces.
@@ -485,6 +486,7 @@ class Fault:
     status: int
     retry_after: int | None
     remaining: int
+    let_through: int = 0  # requests of the kind answered normally before the fault starts
 
     def response(self) -> Response:
         headers = {}
@@ -591,12 +593,15 @@ class LocalHub:
         times: int = 1,
         kind: str = "status",
         retry_after: int | None = None,
+        after: int = 0,
     ) -> None:
-        """Make the next `times` requests of `endpoint_kind` fail.
+        """Make the next `times` requests of `endpoint_kind` fail, once `after` more have been answered.
 
         kind="status" answers `status` (429 always carries Retry-After, default 1 s); kind="drop" closes the
         connection without a reply; in both cases the request is not executed. kind="drop_after" executes the
         request, then closes the connection without a reply (a commit that lands but whose answer is lost).
+        `after` lets a fault start part-way through a client's sequence (e.g. the Hub becomes unreachable
+        after the first preupload of a push).
         """
         if endpoint_kind not in ENDPOINT_KINDS:
             raise ValueError(f"Unknown endpoint kind {endpoint_kind!r}: use one of {', '.join(ENDPOINT_KINDS)}")
@@ -604,12 +609,14 @@ class LocalHub:
             raise ValueError(f"Unknown fault kind {kind!r}: use one of {', '.join(FAULT_KINDS)}")
         if times < 1:
             raise ValueError(f"times must be at least 1, got {times}")
+        if after < 0:
+            raise ValueError(f"after must be 0 or more, got {after}")
         if kind == "status" and not 400 <= status <= 599:
             raise ValueError(f"A status fault needs an HTTP error status (400-599), got {status}")
         if status == 429 and retry_after is None:
             retry_after = 1
         with self._lock:
-            self._faults.append(Fault(endpoint_kind, kind, status, retry_after, times))
+            self._faults.append(Fault(endpoint_kind, kind, status, retry_after, times, after))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -668,6 +675,9 @@ class LocalHub:
         with self._lock:
             self._counts[kind] += 1
             fault = next((f for f in self._faults if f.endpoint_kind == kind), None)
+            if fault is not None and fault.let_through > 0:
+                fault.let_through -= 1
+                return None
             if fault is not None:
                 fault.remaining -= 1
                 if fault.remaining == 0:
