@@ -34,6 +34,18 @@ def merge_card(existing: str | None, ours: str) -> str:
     return compose_card(front_matter, body)
 
 
+def refresh_sections(existing: str, ours: str) -> str:
+    """`existing` with the owned sections `ours` renders replaced, as `merge_card` does, except that an
+    owned section `ours` does not render is kept rather than dropped: a card re-rendered from a
+    release folder (for a push) has no results table, which `python -m benchscore` added later."""
+    existing_card, our_card = DatasetCard(existing), DatasetCard(ours)
+    ours_body = our_card.text.rstrip()
+    rendered = owned_sections(ours_body)
+    kept = [block for name, block in owned_sections(existing_card.text).items() if name not in rendered]
+    front_matter = merge_front_matter(existing_card.data.to_dict(), our_card.data.to_dict())
+    return compose_card(front_matter, merge_sections(existing_card.text, "\n\n".join([ours_body, *kept])))
+
+
 def merge_front_matter(existing: dict, ours: dict) -> dict:
     """Our keys win; keys we do not set survive, in their original order."""
     merged = {key: ours.get(key, value) for key, value in existing.items()}

@@ -5,16 +5,21 @@ A push reads the Hub's state (main head, tags, files, manifest.json, README), pl
   push committed but failed to tag);
 - otherwise ONE `create_commit` holding every release file (shards, merged card, manifest, charts,
   changelog) plus deletes of stale files under data/ and charts/, guarded by `parent_commit` = the
-  head read before; then `create_tag vX.Y.Z` on that commit;
+  head read before; then `create_tag vX.Y.Z` on that commit. A release built for no repo or another
+  one gets its card's owned sections rendered for this repo and tag (`destination_card`), and the
+  manifest it uploads says so (`card_rendered_for`); data files and their digests are as built;
 - the tag is verified with `datasets.load_dataset(repo, config, revision=tag)` and per-file sha256.
 
 Transient failures (5xx, 429 honouring Retry-After, dropped connections) are retried, bounded. A
 409/412 on the commit (main moved) re-reads the state and re-plans once. A commit is atomic on the
-Hub, so a failed push leaves main and the tags as they were.
+Hub, so a failed push leaves main and the tags as they were. Every failure ends in one PushError
+line that says what state the Hub is in (nothing pushed; main unchanged; committed but not tagged;
+tagged but not verified) and how to continue, which is always: run the same push again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -30,10 +35,13 @@ from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, Repositor
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from release.card_merge import merge_card
-from release.manifest import MANIFEST_NAME, read_manifest, sha256_bytes, sha256_file
+from release.card import card_for_repo
+from release.manifest import MANIFEST_NAME, canonical_json, read_manifest, sha256_bytes, sha256_file
 from release.versioning import Version
 
 REPO_TYPE = "dataset"
+# What huggingface_hub raises when the Hub cannot be reached or the connection drops.
+CONNECTION_ERRORS = (_TransportError, ConnectionError, TimeoutError)
 README_NAME = "README.md"
 # Stale files here are deleted by a release commit; an earlier version's results/ stay under its tag.
 OWNED_PREFIXES = ("data/", "charts/", "results/")
@@ -76,6 +84,7 @@ class PushPlan:
     commit: bool  # False: the Hub already holds this content
     tag_only: bool  # content is on main but the tag is missing (an earlier push failed to tag)
     reason: str
+    manifest_json: bytes = b""  # manifest.json as committed (see manifest_for_repo)
 
     @property
     def tag(self) -> str:
@@ -106,7 +115,9 @@ def push_release(
     if not dry_run:
         _require_token(repo_id)
     api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
-    plan = make_plan(release_dir, manifest, repo_id, read_state(api, repo_id))
+    with _nothing_pushed_yet(f"read the state of {repo_id}"):
+        state = read_state(api, repo_id)
+    plan = make_plan(release_dir, manifest, repo_id, state)
     result = PushResult(plan=plan, dry_run=dry_run)
     say = _collector(result, report)
     if dry_run:
@@ -118,9 +129,10 @@ def push_release(
         say(f"{repo_id}: {plan.reason}; no commit, no tag")
         return result
     if plan.create_repo:
-        _retry(api.create_repo, repo_id, repo_type=REPO_TYPE, exist_ok=True)
-        say(f"created dataset repo {repo_id}")
-        plan = make_plan(release_dir, manifest, repo_id, read_state(api, repo_id))
+        with _nothing_pushed_yet(f"create the dataset repo {repo_id}"):
+            _retry(api.create_repo, repo_id, repo_type=REPO_TYPE, exist_ok=True)
+            say(f"created dataset repo {repo_id}")
+            plan = make_plan(release_dir, manifest, repo_id, read_state(api, repo_id))
     commit = _commit_or_replan(api, release_dir, manifest, plan, say)
     result.plan, result.commit = commit
     if result.commit is None:  # re-planning found the content already there, tagged
@@ -128,7 +140,8 @@ def push_release(
     _tag(api, repo_id, result.plan.tag, result.commit, say)
     result.tagged = True
     if verify:
-        verify_release_on_hub(api, repo_id, result.plan.tag, manifest, result.plan.readme)
+        with _verification_unreachable(repo_id, result.plan.tag, result.commit):
+            verify_release_on_hub(api, repo_id, result.plan.tag, manifest, result.plan.readme)
         result.verified = True
         say(f"verified {repo_id}@{result.plan.tag}: row counts and sha256 of every file match the manifest")
     return result
@@ -159,15 +172,16 @@ def read_state(api: HfApi, repo_id: str) -> HubState:
 def make_plan(release_dir: Path, manifest: dict, repo_id: str, state: HubState) -> PushPlan:
     version = manifest["version"]
     tag = f"v{version}"
-    local_card = (release_dir / README_NAME).read_text(encoding="utf-8")
-    readme = merge_card(state.readme, local_card).encode("utf-8")
+    readme = merge_card(state.readme, destination_card(release_dir, manifest, repo_id)).encode("utf-8")
+    manifest_json = manifest_for_repo(manifest, repo_id, readme)
+    uploaded = {README_NAME: len(readme), MANIFEST_NAME: len(manifest_json)}
     release_files = [*manifest["files"], MANIFEST_NAME]
-    adds = [(path, len(readme) if path == README_NAME else (release_dir / path).stat().st_size)
+    adds = [(path, uploaded[path] if path in uploaded else (release_dir / path).stat().st_size)
             for path in sorted(release_files)]
     deletes = sorted((path, size) for path, size in state.files.items()
                      if path.startswith(OWNED_PREFIXES) and path not in release_files)
     base = dict(repo_id=repo_id, version=version, create_repo=not state.exists,
-                parent_commit=state.head, adds=adds, deletes=deletes, readme=readme)
+                parent_commit=state.head, adds=adds, deletes=deletes, readme=readme, manifest_json=manifest_json)
 
     hub_manifest = state.manifest or {}
     if hub_manifest.get("content_hash") == manifest["content_hash"]:
@@ -178,6 +192,26 @@ def make_plan(release_dir: Path, manifest: dict, repo_id: str, state: HubState) 
                         reason=f"main holds this content but tag {tag} is missing")
     _check_version_is_new(tag, version, state.tags)
     return PushPlan(**base, commit=True, tag_only=False, reason="content differs from main")
+
+
+def destination_card(release_dir: Path, manifest: dict, repo_id: str) -> str:
+    """The card as the repo gets it: a release built for another repo (or for none, the README's
+    build-then-push workflow) has its owned sections rendered again for `repo_id` and the tag, so
+    every snippet names them. The local folder is never written."""
+    try:
+        return card_for_repo(release_dir, manifest, repo_id)
+    except (ValueError, FileNotFoundError) as error:
+        raise PushError(f"could not render the card of {release_dir} for {repo_id}: {error}; rebuild the "
+                        f"release with --repo-id {repo_id} so that its card names the repo. Nothing was pushed.") \
+            from None
+
+
+def manifest_for_repo(manifest: dict, repo_id: str, readme: bytes) -> bytes:
+    """manifest.json as uploaded: the local one, recording the repo and tag the card was rendered for
+    and the digest of the card as committed. The content hash and every data digest stay as built."""
+    files = {**manifest["files"], README_NAME: {"sha256": sha256_bytes(readme), "size": len(readme)}}
+    rendered_for = {"repo": repo_id, "tag": f"v{manifest['version']}"}
+    return canonical_json({**manifest, "files": files, "card_rendered_for": rendered_for})
 
 
 def describe_plan(plan: PushPlan) -> list[str]:
@@ -252,11 +286,16 @@ def _commit_or_replan(api, release_dir, manifest, plan: PushPlan, say) -> tuple[
         return plan, plan.parent_commit
     try:
         return plan, _commit(api, release_dir, plan, say)
+    except CONNECTION_ERRORS as error:  # still dropped after the retries
+        raise _commit_failed(api, plan, manifest, error) from None
     except HfHubHTTPError as error:
         if _status(error) not in CONFLICT_STATUSES:
-            raise _commit_failed(api, plan, error) from error
+            raise _commit_failed(api, plan, manifest, error) from error
         say(f"main moved while pushing ({_status(error)}); re-reading the Hub and re-planning once")
-    plan = make_plan(release_dir, manifest, plan.repo_id, read_state(api, plan.repo_id))
+    try:
+        plan = make_plan(release_dir, manifest, plan.repo_id, read_state(api, plan.repo_id))
+    except CONNECTION_ERRORS as error:
+        raise _commit_failed(api, plan, manifest, error) from None
     if plan.tag_only:
         return _commit_or_replan(api, release_dir, manifest, plan, say)
     if not plan.commit:
@@ -264,15 +303,18 @@ def _commit_or_replan(api, release_dir, manifest, plan: PushPlan, say) -> tuple[
         return plan, None
     try:
         return plan, _commit(api, release_dir, plan, say)
+    except CONNECTION_ERRORS as error:
+        raise _commit_failed(api, plan, manifest, error) from None
     except HfHubHTTPError as error:
-        raise _commit_failed(api, plan, error) from error
+        raise _commit_failed(api, plan, manifest, error) from error
 
 
 def _commit(api: HfApi, release_dir: Path, plan: PushPlan, say) -> str:
     def attempt() -> str:
         # operations are mutated by create_commit, so every attempt builds fresh ones
         operations = [
-            CommitOperationAdd(path, plan.readme if path == README_NAME else str(release_dir / path))
+            CommitOperationAdd(path, {README_NAME: plan.readme, MANIFEST_NAME: plan.manifest_json}.get(path)
+                               or str(release_dir / path))
             for path, _ in plan.adds
         ] + [CommitOperationDelete(path) for path, _ in plan.deletes]
         info = api.create_commit(
@@ -290,13 +332,52 @@ def _commit(api: HfApi, release_dir: Path, plan: PushPlan, say) -> str:
     return commit
 
 
-def _commit_failed(api: HfApi, plan: PushPlan, error: Exception) -> PushError:
+def _commit_failed(api: HfApi, plan: PushPlan, manifest: dict, error: Exception) -> PushError:
+    """The state line after a failed commit: the Hub is read again, since a dropped connection may
+    hide a commit that landed."""
+    failed = f"commit of {plan.tag} to {plan.repo_id} failed: {_describe(error)}"
+    again = "Run the same push again"
     try:
-        head = read_state(api, plan.repo_id).head
-        where = "main is unchanged" if head == plan.parent_commit else f"main is now at {head} (moved by someone else)"
+        state = read_state(api, plan.repo_id)
     except Exception as read_error:  # the Hub may be unreachable; say so instead of guessing
-        where = f"could not re-read the Hub to confirm its state ({type(read_error).__name__})"
-    return PushError(f"commit of {plan.tag} to {plan.repo_id} failed: {_describe(error)}; {where}, no tag created.")
+        return PushError(f"{failed}; could not re-read the Hub to confirm its state ({type(read_error).__name__}): "
+                         f"no tag was created, and main is either unchanged or holds this release. {again} when "
+                         "the Hub is reachable: it commits only if main lacks this content, then tags.")
+    if state.head == plan.parent_commit:
+        return PushError(f"{failed}; main is unchanged, no tag created. {again} to retry; the local release "
+                         "folder is untouched.")
+    if (state.manifest or {}).get("content_hash") == manifest["content_hash"]:
+        return PushError(f"{failed}, but the commit landed: main is at {state.head}, no tag created. {again}: "
+                         f"it will only add tag {plan.tag}.")
+    return PushError(f"{failed}; main is now at {state.head} (moved by someone else), no tag created. {again}: "
+                     "it plans against the new main.")
+
+
+@contextlib.contextmanager
+def _nothing_pushed_yet(what: str):
+    """Connection failures before anything was written: one line instead of the client's traceback."""
+    try:
+        yield
+    except CONNECTION_ERRORS as error:
+        raise PushError(f"could not reach the Hub at {_endpoint()} to {what} ({_describe(error)}, after "
+                        f"{RETRY.attempts} attempts); nothing was pushed. Check the network connection and "
+                        "HF_ENDPOINT, then run the same command again.") from None
+
+
+@contextlib.contextmanager
+def _verification_unreachable(repo_id: str, tag: str, commit: str):
+    try:
+        yield
+    except CONNECTION_ERRORS as error:
+        raise PushError(f"{tag} is committed ({commit}) and tagged on {repo_id}, but verifying it failed: could "
+                        f"not reach the Hub at {_endpoint()} ({_describe(error)}). Nothing needs pushing again; "
+                        f"check it later with datasets.load_dataset({repo_id!r}, revision={tag!r}).") from None
+
+
+def _endpoint() -> str:
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
 
 
 def _tag(api: HfApi, repo_id: str, tag: str, commit: str, say) -> None:
@@ -376,7 +457,7 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, HfHubHTTPError):
         status = _status(error)
         return status == 429 or (status is not None and status >= 500)
-    return isinstance(error, (_TransportError, ConnectionError, TimeoutError))
+    return isinstance(error, CONNECTION_ERRORS)
 
 
 def _wait(state: RetryCallState) -> float:

@@ -6,12 +6,13 @@
         --include_path tasks --tasks tomato_gen
 
 The dataset card (README.md, Usage section) holds the tasks as YAML blocks. Their `dataset_path` is
-the Hub repo the release was built for; a release built without one carries a placeholder there,
-never this machine's path, because a release must be byte-identical wherever it is built. This
-module copies each task block of the card into `<out>/<task>.yaml` with `dataset_path` set to the
-release folder's absolute path: the rest of the block, comments included, is the card's text, so
-what runs is what the card publishes. `datasets` ignores `revision` for a local folder: the folder
-itself is the pinned version.
+the Hub repo the release was built (or pushed) for; a release built without one carries the folder's
+path as seen from the folder holding `releases/` (`./releases/<benchmark>/vX.Y.Z`; older cards a
+placeholder), never this machine's absolute path, because a release must be byte-identical wherever
+it is built. This module copies each task block of the card into `<out>/<task>.yaml` with
+`dataset_path` set to the release folder's absolute path, so the task runs from any directory: the
+rest of the block, comments included, is the card's text, so what runs is what the card publishes.
+`datasets` ignores `revision` for a local folder: the folder itself is the pinned version.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from release.card import LM_EVAL_LOCAL_PLACEHOLDER
+from release.card import LM_EVAL_LOCAL_PLACEHOLDER, LOCAL_RELEASES_ROOT
 from release.manifest import read_manifest
 
 README_NAME = "README.md"
@@ -63,7 +64,7 @@ def local_task_text(block: str, release_dir: Path) -> str:
                          "not one; re-render the card with this toolkit.")
     card_task = yaml.safe_load(block)
     first = at[0]
-    if card_task["dataset_path"] == LM_EVAL_LOCAL_PLACEHOLDER:  # its explanation goes with it
+    if _is_local(card_task["dataset_path"]):  # the comment explaining the card's path goes with it
         while first > 0 and lines[first - 1].startswith("#"):
             first -= 1
     path = str(release_dir.resolve())
@@ -74,6 +75,11 @@ def local_task_text(block: str, release_dir: Path) -> str:
         raise ValueError(f"could not set dataset_path in the task {card_task['task']!r} of "
                          f"{release_dir / README_NAME}; re-render the card with this toolkit.")
     return text
+
+
+def _is_local(dataset_path) -> bool:
+    """A card's `dataset_path` for a release without a Hub repo: a relative folder path or the old placeholder."""
+    return dataset_path == LM_EVAL_LOCAL_PLACEHOLDER or str(dataset_path).startswith(LOCAL_RELEASES_ROOT + "/")
 
 
 def write_local_tasks(release_dir: str | Path, out_dir: str | Path) -> list[Path]:

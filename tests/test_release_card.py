@@ -153,7 +153,7 @@ def test_foreign_text_in_the_previous_release_card_survives_the_next_release(res
     second = write_quiz(resources_root, releases_root, n=41)
     text = (second.path / "README.md").read_text()
     assert "A note kept across releases." in text
-    assert 'revision="v1.0.1"' in text and 'revision="v1.0.0"' not in text
+    assert '"./releases/quiz/v1.0.1"' in text and "./releases/quiz/v1.0.0" not in text
 
 
 def test_tomato_card_template_renders_description_citation_and_lm_eval_task(tmp_path):

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from release.__main__ import main
-from release.card import LM_EVAL_LOCAL_PLACEHOLDER
+from release.card import LOCAL_RELEASES_ROOT
 from release.lm_eval_task import USAGE_BEGIN, USAGE_END, card_task_blocks
 from tests.support.fake_releases import fake_records, write_fake_release
 from tests.test_reliability_support import release_files
@@ -102,7 +102,8 @@ def test_each_card_gives_a_generative_task_first_and_a_log_likelihood_variant_se
     assert generative["metric_list"] == [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}]
     assert generative["generation_kwargs"]["until"] and generative["generation_kwargs"]["max_gen_toks"] <= 32
     for task in (generative, loglik):
-        assert task["dataset_path"] == LM_EVAL_LOCAL_PLACEHOLDER  # no Hub repo named: a placeholder, no path
+        # no Hub repo named: the folder as seen from the one holding releases/, never a Hub-like id
+        assert task["dataset_path"] == f"{LOCAL_RELEASES_ROOT}/{name}/v1.0.0"
         assert task["dataset_kwargs"] == {"revision": "v1.0.0"} and task["test_split"] == "test"
     usage = usage_section(release)
     assert usage.index("generate_until") < usage.index("multiple_choice")
@@ -204,7 +205,7 @@ def test_lm_eval_task_writes_the_cards_tasks_reading_the_local_release_folder(re
         assert task == {**card_task, "dataset_path": str(release.resolve())}  # only the path changed
         assert "placeholder" not in text and "# tomato v1.0.0 (content hash" in text
         # the card's own lines, comments included, are kept
-        kept = [line for line in block.splitlines() if not line.startswith(("# placeholder", "# `python",
+        kept = [line for line in block.splitlines() if not line.startswith(("# this release folder", "# `python",
                                                                             "dataset_path:"))]
         assert all(line in text.splitlines() for line in kept)
 

@@ -138,7 +138,7 @@ def test_an_empty_config_is_not_written_and_the_first_non_empty_one_is_the_defau
         {"split": "validation", "path": "data/hard/validation-*.parquet"}]}]
     assert [info["config_name"] for info in card.data.to_dict()["dataset_info"]] == ["hard"]
     assert "| hard (default) | test | 21 |" in card.text and "easy" not in card.text
-    assert 'load_dataset("quiz/v1.0.0", "hard")' in card.text
+    assert 'load_dataset("./releases/quiz/v1.0.0", "hard")' in card.text
     level_table = card.text.split("#### `level`")[1].split("####")[0]
     assert "| 2 | 11 | 2 | 50.0% |" in level_table and "| 1 |" not in level_table  # the hard config's rows
     loaded = datasets.load_dataset(str(result.path), "hard", cache_dir=str(tmp_path / "cache"))

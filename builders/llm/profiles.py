@@ -69,6 +69,16 @@ class ModelProfile:
             raise KeyError(f"no limit {key!r} in model profile {self.name!r}; known limits: {', '.join(known)}. "
                            f"Declare it under profiles.{BASE_PROFILE}.limits in {PROFILES_FILE.name}") from None
 
+    def judge_note_for(self, builder: str) -> str:
+        """What the note says about `builder`'s judging. A note of `builder: text` clauses joined by
+        "; " (profiles.yaml) gives its builder's clause, so a build reports only measurements of its
+        own steps; any other note is returned whole."""
+        clauses = [part.strip().partition(": ") for part in self.judge_note.split("; ")]
+        if not all(sep and name.isidentifier() and name.islower() for name, sep, _ in clauses):
+            return self.judge_note
+        mine = [" ".join(text.split()) for name, _, text in clauses if name == builder]
+        return mine[0] if mine else f"not measured for {builder} (profiles.yaml names no {builder} measurement)"
+
     def chars_for_tokens(self, tokens: int) -> int:
         return int(tokens * CHARS_PER_TOKEN)
 
@@ -268,7 +278,9 @@ def judges_wanted(setting: str, judges: list, notes: list[str], *, what: str, fl
     unfit = [(judge.label, profile_of(judge)) for judge in judges if not profile_of(judge).judge]
     if len(unfit) < len(judges):
         return True
+    builder = what.partition(":")[0] if ":" in what else None  # `what` reads "<builder>: <step>"
     notes.append(f"{what} skipped ({flag} auto): "
-                 + "; ".join(f"{label} (profile {p.name}): {p.judge_note}" for label, p in unfit)
+                 + "; ".join(f"{label} (profile {p.name}): {p.judge_note_for(builder) if builder else p.judge_note}"
+                             for label, p in unfit)
                  + f". Pass a stronger --judge-model, or {flag} on to filter with it anyway.")
     return False

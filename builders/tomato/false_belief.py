@@ -70,7 +70,7 @@ def unfit_judges(judges) -> str | None:
     unfit = [(judge.label, profile_of(judge)) for judge in judges if not profile_of(judge).judge]
     if not unfit:
         return None
-    return "; ".join(f"judge {label} (profile {profile.name}) is not fit to judge: {profile.judge_note}"
+    return "; ".join(f"judge {label} (profile {profile.name}) is not fit to judge: {profile.judge_note_for('tomato')}"
                      for label, profile in unfit)
 
 
