@@ -26,6 +26,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from benchscore import display
 from benchscore.moral_simulation import MAX_ROUNDS
@@ -94,17 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console(stderr=True, quiet=args.quiet)
+    # markup=False: paths, model strings and release text are printed as written, never read as rich markup
+    console = Console(stderr=True, quiet=args.quiet, markup=False)
     try:
         return asyncio.run(_run(args, console))
     except (ScoringError, LLMError) as error:  # LLMError here: a model string, key, profile or cache problem
-        _tell(f"[red]error:[/red] {error}")
+        _tell(str(error), label="error:", style="red")
         return EXIT_BAD_INPUT
     except PushError as error:
-        _tell(f"[red]error:[/red] {error}")
+        _tell(str(error), label="error:", style="red")
         return EXIT_FAILED
     except HfHubHTTPError as error:
-        _tell(f"[red]error:[/red] {describe_hub_error(error)}")
+        _tell(describe_hub_error(error), label="error:", style="red")
         return EXIT_FAILED
     except KeyboardInterrupt:
         _tell("interrupted: run the same command again to resume from the response cache")
@@ -124,7 +126,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
             outcome = await score(the_plan, llm, judge, write=not args.no_write,
                                   on_progress=lambda done: progress.update(task, completed=done))
     except BudgetExceeded as error:
-        _tell(f"[yellow]stopped:[/yellow] {error} No results were written.")
+        _tell(f"{error} No results were written.", label="stopped:", style="yellow")
         return EXIT_BUDGET
     finally:
         cache.close()
@@ -148,7 +150,7 @@ def _report(outcome: Outcome, llm, console: Console) -> None:
     console.print(display.breakdown_table(outcome.document))
     print(display.headline_line(outcome.document), flush=True)
     for warning in outcome.document["warnings"]:
-        _tell(f"[yellow]warning:[/yellow] {warning}")
+        _tell(str(warning), label="warning:", style="yellow")
     totals = llm.accounting.totals()
     console.print(f"LLM: {totals.requests} requests, {totals.cache_hits} cache hits, {totals.failures} failed, "
                   f"est. ${llm.accounting.total_cost:.4f}", highlight=False)
@@ -169,9 +171,11 @@ def _progress(console: Console) -> Progress:
                     console=console, transient=False, disable=console.quiet)
 
 
-def _tell(message: str) -> None:
-    """Errors and stops are printed even with --quiet, unwrapped so that paths stay whole."""
-    Console(stderr=True, soft_wrap=True).print(message, highlight=False)
+def _tell(message: str, *, label: str = "", style: str = "") -> None:
+    """Errors and stops are printed even with --quiet, unwrapped so that paths stay whole. The message
+    is printed literally; only the fixed `label` in front of it is coloured."""
+    Console(stderr=True, soft_wrap=True).print(Text.assemble((label, style), " " if label else "", message),
+                                               highlight=False)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ class BuildReport:
         self._counts: dict[str, int] = {}
         self.rejects: list[dict] = []
         self.notes: list[str] = []
+        self.sources: dict = {}  # what the source loaders found (builders.sources): build report only
 
     @property
     def funnel(self) -> dict[str, int]:

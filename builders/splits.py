@@ -67,7 +67,7 @@ def assign_splits(
 
 def split_bounds(ratios: dict[str, float]) -> list[tuple[int, str]]:
     """Check the ratios and turn them into (exclusive upper bound in [0, 2**64], split name)."""
-    _check_ratios(ratios)
+    check_ratios(ratios)
     bounds, cumulative = [], 0.0
     for name, ratio in ratios.items():
         cumulative += ratio
@@ -86,7 +86,61 @@ def split_for_group(group_id: str, seed: int, bounds: list[tuple[int, str]]) -> 
     raise AssertionError("unreachable: the last bound is 2**64")
 
 
-def _check_ratios(ratios: dict[str, float]) -> None:
+def parse_ratios(text: str) -> dict[str, float]:
+    """ "test" or "train=0.8,validation=0.1,test=0.1" -> checked ratios; ValueError names the problem.
+
+    Stricter than `assign_splits`: a split named twice or given ratio 0 is refused, since it could only
+    come out empty (and an empty split file cannot be loaded)."""
+    ratios: dict[str, float] = {}
+    for part in text.split(","):
+        name, has_value, value = (piece.strip() for piece in part.partition("="))
+        if not name:
+            raise ValueError(f"a split without a name in {text!r}; write e.g. train=0.8,test=0.2")
+        if name in ratios:
+            raise ValueError(f"split {name!r} is named twice in {text!r}; name each split once")
+        try:
+            ratios[name] = float(value) if has_value else 1.0
+        except ValueError:
+            raise ValueError(f"bad split ratio {part.strip()!r}; write e.g. train=0.8,test=0.2") from None
+    total = math.fsum(ratio for ratio in ratios.values() if math.isfinite(ratio))
+    if all(map(math.isfinite, ratios.values())) and abs(total - 1.0) > RATIO_SUM_TOLERANCE:
+        raise ValueError(f"split ratios must be non-negative and sum to 1, got {text!r} (they sum to {total:g})")
+    try:
+        check_ratios(ratios)
+    except ValueError as error:
+        raise ValueError(f"{error} (in {text!r})") from None
+    empty = [name for name, ratio in ratios.items() if ratio == 0]
+    if empty:
+        raise ValueError(f"split(s) {', '.join(empty)} have ratio 0 and would be empty; leave them out")
+    return ratios
+
+
+def minimum_records(ratios: dict[str, float]) -> int:
+    """The fewest records with which every split of positive ratio can expect at least one record.
+
+    A bound, not a guarantee: records go to splits by whole groups (see the module docstring), so a
+    split can still come out empty above it; `drop_empty_splits` deals with that after the build."""
+    smallest = min(ratio for ratio in ratios.values() if ratio > 0)
+    return max(1, math.ceil(1 / smallest - RATIO_SUM_TOLERANCE))
+
+
+def drop_empty_splits(splits_by_config: dict[str, dict[str, list[Record]]]
+                      ) -> tuple[dict[str, dict[str, list[Record]]], list[tuple[str, str]]]:
+    """config -> split -> records without the splits that hold no record, and the (config, split)
+    pairs dropped. A config with no record at all is kept as it is (the release leaves it out whole)."""
+    kept: dict[str, dict[str, list[Record]]] = {}
+    dropped: list[tuple[str, str]] = []
+    for config, splits in splits_by_config.items():
+        if not any(splits.values()):
+            kept[config] = splits
+            continue
+        kept[config] = {split: rows for split, rows in splits.items() if rows}
+        dropped += [(config, split) for split, rows in splits.items() if not rows]
+    return kept, dropped
+
+
+def check_ratios(ratios: dict[str, float]) -> None:
+    """ValueError unless `ratios` maps known split names to finite, non-negative shares summing to 1."""
     if not isinstance(ratios, dict) or not ratios:
         raise ValueError(f"ratios must be a non-empty dict like {{'train': 0.8, 'test': 0.2}}, got {ratios!r}")
     unknown = [name for name in ratios if name not in KNOWN_SPLITS]

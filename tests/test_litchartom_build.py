@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from builders.answer_key import deal
+from builders.cli import latest_build_folder
 from builders.litchartom import build
 from builders.litchartom.export import original_files
 from builders.pipeline import Batch, BuildContext, BuildReport, split_by_config
@@ -168,7 +169,7 @@ def test_end_to_end_on_the_embedded_model(tmp_path, monkeypatch, smollm2_model_d
         "--timesteps-per-character", "1", "--question-attempts", "1",
         "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
     assert code in (EXIT_OK, EXIT_FAILED)
-    report = json.loads((tmp_path / "out" / "litchartom" / "builds" / "build-report.json").read_text())
+    report = json.loads((latest_build_folder(tmp_path / "out", "litchartom") / "build-report.json").read_text())
     assert report["funnel"]["scene chunks"] == 2
     if code == EXIT_OK:
         assert Path(report["release"]["path"]).is_dir()

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+from builders.cli import latest_build_folder
 from builders.litchartom import build
 from builders.scenes import Corpus
 from tests.support.scripted_llm import reply_json
@@ -77,7 +78,8 @@ def test_the_auto_check_loop_runs_over_http_and_the_card_reports_it(openai_serve
         "--auto-check", "on", "--chunk-chars", "800", "--min-turns", "6", "--concurrency", "2",
         "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--quiet"])
     assert code == EXIT_OK
-    report = json.loads((tmp_path / "out" / "litchartom" / "builds" / "build-report.json").read_text())
+    builds = latest_build_folder(tmp_path / "out", "litchartom")
+    report = json.loads((builds / "build-report.json").read_text())
     funnel = report["funnel"]
     assert funnel["blind checks passed"] == funnel["questions accepted"] > 0
     release = Path(report["release"]["path"])
@@ -85,7 +87,7 @@ def test_the_auto_check_loop_runs_over_http_and_the_card_reports_it(openai_serve
     questions = [q for r in records for q in r["provenance"]["questions"]]
     assert len(records) == 2 and {q["auto_check"] for q in questions} == {"passed"}
     assert all(q["rejected"] == [] for q in questions) and "Goneril" not in {r["character"] for r in records}
-    missed = [r for r in (tmp_path / "out" / "litchartom" / "builds" / "rejects.jsonl").read_text().splitlines()
+    missed = [r for r in (builds / "rejects.jsonl").read_text().splitlines()
               if "blind answer" in r]
     assert missed and all('"Goneril"' in r for r in missed)
     card = " ".join((release / "README.md").read_text().split())

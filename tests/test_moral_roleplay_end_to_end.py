@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from builders.cli import latest_build_folder
 from builders.resources import load_schema
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ def test_embedded_model_build(tmp_path):
                "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
     done = subprocess.run(command, env=env, cwd=Path(__file__).resolve().parents[1], capture_output=True,
                           text=True, timeout=3600, check=False)
-    report = json.loads((tmp_path / "out" / "moral_roleplay" / "builds" / "build-report.json").read_text())
+    report = json.loads((latest_build_folder(tmp_path / "out", "moral_roleplay") / "build-report.json").read_text())
     assert 1 <= report["funnel"]["scenes attempted"] <= 2  # source scenes only for the 2 pool portrayals
     assert any(note.startswith("levels and traits NOT JUDGED (no annotator fit to judge: local:smollm2")
                for note in report["notes"])

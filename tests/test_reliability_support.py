@@ -17,6 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from builders.cli import latest_build_folder
 from tests.support.scripted_llm import ScriptedOpenAIServer
 from tests.support.schema_faker import fake_model
 
@@ -87,11 +88,12 @@ def cache_count(cache_dir: Path) -> int:
 
 
 def build_report(out: Path, benchmark: str = "tomato") -> dict:
-    return json.loads((out / benchmark / "builds" / "build-report.json").read_text())
+    """The newest run's build report (builds/latest names it)."""
+    return json.loads((latest_build_folder(out, benchmark) / "build-report.json").read_text())
 
 
 def rejects(out: Path, benchmark: str = "tomato") -> list[dict]:
-    path = out / benchmark / "builds" / "rejects.jsonl"
+    path = latest_build_folder(out, benchmark) / "rejects.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 

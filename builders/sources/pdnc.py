@@ -55,6 +55,10 @@ AUTHOR_NAMES = {
     "MONT": "L. M. Montgomery", "WHAR": "Edith Wharton", "WILD": "Oscar Wilde", "WOOL": "Virginia Woolf",
 }
 
+# Totals the build report gives over a build's novels (Work.load_stats holds each novel's own).
+CORPUS_STAT_KEYS = ("quotes", "quotes_unlocated", "speakers_unresolved", "spans_exact", "spans_shifted",
+                    "spans_unrecovered", "addressees_unresolved")
+
 SPAN_SEARCH_WINDOW = 300  # characters either side of an annotated span searched for a shifted quote
 
 _CONTRACTION_SUFFIX = r"(?:t|s|ll|ve|re|d|m)"
@@ -79,8 +83,10 @@ def load_novel(folder: Path, *, repair_apostrophes: bool | None = None) -> Work:
     text = _read_text(text_path)
     characters, registry = _load_characters(folder / "character_info.csv")
     stats: Counter[str] = Counter()
-    rows = _read_csv(folder / "quotation_info.csv", QUOTE_COLUMNS)
-    turns = [_quote_to_turn(row, line, text, registry, stats, folder / "quotation_info.csv") for line, row in rows]
+    quotes_path = folder / "quotation_info.csv"
+    rows = _read_csv(quotes_path, QUOTE_COLUMNS)
+    turns = [_quote_to_turn(row, line, text, registry, stats, quotes_path) for line, row in rows]
+    _check_usable(quotes_path, turns, stats)
     turns.sort(key=lambda turn: turn.span[0])  # sorted() is stable: equal starts keep file order
     sections = detect_chapters(text)
     turns = _assign_sections(turns, sections)
@@ -104,6 +110,17 @@ def load_novel(folder: Path, *, repair_apostrophes: bool | None = None) -> Work:
         meta=_meta(folder.name, index),
         load_stats={"quotes": len(turns), **dict(sorted(stats.items()))},
     )
+
+
+def corpus_stats(works) -> dict:
+    """{"pdnc": what loading the PDNC novels among `works` found: totals, then per novel}, for the
+    build report's "sources"; {} when no work is a PDNC novel."""
+    novels = {work.id: dict(work.load_stats) for work in works if work.kind == "novel" and work.id.startswith("pdnc-")}
+    if not novels:
+        return {}
+    totals = {"novels": len(novels),
+              **{key: sum(stats.get(key, 0) for stats in novels.values()) for key in CORPUS_STAT_KEYS}}
+    return {"pdnc": {**totals, "per_novel": novels}}
 
 
 def download_novel(name: str, dest: Path, *, base_url: str = PDNC_RAW_BASE, timeout: float = 30.0) -> Path:
@@ -217,6 +234,9 @@ def _read_text(path: Path) -> str:
         raise SourceError(
             f"not UTF-8 text (byte {error.start})", path=path, fix="re-save the file as UTF-8"
         ) from None
+    except OSError as error:
+        raise SourceError(f"cannot be read ({error.strerror or error})", path=path,
+                          fix="make the file readable for this user") from None
     # Spans are offsets into the file as written: "\r\n" must not be normalised away.
     if not text.strip():
         raise SourceError("the novel text is empty", path=path, fix="restore novel_text.txt from the PDNC repository")
@@ -240,6 +260,7 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str
             rows = []
             line = reader.line_num + 1
             for row in reader:
+                _check_row_length(row, header, path, line)
                 rows.append((line, row))
                 line = reader.line_num + 1
             return rows
@@ -247,6 +268,30 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str
         raise SourceError(f"not UTF-8 text (byte {error.start})", path=path, fix="re-save the file as UTF-8") from None
     except csv.Error as error:
         raise SourceError(f"unreadable CSV ({error})", path=path, fix="check quoting in the file") from None
+    except OSError as error:
+        raise SourceError(f"cannot be read ({error.strerror or error})", path=path,
+                          fix="make the file readable for this user") from None
+
+
+def _check_row_length(row: dict, header: list[str], path: Path, line: int) -> None:
+    """csv.DictReader fills a short row with None and files a long row's extra cells under None."""
+    if None in row:
+        raise SourceError(
+            f"the row has {len(header) + len(row[None])} cells but the header names {len(header)} columns",
+            path=path,
+            where=f"line {line}, column {len(header) + 1}",
+            fix="quote cells that hold commas (\"a, b\") or remove the extra cells",
+        )
+    missing = [column for column in header if row.get(column) is None]
+    if missing:
+        column = header.index(missing[0]) + 1
+        raise SourceError(
+            f"the row has {len(header) - len(missing)} cells but the header names {len(header)} columns; "
+            f"it ends before column {column} ({missing[0]!r})",
+            path=path,
+            where=f"line {line}, column {column}",
+            fix="fill the missing cells (an empty cell is written as two commas) or delete the row",
+        )
 
 
 def _index_row(folder: Path) -> dict[str, str]:
@@ -346,6 +391,8 @@ def _quote_to_turn(
         parts.append(recovered)
         if status != "unrecovered":
             located.append(recovered)
+    if not located:
+        stats["quotes_unlocated"] += 1
     # The turn's span (and so its place in text order) comes from the parts that were found.
     bounds = located or parts
     label = " ".join((row["speaker"] or "").split())
@@ -372,6 +419,27 @@ def _quote_to_turn(
         mentions=_mentions(row, line, registry, stats, path),
         meta={key: value for key, value in meta.items() if value},
     )
+
+
+def _check_usable(path: Path, turns: list[Turn], stats: Counter) -> None:
+    """Refuse a quotation file no builder can use, while loading: a build then stops with exit 2
+    before any request instead of paying for a corpus that cannot give a single record."""
+    if not turns:
+        raise SourceError("the file has a header and no rows", path=path,
+                          fix="restore quotation_info.csv from the PDNC repository")
+    if stats["quotes_unlocated"] == len(turns):
+        raise SourceError(
+            f"0 of {len(turns)} quotations could be located in the text",
+            path=path,
+            fix="quoteByteSpans must be character offsets into the novel_text.txt next to it: check that the "
+            "two files belong to the same novel and edition",
+        )
+    if stats["speakers_unresolved"] == len(turns):
+        raise SourceError(
+            f"no speaker is known: none of the {len(turns)} quotations names a speaker found in character_info.csv",
+            path=path,
+            fix="fill the speaker column with names or aliases from character_info.csv of the same novel",
+        )
 
 
 def _mentions(row: dict[str, str], line: int, registry: AliasRegistry, stats: Counter, path: Path) -> tuple[Mention, ...]:

@@ -118,6 +118,9 @@ def _read(path: Path) -> str:
         raise SourceError("file not found", path=path, fix="check the path of the script") from None
     except UnicodeDecodeError as error:
         raise SourceError(f"not UTF-8 text (byte {error.start})", path=path, fix="re-save the file as UTF-8") from None
+    except OSError as error:  # a folder, no permission, an I/O error
+        raise SourceError(f"cannot be read ({error.strerror or error})", path=path,
+                          fix="pass a readable text file with `NAME: words` lines") from None
     text = raw.replace("\r\n", "\n").replace("\r", "\n")
     if not text.strip():
         raise SourceError("the script is empty", path=path, fix="pass a file with `NAME: words` lines")

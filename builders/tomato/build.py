@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 from builders.benchmark import Benchmark
+from builders.cli import positive_int, temperature
 from builders.llm.profiles import judges_wanted
 from builders.pipeline import Batch
 from builders.prompts import template_hash
@@ -92,22 +93,22 @@ def add_arguments(parser) -> None:
                        help="exchanges per conversation after the greetings (default 7 = the published 14 "
                             "messages and 16-line transcripts; at least 4 so each agent can have 4 distinct "
                             "thoughts, at most 7 because the released u_id stops at 13)")
-    group.add_argument("--conversation-attempts", type=int, default=3,
+    group.add_argument("--conversation-attempts", type=positive_int, default=3,
                        help="attempts per conversation (a new sample index each) before it is dropped")
-    group.add_argument("--turn-attempts", type=int, default=3,
+    group.add_argument("--turn-attempts", type=positive_int, default=3,
                        help="tries per message (a new sample index each) before the conversation attempt fails")
-    group.add_argument("--scenario-attempts", type=int, default=3,
+    group.add_argument("--scenario-attempts", type=positive_int, default=3,
                        help="LLM attempts per scenario before falling back to the seed's own text")
     group.add_argument("--no-scenario-llm", action="store_true",
                        help="use the scenario seeds' own text instead of LLM-written scenarios")
-    group.add_argument("--temperature", type=float, default=0.7, help="role-play sampling temperature")
+    group.add_argument("--temperature", type=temperature, default=0.7, help="role-play sampling temperature")
     group.add_argument("--item-judges", choices=("auto", "on", "off"), default="auto",
                        help="consistency and uniqueness judges (spec §5 Step 5) that drop weak items. auto "
                             "(default): on, unless every judge model is one measured unable to judge "
                             "(the embedded local:smollm2); the build report says when they were skipped")
     group.add_argument("--llm-validate", action="store_true",
                        help="let a model answer every item blind and record (never filter on) the result")
-    group.add_argument("--max-conversations", type=int, default=None,
+    group.add_argument("--max-conversations", type=positive_int, default=None,
                        help="stop after this many conversations even if --n is not reached "
                             "(default: 10 + 3 * n / 7)")
 

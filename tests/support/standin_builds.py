@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from builders.cli import latest_build_folder
 from tests.support.scripted_llm import ScriptedAnthropicServer, ScriptedOpenAIServer
 from tests.support.standin import StrongStandIn
 
@@ -100,7 +101,7 @@ class StandinBuild:
 
     @property
     def build_report(self) -> dict:
-        return json.loads((self.out / self.benchmark / "builds" / "build-report.json").read_text())
+        return json.loads((latest_build_folder(self.out, self.benchmark) / "build-report.json").read_text())
 
     @property
     def calls(self) -> dict:
