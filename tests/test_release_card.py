@@ -18,20 +18,15 @@ from tests.test_release_fixtures import (  # noqa: F401  (fixtures)
     BUILD_REPORT,
     QUIZ_CARD,
     quiz_benchmark,
-    quiz_record,
-    quiz_splits,
     releases_root,
     resources_root,
+    write_quiz_release,
 )
 
 SECTIONS = ["fitness", "description", "release", "leakage", "stats", "build", "usage", "citation"]
 
 
-def write_quiz(resources_root, releases_root, n=40, **kwargs):
-    benchmark = quiz_benchmark()
-    records = [quiz_record(i) for i in range(n)]
-    return write_release(benchmark, quiz_splits(benchmark, records), BUILD_REPORT, releases_root,
-                         resources_root=resources_root, **kwargs)
+write_quiz = write_quiz_release
 
 
 def code_block(text: str, language: str, after: str) -> str:

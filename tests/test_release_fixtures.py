@@ -116,6 +116,16 @@ BUILD_REPORT = {
 }
 
 
+
+def write_quiz_release(resources_root: Path, releases_root: Path, n: int = 40, **kwargs):
+    """A quiz release of n records, written by the real release writer (kwargs go to write_release)."""
+    from release import write_release
+
+    benchmark = quiz_benchmark()
+    records = [quiz_record(i) for i in range(n)]
+    return write_release(benchmark, quiz_splits(benchmark, records), BUILD_REPORT, releases_root,
+                         resources_root=resources_root, **kwargs)
+
 @pytest.fixture
 def resources_root(tmp_path: Path) -> Path:
     root = tmp_path / "resources"

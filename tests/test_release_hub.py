@@ -7,16 +7,13 @@ from huggingface_hub import HfApi
 
 import datasets
 from release import hub as hub_module
-from release import parquet_io, write_release
+from release import parquet_io
 from release.__main__ import main
 from release.hub import PushError, push_release
 from tests.test_release_fixtures import (  # noqa: F401  (fixtures)
-    BUILD_REPORT,
-    quiz_benchmark,
-    quiz_record,
-    quiz_splits,
     releases_root,
     resources_root,
+    write_quiz_release,
 )
 
 REPO = "org/quiz"
@@ -28,10 +25,7 @@ def fast_retries(monkeypatch):
 
 
 def write(resources_root, releases_root, n, **kwargs):
-    benchmark = quiz_benchmark()
-    records = [quiz_record(i) for i in range(n)]
-    return write_release(benchmark, quiz_splits(benchmark, records), BUILD_REPORT, releases_root,
-                         repo_id=REPO, resources_root=resources_root, **kwargs)
+    return write_quiz_release(resources_root, releases_root, n, repo_id=REPO, **kwargs)
 
 
 def hub_state(local_hub):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from builders.llm.cache import SCHEMA
 from tests.test_reliability_support import (CACHE_FILE, build, build_report, chat_bodies, clean_env, fake_server,
                                             model_of, one_line, rejects, release_dir, run)
 
@@ -163,11 +164,44 @@ def foreign_database(path: Path) -> None:
     db.close()
 
 
+def foreign_with_meta(path: Path) -> None:
+    """Another program's database that happens to have a `meta` table (the issue's case)."""
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('app', 'notes')")
+        db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+        db.executemany("INSERT INTO notes (text) VALUES (?)", [(f"note {n}",) for n in range(465)])
+    db.close()
+
+
+def our_meta_other_responses(path: Path) -> None:
+    """Our meta table and version row, but a `responses` table of another shape."""
+    with sqlite3.connect(path) as db:
+        db.execute(SCHEMA["meta"])
+        db.execute("INSERT INTO meta VALUES ('format_version', '1')")
+        db.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, value TEXT, created REAL NOT NULL)")
+        db.execute("INSERT INTO responses VALUES ('k', 'v', 0)")
+    db.close()
+
+
+def our_tables_without_version(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute(SCHEMA["meta"])
+        db.execute(SCHEMA["responses"])
+    db.close()
+
+
 @pytest.mark.parametrize("make_file, fragments", [
     (lambda path: path.write_bytes(os.urandom(8192)), ["is unreadable (file is not a database)"]),
     (other_format_cache, ["has format version 2; this toolkit reads version 1"]),
     (foreign_database, ["is an SQLite file but not a response cache of this toolkit (tables: notes)"]),
-], ids=["random bytes", "another format version", "another program's database"])
+    (foreign_with_meta, ["is an SQLite file but not a response cache of this toolkit", "tables: meta, notes"]),
+    (our_meta_other_responses, ["is an SQLite file but not a response cache of this toolkit",
+                                "table responses has columns key TEXT PRIMARY KEY, value TEXT, created REAL NOT NULL",
+                                "a response cache has key TEXT PRIMARY KEY, value BLOB NOT NULL"]),
+    (our_tables_without_version, ["its meta table has no format_version"]),
+], ids=["random bytes", "another format version", "another program's database",
+        "foreign database with a meta table", "our meta, another responses shape", "no format_version row"])
 def test_a_cache_file_that_is_not_ours_is_named_left_untouched_and_a_fresh_cache_works(
         fake_server, tmp_path, make_file, fragments):
     cache = tmp_path / "cache"

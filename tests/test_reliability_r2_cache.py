@@ -23,7 +23,7 @@ import pytest
 
 from builders.llm import LLM, ChatRequest, ResponseCache
 from builders.llm import cache as cache_module
-from builders.llm.cache import SCHEMA, fallback_paths
+from builders.llm.cache import fallback_paths
 from builders.llm.client import CACHE_FILE
 from builders.llm.errors import CacheReadOnly, CacheWriteFailed, ConfigError, RequestFailed
 from release.rebuild import ReleaseConfig
@@ -31,6 +31,7 @@ from release.rebuild import builder_command as rebuild_command
 from tests.support.llm_fixtures import FAST_RETRIES, run_chats
 from tests.support.schema_faker import fake_model
 from tests.support.scripted_llm import ScriptedOpenAIServer, reply_json, reply_text
+from tests.test_reliability_inputs import assert_bad_input
 from tests.test_reliability_support import (
     ROOT,
     build,
@@ -76,63 +77,8 @@ def llm_on(server, cache_dir: Path, **options) -> LLM:
     return LLM(f"openai-compatible:{server.base_url}#scripted", cache_dir=cache_dir, **{**FAST_RETRIES, **options})
 
 
-def assert_bad_input(result, *fragments: str) -> None:
-    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
-    message = one_line(result.stderr)
-    for fragment in fragments:
-        assert fragment in message, (fragment, message[-2000:])
-    assert "Traceback" not in result.stderr
-
-
 # ---- item 3: only exactly our format is taken over -----------------------------------------------
-
-
-def foreign_with_meta(path: Path) -> None:
-    """Another program's database that happens to have a `meta` table (the issue's case)."""
-    with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        db.execute("INSERT INTO meta VALUES ('app', 'notes')")
-        db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
-        db.executemany("INSERT INTO notes (text) VALUES (?)", [(f"note {n}",) for n in range(465)])
-    db.close()
-
-
-def our_meta_other_responses(path: Path) -> None:
-    """Our meta table and version row, but a `responses` table of another shape."""
-    with sqlite3.connect(path) as db:
-        db.execute(SCHEMA["meta"])
-        db.execute("INSERT INTO meta VALUES ('format_version', '1')")
-        db.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, value TEXT, created REAL NOT NULL)")
-        db.execute("INSERT INTO responses VALUES ('k', 'v', 0)")
-    db.close()
-
-
-def our_tables_without_version(path: Path) -> None:
-    with sqlite3.connect(path) as db:
-        db.execute(SCHEMA["meta"])
-        db.execute(SCHEMA["responses"])
-    db.close()
-
-
-@pytest.mark.parametrize("make_file, fragments", [
-    (foreign_with_meta, ["is an SQLite file but not a response cache of this toolkit", "tables: meta, notes"]),
-    (our_meta_other_responses, ["is an SQLite file but not a response cache of this toolkit",
-                                "table responses has columns key TEXT PRIMARY KEY, value TEXT, created REAL NOT NULL",
-                                "a response cache has key TEXT PRIMARY KEY, value BLOB NOT NULL"]),
-    (our_tables_without_version, ["its meta table has no format_version"]),
-], ids=["foreign database with a meta table", "our meta, another responses shape", "no format_version row"])
-def test_a_file_not_exactly_our_format_is_refused_byte_identical_before_any_request(
-        fake_server, tmp_path, make_file, fragments):
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    make_file(cache / CACHE_FILE)
-    before = sha256(cache / CACHE_FILE)
-    result = build(fake_server, tmp_path, n=SMALL)
-    assert_bad_input(result, str(cache / CACHE_FILE), *fragments, "The file was left in place",
-                     "Move it aside or pass another --cache-dir")
-    assert sha256(cache / CACHE_FILE) == before
-    assert chat_bodies(fake_server) == []
-    assert sorted(p.name for p in cache.iterdir()) == [CACHE_FILE]  # no -wal, no salt, nothing
+# (the refusals are cases of tests/test_reliability_inputs.py's not-ours cache test)
 
 
 def test_a_version_1_cache_from_before_claims_opens_and_gains_its_inflight_table(echo_server, tmp_path):
@@ -338,42 +284,15 @@ def test_when_the_cache_folder_takes_nothing_the_fallback_goes_to_the_temp_folde
         in_temp.unlink(missing_ok=True)
 
 
-# Runs a real builder whose cache stops taking writes after PUTS_BEFORE_FULL replies (SQLITE_FULL).
-FULL_DISK_BUILDER = '''
-import runpy
-import sys
-
-from builders.llm import cache as cache_module
-
-PUTS_BEFORE_FULL = 10
-original_put = cache_module.ResponseCache.put
-puts = [0]
-
-
-def put(self, key, value):
-    puts[0] += 1
-    if puts[0] == PUTS_BEFORE_FULL:
-        db = self._connection()
-        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
-    return original_put(self, key, value)
-
-
-cache_module.ResponseCache.put = put
-sys.argv = ["builders.tomato", *sys.argv[1:]]
-runpy.run_module("builders.tomato", run_name="__main__")
-'''
-
-
 @pytest.mark.slow
 def test_a_build_whose_disk_fills_up_keeps_every_paid_reply_and_the_next_run_pays_none_twice(
         fake_server, tmp_path):
     fake_server.latency = 0.01
-    script = tmp_path / "full_disk_builder.py"
-    script.write_text(FULL_DISK_BUILDER)
     cache = tmp_path / "cache"
     command = builder_command(model_of(fake_server), tmp_path / "out", cache, n=SMALL)
-    first = subprocess.run([sys.executable, str(script), *command[3:]], cwd=ROOT, env=clean_env(), check=False,
-                           capture_output=True, text=True, timeout=300)
+    # a real build whose cache stops taking writes after 10 replies (SQLITE_FULL)
+    first = subprocess.run([sys.executable, "-m", "tests.support.full_disk_builder", "10", *command[3:]], cwd=ROOT,
+                           env=clean_env(), check=False, capture_output=True, text=True, timeout=300)
     assert first.returncode != 0 and "Traceback" not in first.stderr, first.stderr[-3000:]
     fallback = fallback_paths(cache / CACHE_FILE)[0]
     message = one_line(first.stderr)

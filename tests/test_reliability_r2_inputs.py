@@ -285,35 +285,9 @@ def test_when_the_report_cannot_be_written_either_the_message_says_so(fake_serve
     assert "the build report could not be written either" in message and "Traceback" not in message
 
 
-FULL_CACHE_BUILDER = '''
-import runpy
-import sys
-
-from builders.llm import cache as cache_module
-
-original_put = cache_module.ResponseCache.put
-puts = [0]
-
-
-def put(self, key, value):
-    puts[0] += 1
-    if puts[0] == 5:  # SQLite's own "database or disk is full" from here on
-        db = self._connection()
-        db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
-    return original_put(self, key, value)
-
-
-cache_module.ResponseCache.put = put
-sys.argv = ["builders.tomato", *sys.argv[1:]]
-runpy.run_module("builders.tomato", run_name="__main__")
-'''
-
-
 def test_a_cache_that_cannot_store_a_paid_reply_stops_with_exit_2_and_a_report(fake_server, tmp_path):
-    script = tmp_path / "full_cache_builder.py"
-    script.write_text(FULL_CACHE_BUILDER)
     command = builder_command(model_of(fake_server), tmp_path / "out", tmp_path / "cache", n=SMALL)
-    result = subprocess.run([sys.executable, str(script), *command[3:]], cwd=ROOT, env=clean_env(),
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run([sys.executable, "-m", "tests.support.full_disk_builder", "5", *command[3:]], cwd=ROOT,
+                            env=clean_env(), capture_output=True, text=True, timeout=300, check=False)
     assert_refused(result, "error:", "database or disk is full", "run the same command again")
     assert build_report(tmp_path / "out")["status"] == "stopped: cache write failed"

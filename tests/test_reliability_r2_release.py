@@ -24,14 +24,11 @@ from release.__main__ import main
 from release.hub import push_release
 from release.rebuild import load_config
 from release.versioning import VersionError, released_versions
-from release.writer import remove_abandoned_staging, write_release
+from release.writer import remove_abandoned_staging
 from tests.test_release_fixtures import (  # noqa: F401  (fixtures)
-    BUILD_REPORT,
-    quiz_benchmark,
-    quiz_record,
-    quiz_splits,
     releases_root,
     resources_root,
+    write_quiz_release,
 )
 from tests.test_release_hub import REPO, hub_state
 from tests.test_reliability_support import (  # noqa: F401  (fixture)
@@ -52,10 +49,7 @@ def fast_retries(monkeypatch):
 
 
 def write(resources_root, releases_root, n, **kwargs):
-    benchmark = quiz_benchmark()
-    records = [quiz_record(i) for i in range(n)]
-    return write_release(benchmark, quiz_splits(benchmark, records), BUILD_REPORT, releases_root,
-                         repo_id=REPO, resources_root=resources_root, **kwargs)
+    return write_quiz_release(resources_root, releases_root, n, repo_id=REPO, **kwargs)
 
 
 # ---- 17.6: release folders get the umask's modes ------------------------------------------------
@@ -106,7 +100,7 @@ STUCK_WRITER = textwrap.dedent('''
     import sys, time
     from pathlib import Path
     from release import writer
-    from tests.test_release_fixtures import BUILD_REPORT, quiz_benchmark, quiz_record, quiz_splits
+    from tests.test_release_fixtures import write_quiz_release
 
     real_write_data = writer._write_data
 
@@ -116,10 +110,7 @@ STUCK_WRITER = textwrap.dedent('''
         time.sleep(600)
 
     writer._write_data = write_data_then_hang
-    benchmark = quiz_benchmark()
-    records = [quiz_record(i) for i in range(int(sys.argv[2]))]
-    writer.write_release(benchmark, quiz_splits(benchmark, records), BUILD_REPORT, Path(sys.argv[1]),
-                         resources_root=Path(sys.argv[3]))
+    write_quiz_release(Path(sys.argv[3]), Path(sys.argv[1]), int(sys.argv[2]))
 ''')
 
 
@@ -365,18 +356,15 @@ def test_a_bad_release_config_is_refused_before_the_builder_runs(tmp_path, capsy
 RECORDING_BUILDER = textwrap.dedent('''
     import argparse, json, os, sys
     from pathlib import Path
-    from release import write_release
-    from tests.test_release_fixtures import BUILD_REPORT, quiz_benchmark, quiz_record, quiz_splits
+    from tests.test_release_fixtures import write_quiz_release
 
     Path(os.environ["BUILDER_ARGV"]).write_text(json.dumps(sys.argv[1:]))
     parser = argparse.ArgumentParser()
     for flag in ("--model", "--n", "--seed", "--out", "--bump", "--repo-id", "--cache-dir"):
         parser.add_argument(flag)
     args = parser.parse_args()
-    benchmark = quiz_benchmark()
-    records = [quiz_record(i) for i in range(int(args.n))]
-    write_release(benchmark, quiz_splits(benchmark, records), BUILD_REPORT, Path(args.out), bump=args.bump,
-                  repo_id=args.repo_id, resources_root=Path(os.environ["QUIZ_RESOURCES"]))
+    write_quiz_release(Path(os.environ["QUIZ_RESOURCES"]), Path(args.out), int(args.n), bump=args.bump,
+                       repo_id=args.repo_id)
 ''')
 
 
