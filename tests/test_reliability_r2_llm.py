@@ -166,6 +166,24 @@ def test_a_reply_with_a_lone_surrogate_is_stored_and_served_from_the_cache(proto
     assert len(server.requests) == 1  # paid once
 
 
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+def test_a_key_a_provider_echoes_into_a_reply_is_redacted_before_it_is_cached(protocol, request, make_llm,
+                                                                               monkeypatch):
+    server = request.getfixturevalue(f"{protocol}_server")
+    variable, model = (("OPENAI_API_KEY", "openai:gpt-4o-mini") if protocol == "openai"
+                       else ("ANTHROPIC_API_KEY", "anthropic:claude-haiku-4-5"))
+    key = "sk-planted-" + "Q7xW" * 8
+    monkeypatch.setenv(variable, key)
+    server.responder = lambda r: reply_json({"answer": f"your key is {key}, masked {key[:6]}****{key[-4:]}"})
+    reply = run_chats(make_llm(model), [ask(schema=SCHEMA)])[0]
+    assert not isinstance(reply, BaseException), reply
+    assert key[:8] not in reply.text + json.dumps(reply.data) and key[-4:] + '"' not in reply.text
+    assert reply.data["answer"].startswith("your key is <API key>")
+    assert reply.provenance["secrets_redacted"] >= 1
+    again = run_chats(make_llm(model), [ask(schema=SCHEMA)])[0]
+    assert again.cached and again.data == reply.data and len(server.requests) == 1
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. --max-cost for a model without a price
 # ---------------------------------------------------------------------------------------------

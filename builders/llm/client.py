@@ -240,6 +240,7 @@ class LLM:
         for attempt in range(self._max_invalid_retries + 1):
             seed = self._seed_for(request, attempt)
             raw, surrogates = _storable_reply(await self._send(request, seed, key, trip))
+            raw, redacted = _without_secrets(raw, self._api_key)
             try:
                 data, in_data = _without_lone_surrogates(self._check(raw, request))  # escapes parsed
                 surrogates += in_data
@@ -257,6 +258,8 @@ class LLM:
                                                    getattr(self.provider, "reported_model", raw.model))}
             if surrogates:  # the reply as the provider sent it could not be stored; say what changed
                 entry["provenance"]["lone_surrogates_replaced"] = surrogates
+            if redacted:  # a provider (or a proxy) echoed a key into the reply: it never reaches a file
+                entry["provenance"]["secrets_redacted"] = redacted
             self.cache.put(key, entry)
             return entry
         usage.reasks -= 1  # the last invalid attempt was not followed by a re-ask
@@ -478,6 +481,31 @@ def _storable_reply(raw: RawReply) -> tuple[RawReply, int]:
     if not (in_text or in_model or data is not raw.data):
         return raw, 0
     return replace(raw, text=text, model=model, data=data), in_text + in_model
+
+
+def _without_secrets(raw: RawReply, api_key: str | None) -> tuple[RawReply, int]:
+    """The reply with every known key (and its cut-short or masked forms) redacted from its text and
+    parsed data, and how many strings changed. Done as the reply arrives, like the surrogates, so the
+    cache, the release and a rerun all hold the same redacted text."""
+    text = redact(raw.text, (api_key,))
+    data, in_data = _redact_strings(raw.data, api_key)
+    changed = int(text != raw.text) + in_data
+    return (replace(raw, text=text, data=data), changed) if changed else (raw, 0)
+
+
+def _redact_strings(value, api_key: str | None):
+    if isinstance(value, str):
+        clean = redact(value, (api_key,))
+        return clean, int(clean != value)
+    if isinstance(value, list):
+        cleaned = [_redact_strings(item, api_key) for item in value]
+        count = sum(n for _, n in cleaned)
+        return ([item for item, _ in cleaned], count) if count else (value, 0)
+    if isinstance(value, dict):
+        cleaned = {k: _redact_strings(v, api_key) for k, v in value.items()}
+        count = sum(n for _, n in cleaned.values())
+        return ({k: v for k, (v, _) in cleaned.items()}, count) if count else (value, 0)
+    return value, 0
 
 
 def _without_lone_surrogates(value):
