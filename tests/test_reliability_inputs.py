@@ -39,36 +39,7 @@ def assert_bad_input(result, *fragments: str) -> None:
 # ---- flags ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("flags, fragments", [
-    (["--n", "0"], ["argument --n", "must be at least 1, got 0"]),
-    (["--n", "-3"], ["argument --n", "must be at least 1, got -3"]),
-    (["--n", "abc"], ["argument --n", "expected a whole number, got 'abc'"]),
-    (["--concurrency", "0"], ["argument --concurrency", "must be at least 1, got 0"]),
-    (["--max-cost", "-1"], ["argument --max-cost", "must be greater than 0, got -1"]),
-    (["--splits", "train=0.9,test=0.3"], ["argument --splits", "must be non-negative and sum to 1",
-                                          "train=0.9,test=0.3"]),
-    (["--splits", "train=lots"], ["argument --splits", "bad split ratio 'train=lots'", "write e.g. train=0.8,test=0.2"]),
-    (["--release-version", "one"], ["--release-version", "'one' is not a semantic version", "use X.Y.Z"]),
-], ids=lambda value: " ".join(value) if isinstance(value, list) and value[0].startswith("--") else None)
-def test_bad_flags_are_refused_before_any_request(fake_server, tmp_path, flags, fragments):
-    assert_bad_input(build(fake_server, tmp_path, *flags), *fragments)
-    assert chat_bodies(fake_server) == []
-
-
-@pytest.mark.parametrize("model, fragments", [
-    ("foo:bar", ["unknown provider 'foo'", "known providers: openai, anthropic, openai-compatible, local"]),
-    ("gpt-4o-mini", ["'gpt-4o-mini' is not of the form provider:model", "openai:gpt-4o-mini"]),
-    ("openai-compatible:127.0.0.1:8000", ["openai-compatible:<base URL>#<model name>",
-                                          "e.g. openai-compatible:http://127.0.0.1:8000/v1#my-model"]),
-    ("openai-compatible:http://user:secret@127.0.0.1/v1#m", ["put no credentials in the server URL",
-                                                             "set OPENAI_COMPATIBLE_API_KEY"]),
-    ("local:llama-70b", ["unknown local model 'llama-70b'", "smollm2"]),
-])
-def test_bad_model_strings_are_refused(fake_server, tmp_path, model, fragments):
-    result = run([sys.executable, "-m", "builders.tomato", "--n", "5", "--model", model, "--quiet",
-                  "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")])
-    assert_bad_input(result, *fragments)
-    assert "secret" not in result.stderr.replace("put no credentials", "")
+# Bad flag values and model strings: cases of tests/test_cli_bad_inputs.py, which runs every CLI.
 
 
 @pytest.mark.parametrize("model, variable, base_url", [
