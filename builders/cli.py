@@ -29,7 +29,7 @@ from . import __version__
 from .answer_key import SaltError, deal, fingerprint, load_salt
 from .audit import audit
 from .benchmark import Benchmark
-from .llm import LLM, Accounting, BudgetExceeded, ResponseCache, opened
+from .llm import LLM, Accounting, BatchOptions, BudgetExceeded, ResponseCache, opened
 from .llm.client import RETRY_FAILED_RUNS
 from .llm.accounting import parse_price_per_mtok
 from .llm.errors import CacheWriteFailed, LLMError
@@ -163,6 +163,7 @@ def build_parser(benchmark: Benchmark, add_arguments: Callable | None = None) ->
                         help="the private salt gold positions are dealt from (default: answer-key.salt in the "
                              "cache dir, created on first use); keep it private and back it up")
     parser.add_argument("--quiet", action="store_true", help="no live progress")
+    _add_batch_arguments(parser)
     if add_arguments:
         add_arguments(parser)
     return parser
@@ -207,7 +208,7 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
     accounting = Accounting(max_cost=args.max_cost, price_per_mtok=args.price_per_mtok)
     options = dict(cache=cache, accounting=accounting, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm,
                    seed=args.seed, cache_dir=cache_dir, timeout=args.timeout,
-                   retry_failed_runs=args.retry_failed_runs)
+                   retry_failed_runs=args.retry_failed_runs, batch=batch_options(args))
     # Model strings, profiles and API keys are checked here, before any work.
     llm = LLM(args.model, profile=args.model_profile, **options)
     same_judge = (not args.judge_model or args.judge_model == args.model) and args.judge_profile is None
@@ -220,7 +221,7 @@ async def _build(benchmark: Benchmark, generate, args, console: Console) -> int:
     watch = Stopwatch()
     # every report of this run also says what the cache met (damaged entries replaced, replies imported)
     save_report = functools.partial(_save_build_report, args, benchmark, report, accounting, watch,
-                                    cache=cache)
+                                    cache=cache, batch=lambda: _batch_reports(llm, judge))
     # a killed build's staging folder (it may hold a complete dataset) goes before this build starts
     for staging in remove_abandoned_staging(args.out / benchmark.name):
         console.print(Text(f"removed {staging}: the unfinished release of a build that was killed while writing it"))
@@ -383,12 +384,46 @@ def _check_requested_version(args, benchmark: Benchmark) -> None:
                         "move it aside (or delete it) and run the same command again")
 
 
+def _add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    batch = parser.add_argument_group("batch mode", "through the provider's batch API (openai:, anthropic:): about "
+                                      "half the price, replies within 24 hours; the same release as online")
+    batch.add_argument("--batch", action="store_true",
+                       help="send the build's requests in batch rounds; rerun the same command to resume")
+    batch.add_argument("--batch-online-below", type=non_negative_int, default=0, metavar="N",
+                       help="a round of fewer than N requests (the tail of a build) goes online (default 0: never)")
+    batch.add_argument("--batch-poll-seconds", type=poll_seconds, default=(10.0, 300.0), metavar="FIRST[,MAX]",
+                       help="first and longest wait between looks at a submitted batch (default 10,300)")
+    batch.add_argument("--batch-gather-seconds", type=positive_float, default=2.0, metavar="S",
+                       help="a round is submitted once no new request joined it for S seconds (default 2)")
+
+
+def poll_seconds(text: str) -> tuple[float, float]:
+    """--batch-poll-seconds FIRST[,MAX]: positive seconds, MAX at least FIRST."""
+    parts = text.split(",")
+    try:
+        values = [positive_float(part) for part in parts]
+    except argparse.ArgumentTypeError:
+        values = []
+    if len(values) not in (1, 2) or (len(values) == 2 and values[1] < values[0]):
+        raise argparse.ArgumentTypeError(f"expected FIRST or FIRST,MAX: positive seconds with MAX at least FIRST, "
+                                         f"e.g. 10,300; got {text!r}")
+    return values[0], values[-1] if len(values) == 2 else max(values[0], 300.0)
+
+
+def batch_options(args) -> BatchOptions | None:
+    if not getattr(args, "batch", False):
+        return None
+    first, longest = args.batch_poll_seconds
+    return BatchOptions(gather_seconds=args.batch_gather_seconds, online_below=args.batch_online_below,
+                        poll_first=first, poll_max=longest)
+
+
 def _config(args, benchmark: Benchmark) -> dict:
     """The build's configuration: everything that determines the release, nothing machine-specific."""
     # Profiles are recorded by content (the release report's "profiles"), not by the name or path typed.
     skip = {"out", "cache_dir", "quiet", "concurrency", "rpm", "tpm", "timeout", "max_cost", "release_version", "bump",
             "repo_id", "model_profile", "judge_profile", "answer_key_salt_file", "build_run", "retry_failed_runs",
-            "price_per_mtok"}
+            "price_per_mtok", "batch", "batch_online_below", "batch_poll_seconds", "batch_gather_seconds"}
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items()) if k not in skip}
     config["judge_model"] = args.judge_model or args.model
     return {"benchmark": benchmark.name, **config}
@@ -469,7 +504,7 @@ def _release_report(args, benchmark, llm, judge, report: BuildReport, collected,
 
 def _write_build_report(args, benchmark, report: BuildReport, accounting: Accounting, watch: Stopwatch, *,
                         status: str, release=None, calls: Ledger | None = None, audit: dict | None = None,
-                        cache: ResponseCache | None = None) -> Path:
+                        cache: ResponseCache | None = None, batch: Callable | None = None) -> Path:
     """This run's own record (timings, what was paid, every reject): next to the releases, never in them."""
     folder = _builds_folder(args, benchmark)
     folder.mkdir(parents=True, exist_ok=True)
@@ -480,6 +515,8 @@ def _write_build_report(args, benchmark, report: BuildReport, accounting: Accoun
             # paid work run ahead that the build never used (it stopped first); cached for a later build
             "calls_run_ahead_unused": None if calls is None else calls.ahead.report(0)["total"],
             "shortcut_audit": audit, "cache": None if cache is None else cache.report(),
+            # batch mode: rounds, batch ids and states, waiting time, the saving against online prices
+            "batch": None if batch is None else batch(),
             "timings_seconds": {**watch.stages, "total": watch.total, "llm_busy": round(accounting.busy_seconds, 3)},
             # the content hash ties this report to the release's manifest.json, which names no run
             "release": None if release is None else {"path": str(release.path), "version": release.version,
@@ -504,6 +541,11 @@ def _save_build_report(args, benchmark, report: BuildReport, accounting: Account
               label="warning:", style="yellow")
         return None
     return folder
+
+
+def _batch_reports(*models: LLM) -> dict | None:
+    reports = {model.label: model.batch_report() for model in models if model.batch_report() is not None}
+    return reports or None
 
 
 def _write_latest(run_folder: Path) -> None:

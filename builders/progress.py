@@ -46,6 +46,7 @@ class Snapshot:
     requests_per_minute: float | None  # None until a first request has left
     stage: str | None
     eta_seconds: float | None  # None until the first record is kept
+    batch: str | None = None  # batch mode: rounds, batches by state, lines answered
 
     def line(self) -> str:
         """The plain-log form: one line, no markup."""
@@ -55,6 +56,8 @@ class Snapshot:
         if self.requests_per_minute is not None:
             parts.append(f"{self.requests_per_minute:.0f} req/min")
         parts.append(f"ETA {_clock(self.eta_seconds)}" if self.eta_seconds is not None else "ETA: after the first record")
+        if self.batch:
+            parts.append(self.batch)
         return " · ".join(parts)
 
 
@@ -79,7 +82,8 @@ class Watcher:
                         cache_hits=totals.cache_hits, on_the_wire=self._accounting.in_flight,
                         input_tokens=totals.input_tokens, output_tokens=totals.output_tokens,
                         cost_usd=self._accounting.total_cost, requests_per_minute=self._rate(now, totals.requests),
-                        stage=self._stage, eta_seconds=self._eta(now - self._started))
+                        stage=self._stage, eta_seconds=self._eta(now - self._started),
+                        batch=self._accounting.batch_status() if self._accounting.batch_status else None)
 
     def _busiest_step(self) -> str | None:
         """The step that asked most since the last look (none asked: the stage is unchanged)."""
@@ -166,6 +170,8 @@ class BuildProgress:
         table.add_row("tokens", f"{snap.input_tokens:,} in · {snap.output_tokens:,} out · ${snap.cost_usd:.4f}")
         table.add_row("elapsed", _clock(snap.elapsed) + ("" if snap.eta_seconds is None
                                                          else f" · about {_clock(snap.eta_seconds)} left"))
+        if snap.batch:
+            table.add_row("batch", snap.batch)
         bar = ProgressBar(total=max(snap.total, 1), completed=snap.kept, width=40)
         return Group(Text(f"records kept {snap.kept}/{snap.total}"), bar, table)
 

@@ -97,3 +97,15 @@ def test_a_terminal_gets_a_live_table_and_quiet_gets_nothing():
     quiet = io.StringIO()
     _run_build(Console(file=quiet, force_terminal=True, quiet=True), Accounting(), log_every=0.1)
     assert quiet.getvalue() == ""
+
+
+def test_batch_mode_shows_rounds_batches_by_state_and_lines_answered():
+    from builders.llm.batch import BatchStats
+
+    accounting, stats = Accounting(), BatchStats()
+    accounting.batch_status = stats.line
+    stats.rounds, stats.batches = 3, {"batch_1": "read", "batch_2": "in_progress", "batch_3": "in_progress"}
+    stats.lines_submitted, stats.lines_answered = 120, 80
+    line = Watcher(accounting, total=20, clock=FakeClock()).look().line()
+    assert "batch round 3 · batches: 2 in_progress, 1 read · lines 80/120 answered" in line
+    assert Watcher(Accounting(), total=20).look().batch is None  # online: no batch part

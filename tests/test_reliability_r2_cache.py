@@ -94,7 +94,7 @@ def test_a_version_1_cache_from_before_claims_opens_and_gains_its_inflight_table
     with sqlite3.connect(path) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     db.close()
-    assert tables == {"meta", "responses", "inflight"}
+    assert tables == {"meta", "responses", "inflight", "batches", "batch_lines"}
     (again,) = run_chats(llm_on(echo_server, tmp_path), [ask("a")])
     assert again.cached and len(echo_server.requests) == 1
 

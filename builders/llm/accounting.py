@@ -42,6 +42,11 @@ def parse_price_per_mtok(text: str) -> tuple[float, float]:
     return prices
 
 
+def load_batch_discounts() -> dict[str, float]:
+    """Price factor of each provider's batch API (0.5: half the online price)."""
+    return json.loads(PRICES_FILE.read_text()).get("batch_price_factor", {})
+
+
 @dataclass
 class Usage:
     requests: int = 0  # calls sent to the provider (each retry counts)
@@ -66,6 +71,8 @@ class Accounting:
         self.by_model_step: dict[tuple[str, str], Usage] = defaultdict(Usage)
         self.failed_requests: list[dict] = []  # every request given up, with its reason (for the build report)
         self._prices = load_prices()
+        self._batch_discount = load_batch_discounts()
+        self.batch_status = None  # batch mode: a callable giving the progress line's batch part
         self._price_override = None if price_per_mtok is None else \
             {"input": float(price_per_mtok[0]), "output": float(price_per_mtok[1])}
         self.reserved = 0.0  # worst-case cost of the requests on the wire
@@ -92,12 +99,19 @@ class Accounting:
         """Requests on the wire now (what the live progress shows)."""
         return self._in_flight
 
-    def price_of(self, model: str) -> dict[str, float] | None:
+    def price_of(self, model: str, *, batch: bool = False) -> dict[str, float] | None:
+        """USD per million tokens; through a provider's batch API, its batch discount applies (to a
+        --price-per-mtok price too, which is the online price)."""
         if self._price_override is not None:
-            return dict(self._price_override)
-        if model.startswith("local:") or model.startswith("openai-compatible:"):
+            price = dict(self._price_override)
+        elif model.startswith("local:") or model.startswith("openai-compatible:"):
             return {"input": 0.0, "output": 0.0}
-        return self._prices.get(model)
+        else:
+            price = self._prices.get(model)
+        if price is None or not batch:
+            return price
+        factor = self._batch_discount.get(model.partition(":")[0], 1.0)
+        return {side: value * factor for side, value in price.items()}
 
     def check_budget_is_enforceable(self, model: str) -> None:
         """A --max-cost that cannot stop anything (the model's price unknown or zero) is refused."""
@@ -114,18 +128,18 @@ class Accounting:
                           "--price-per-mtok IN,OUT (USD per million input and output tokens, e.g. "
                           "--price-per-mtok 0.15,0.60), or drop --max-cost")
 
-    def cost_of(self, model: str, input_tokens: int, output_tokens: int) -> float:
-        price = self.price_of(model) or {"input": 0.0, "output": 0.0}
+    def cost_of(self, model: str, input_tokens: int, output_tokens: int, *, batch: bool = False) -> float:
+        price = self.price_of(model, batch=batch) or {"input": 0.0, "output": 0.0}
         return (input_tokens * price["input"] + output_tokens * price["output"]) / 1e6
 
     def usage(self, model: str, step: str) -> Usage:
         return self.by_model_step[(model, step)]
 
-    def add_tokens(self, model: str, step: str, input_tokens: int, output_tokens: int) -> None:
+    def add_tokens(self, model: str, step: str, input_tokens: int, output_tokens: int, *, batch: bool = False) -> None:
         usage = self.usage(model, step)
         usage.input_tokens += input_tokens
         usage.output_tokens += output_tokens
-        usage.cost_usd += self.cost_of(model, input_tokens, output_tokens)
+        usage.cost_usd += self.cost_of(model, input_tokens, output_tokens, batch=batch)
 
     async def reserve(self, model: str, input_tokens: int, output_tokens: int) -> float:
         """Reserve a request's worst-case cost before it leaves; the amount reserved (0 without a budget).
@@ -148,10 +162,31 @@ class Accounting:
                 raise BudgetExceeded(self.max_cost, lambda: self.total_cost, next_request=cost)
             await self._room_freed()
 
-    def settle(self, reservation: float, model: str, step: str, input_tokens: int, output_tokens: int) -> None:
+    async def reserve_round(self, model: str, worst: list[tuple[int, int]], *, batch: bool = True) -> list[float]:
+        """Reserve a whole batch round at once (a batch cannot be half submitted): each line's worst
+        case, all or none. Waits while other rounds hold the room; BudgetExceeded when the round
+        cannot fit (`next_request` is then the whole round's worst case)."""
+        if self.max_cost is None:
+            return [0.0] * len(worst)
+        costs = [self.cost_of(model, i, o, batch=batch) for i, o in worst]
+        total = sum(costs)
+        while True:
+            spent = self.total_cost
+            if spent >= self.max_cost:
+                raise BudgetExceeded(self.max_cost, lambda: self.total_cost)
+            if spent + self.reserved + total <= self.max_cost:
+                self.reserved += total
+                self._reservations += len(costs)
+                return costs
+            if self._reservations == 0:
+                raise BudgetExceeded(self.max_cost, lambda: self.total_cost, next_request=total)
+            await self._room_freed()
+
+    def settle(self, reservation: float, model: str, step: str, input_tokens: int, output_tokens: int, *,
+               batch: bool = False) -> None:
         """Book a reply at its real cost in place of its reservation (booked first: the spend plus
         what is reserved never dips below the truth in between)."""
-        self.add_tokens(model, step, input_tokens, output_tokens)
+        self.add_tokens(model, step, input_tokens, output_tokens, batch=batch)
         self.release(reservation)
 
     def release(self, reservation: float) -> None:

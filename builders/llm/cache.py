@@ -37,16 +37,25 @@ import orjson
 from .errors import CacheError, CacheReadOnly, CacheWriteFailed
 
 FORMAT_VERSION = 1
-# Version 1 files made before in-flight claims have no `inflight` table; it is added on open (the
-# keys, and so every cached reply, stay valid: the version is part of each key, so it is not bumped).
+# Version 1 files made before in-flight claims or batches lack those tables; they are added on open
+# (the keys, and so every cached reply, stay valid: the version is part of each key, so it is not bumped).
 SCHEMA = {
     "meta": "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "responses": "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value BLOB NOT NULL, "
                  "created REAL NOT NULL)",
     "inflight": "CREATE TABLE IF NOT EXISTS inflight (key TEXT PRIMARY KEY, owner TEXT NOT NULL, "
                 "pid INTEGER NOT NULL, host TEXT NOT NULL, started REAL NOT NULL)",
+    # The batch ledger (batch_ledger.py): every batch submitted to a provider's batch API and every
+    # line in it, so a build killed at any moment polls its batches again instead of paying twice.
+    "batches": "CREATE TABLE IF NOT EXISTS batches (batch_id TEXT PRIMARY KEY, model TEXT NOT NULL, "
+               "round_id TEXT NOT NULL, state TEXT NOT NULL, lines INTEGER NOT NULL, submitted REAL NOT NULL, "
+               "updated REAL NOT NULL)",
+    "batch_lines": "CREATE TABLE IF NOT EXISTS batch_lines (line_id TEXT PRIMARY KEY, model TEXT NOT NULL, "
+                   "round_id TEXT NOT NULL, batch_id TEXT, state TEXT NOT NULL, result BLOB, "
+                   "updated REAL NOT NULL)",
 }
-OPTIONAL_TABLES = {"inflight"}
+# Tables older version-1 files lack; added on open.
+OPTIONAL_TABLES = {"inflight", "batches", "batch_lines"}
 # A claim whose claimer cannot be checked (another host) or seems stuck is taken over after this
 # long: longer than one request with all its retries and re-asks normally takes.
 CLAIM_MAX_AGE = 3600.0  # seconds
@@ -352,6 +361,17 @@ class ResponseCache:
                 "imported_from_fallback": self.imported_from_fallback,
                 "unsaved_replies": len(self._unsaved),
                 "fallback_file": None if self._write_failure is None else self._write_failure.fallback}
+
+    def transaction(self, work):
+        """`work(db)` inside one write transaction, under this cache's lock; its result. For the
+        batch ledger, which keeps its tables in this file (one file to back up, one to move)."""
+        with self._lock:
+            try:
+                db = self._connection()
+                with _transaction(db):
+                    return work(db)
+            except sqlite3.Error as error:
+                raise self._problem("write", error) from error
 
     def __len__(self) -> int:
         with self._lock:

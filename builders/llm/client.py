@@ -27,6 +27,8 @@ from tenacity import (
 
 from . import ledger
 from .accounting import Accounting
+from .batch import Batcher, BatchOptions, GoOnline
+from .batch_ledger import BatchLedger
 from .cache import ResponseCache, request_key
 from .errors import (
     ConfigError,
@@ -38,6 +40,7 @@ from .errors import (
 from .limits import AdaptiveLimiter, RateBudget
 from .models import ModelSpec, parse_model
 from .profiles import ModelProfile, profile_for
+from .providers.batch_api import batch_api_for
 from .providers.http import REPLY_CAP
 from .secrets import redact
 from .structured import InvalidReply, check_schema, parse_reply
@@ -73,7 +76,7 @@ class LLM:
                  concurrency: int | None = None, rpm: float | None = None, tpm: float | None = None,
                  seed: int = 0, timeout: float = 120.0, max_retries: int = 6, max_invalid_retries: int = 2,
                  retry_base_delay: float = 1.0, profile: ModelProfile | str | Path | None = None,
-                 retry_failed_runs: int = RETRY_FAILED_RUNS):
+                 retry_failed_runs: int = RETRY_FAILED_RUNS, batch: BatchOptions | None = None):
         self.spec: ModelSpec = parse_model(model)
         # What the model can do (builders read their limits from it); a profile that contradicts
         # the model fails here, before any work starts.
@@ -109,6 +112,16 @@ class LLM:
         self._trips: set[asyncio.Task] = set()  # uncached requests under way (see _Trip)
         self.retry_failed_runs = retry_failed_runs
         self._earlier_runs: dict[str, int] = {}  # key -> runs that tried a failed request being asked again
+        self._batch_options = _checked_batch_options(batch, self.spec)
+        self._batcher: Batcher | None = None
+
+    @property
+    def batch(self) -> bool:
+        """True when requests go through the provider's batch API."""
+        return self._batch_options is not None
+
+    def batch_report(self) -> dict | None:
+        return None if self._batcher is None else self._batcher.stats.report()
 
     @property
     def label(self) -> str:
@@ -120,9 +133,16 @@ class LLM:
         self.provider = self._make_provider()
         await self.provider.start()
         self._limiter = AdaptiveLimiter(self.concurrency)
+        if self._batch_options is not None:
+            self._batcher = Batcher(batch_api_for(self.provider), BatchLedger(self.cache, self._model_id()),
+                                    self._batch_options, self.accounting, self.label)
+            await self._batcher.start()  # what an earlier run left: found, polled, collected
+            self.accounting.batch_status = self._batcher.stats.line
         return self
 
     async def __aexit__(self, *exc) -> None:
+        if self._batcher is not None:  # batches still open are left to a later run, recorded in the ledger
+            await self._batcher.close()
         if self._trips:  # replies already asked for are paid for: let them arrive and be cached
             await asyncio.gather(*self._trips, return_exceptions=True)
         if self.provider is not None:
@@ -260,6 +280,8 @@ class LLM:
                 entry["provenance"]["lone_surrogates_replaced"] = surrogates
             if redacted:  # a provider (or a proxy) echoed a key into the reply: it never reaches a file
                 entry["provenance"]["secrets_redacted"] = redacted
+            if raw.route != "online":  # the cache records the route; the release (from provenance) does not differ
+                entry["route"] = raw.route
             self.cache.put(key, entry)
             return entry
         usage.reasks -= 1  # the last invalid attempt was not followed by a re-ask
@@ -279,16 +301,20 @@ class LLM:
             task.exception()  # retrieved: an abandoned trip's failure has nobody left to tell
 
     def _key(self, request: ChatRequest) -> str:
-        # The model's identity, not where it is served: a vLLM server restarted on another port
-        # (or a team moving its server) keeps its cache.
-        model_id = f"{self.spec.provider}:{self.spec.model}"
-        if self.spec.provider == "local":
-            model_id += "@" + self._local_weights()
+        model_id = self._model_id()
         extra = {} if request.repeat_penalty is None else {"repeat_penalty": request.repeat_penalty}
         return request_key(model=model_id, messages=request.messages, schema=request.schema,
                            temperature=request.temperature, top_p=request.top_p, max_tokens=request.max_tokens,
                            seed=request.seed if request.seed is not None else self.seed, sample=request.sample,
                            **extra)
+
+    def _model_id(self) -> str:
+        # The model's identity, not where it is served: a vLLM server restarted on another port
+        # (or a team moving its server) keeps its cache.
+        model_id = f"{self.spec.provider}:{self.spec.model}"
+        if self.spec.provider == "local":
+            model_id += "@" + self._local_weights()
+        return model_id
 
     def _local_weights(self) -> str:
         if not hasattr(self, "_weights"):
@@ -317,7 +343,7 @@ class LLM:
             reraise=True,
         )
         try:
-            raw = await retrying(self._attempt, request, seed, usage, trip)
+            raw = await retrying(self._attempt, request, seed, usage, trip, key)
         except FatalProviderError as error:  # authentication, bad request: retrying cannot help
             raise self._failure(f"{self.label}: {error}", request, key, attempts=1) from None
         except TransientError as error:
@@ -325,7 +351,12 @@ class LLM:
                                 request, key, attempts=self._max_retries + 1) from None
         return raw
 
-    async def _attempt(self, request: ChatRequest, seed: int, usage, trip: "_Trip") -> RawReply:
+    async def _attempt(self, request: ChatRequest, seed: int, usage, trip: "_Trip", key: str) -> RawReply:
+        if self._batcher is not None:
+            try:
+                return await self._batch_attempt(request, seed, usage, trip, key)
+            except GoOnline:  # a small round, sent online for latency (--batch-online-below)
+                pass
         async with self._limiter:  # verdicts inside, so the next waiter sees the new limit
             # The budget is taken once a slot is free, when the request really leaves: taken
             # earlier, requests queued behind the limit would leave in a burst the budget forbids.
@@ -356,6 +387,31 @@ class LLM:
             self.accounting.settle(reservation, self.label, request.step, raw.input_tokens, raw.output_tokens)
             self._limiter.record_success()
             return raw
+
+    async def _batch_attempt(self, request: ChatRequest, seed: int, usage, trip: "_Trip", key: str) -> RawReply:
+        """One attempt through the batch API: the batcher gathers it into a round and reserves the
+        round's worst case; the reply is booked here at batch prices, as online replies are."""
+        if trip.abandoned:
+            raise asyncio.CancelledError()
+        worst_input = _worst_input_tokens(request)
+
+        def submitted() -> None:  # paid for from here on: the trip runs to its end
+            trip.on_the_wire = True
+
+        raw, reservation, via_batch = await self._batcher.complete(
+            request, seed, seed if self.provider.supports_seed else None, key, worst_input, self._reply_cap(request),
+            submitted)
+        raw, corrected = _plausible_usage(raw, request, worst_input)
+        usage.tokens_corrected += corrected
+        if reservation is None:  # paid for in an earlier run: booked, nothing to settle
+            self.accounting.add_tokens(self.label, request.step, raw.input_tokens, raw.output_tokens, batch=True)
+        else:
+            self.accounting.settle(reservation, self.label, request.step, raw.input_tokens, raw.output_tokens,
+                                   batch=True)
+        stats = self._batcher.stats
+        stats.cost_usd += self.accounting.cost_of(self.label, raw.input_tokens, raw.output_tokens, batch=True)
+        stats.online_price_usd += self.accounting.cost_of(self.label, raw.input_tokens, raw.output_tokens)
+        return replace(raw, route="batch" if via_batch else raw.route)
 
     def _reply_cap(self, request: ChatRequest) -> int:
         if self._max_reply_bytes is not None:
@@ -527,6 +583,21 @@ def _without_lone_surrogates(value):
 def _estimate_tokens(request: ChatRequest) -> int:
     """A cheap upper-ish estimate for the TPM bucket: ~4 characters a token plus the output allowance."""
     return sum(len(m.get("content", "")) for m in request.messages) // 4 + request.max_tokens
+
+
+BATCH_PROVIDERS = ("openai", "anthropic")
+
+
+def _checked_batch_options(options: BatchOptions | None, spec: ModelSpec) -> BatchOptions | None:
+    """Batch mode for a provider with a batch API, with sane timings; refused before any request otherwise."""
+    if options is None:
+        return None
+    if spec.provider not in BATCH_PROVIDERS:
+        raise ConfigError(f"--batch needs a provider with a batch API (openai: or anthropic:); {spec.label} has none "
+                          "(an openai-compatible server or the embedded model answers online). Drop --batch, or "
+                          "choose an openai: or anthropic: model")
+    options.check()
+    return options
 
 
 def _env(name: str) -> str | None:

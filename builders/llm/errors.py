@@ -35,12 +35,15 @@ class BudgetExceeded(LLMError):
         self.max_cost = max_cost
         self._spent = spent
         self.next_request = next_request  # the worst-case cost of the request refused (0: budget used up)
+        self.hint: str | None = None  # a message in place of the generic one (batch mode's first round)
 
     @property
     def spent(self) -> float:
         return self._spent()
 
     def __str__(self) -> str:
+        if self.hint:
+            return self.hint + "."
         spent = self.spent
         text = f"the --max-cost budget of ${self.max_cost:g} is spent (${usd(spent)} so far)."
         if spent < self.max_cost:

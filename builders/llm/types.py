@@ -38,6 +38,7 @@ class RawReply:
     model: str = ""  # the model id the provider reports
     data: Any = None  # already-parsed JSON, when the provider hands it over (Anthropic tool use)
     note: str = ""  # why a reply was refused unread (finish_reason "oversized")
+    route: str = "online"  # "batch": it came through the provider's batch API
 
 
 @dataclass(frozen=True)

@@ -46,16 +46,22 @@ class AnthropicProvider:
     async def close(self) -> None:
         await self._client.close()
 
-    async def complete(self, request: ChatRequest, seed: int | None) -> RawReply:
+    def message_params(self, request: ChatRequest) -> dict:
+        """The Messages API parameters of one request: sent online and, as a batch line's params,
+        through the Message Batches API (one function, so both routes ask the same)."""
         system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
         messages = [m for m in request.messages if m["role"] != "system"]
-        kwargs: dict = {"model": self.model, "messages": messages, "max_tokens": request.max_tokens}
+        params: dict = {"model": self.model, "messages": messages, "max_tokens": request.max_tokens}
         if system:
-            kwargs["system"] = system
+            params["system"] = system
         if request.schema is not None:
-            kwargs["tools"] = [{"name": TOOL_NAME, "description": "Give the answer in this structure.",
+            params["tools"] = [{"name": TOOL_NAME, "description": "Give the answer in this structure.",
                                 "input_schema": tool_input_schema(request.schema)}]
-            kwargs["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+            params["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
+        return params
+
+    async def complete(self, request: ChatRequest, seed: int | None) -> RawReply:
+        kwargs = self.message_params(request)
         try:
             response = await self._client.messages.create(**kwargs)
         except ReplyTooLarge as error:
@@ -72,7 +78,7 @@ class AnthropicProvider:
                 return oversized_reply(big)
             text = redact(f"{type(error).__name__}: {error}", (self._api_key,))
             raise TransientError(f"the server's answer is not a Messages API reply: {text[:200]}") from None
-        return _raw_reply(response)
+        return raw_reply(response)
 
 
 def tool_input_schema(schema: dict) -> dict:
@@ -101,7 +107,7 @@ def describe_constraints(schema: dict) -> dict:
     return visit(schema)
 
 
-def _raw_reply(response) -> RawReply:
+def raw_reply(response) -> RawReply:
     text_parts, data = [], None
     for block in response.content or []:
         if block.type == "tool_use" and block.name == TOOL_NAME:
