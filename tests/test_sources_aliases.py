@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from builders.sources import Character
-from builders.sources.aliases import AliasRegistry, group_label_variants, name_key, strip_titles, title_sex
+from builders.sources.aliases import (AliasRegistry, group_label_variants, is_epithet, is_full_name,
+                                      is_personal_name, name_key, naming_words, strip_titles, title_sex)
 
 
 @pytest.fixture
@@ -77,3 +78,41 @@ def test_group_label_variants():
     assert canonical["JOHN"] == "JOHN"  # two titled Johns: the bare label stays apart
     assert canonical["BARDOLPH"] == "BARDOLPH" and canonical["LORD BARDOLPH"] == "LORD BARDOLPH"
     assert canonical["GLOUCESTER"] == "KING RICHARD III"
+
+
+# Words a story writes in lowercase: how the work itself tells a description from a name.
+COMMON = {"grey", "stranger", "high", "piping", "voice", "wooden", "legged", "man", "detective", "small", "mother",
+          "artful", "old", "woman"}
+
+
+def common(word: str) -> bool:
+    return word.lower() in COMMON
+
+
+@pytest.mark.parametrize("name", ["The Grey Stranger", "A High Piping Voice", "Wooden-Legged Man", "The Detective",
+                                  "An Old Woman", "Ralph's Mother", "_unknowable", "The Old Woman"])
+def test_descriptions_are_epithets(name):
+    assert is_epithet(name, common)
+    assert not is_personal_name(name, common)
+
+
+@pytest.mark.parametrize("name", ["Jonathan Small", "Mr. Thaddeus Sholto", "Mr. Small", "Sholto", "Baron Burmergelm",
+                                  "Mr. E. W. B. Childers", "Jean-Paul Roux"])
+def test_personal_names_are_not_epithets(name):
+    assert not is_epithet(name, common)
+    assert is_personal_name(name, common)
+
+
+def test_an_article_name_with_a_naming_word():
+    # "Dodger" is never a lowercase word in its story: the description carries a name, and is kept as
+    # a display name, but it is not offered as a replacement for an epithet.
+    assert not is_epithet("The Artful Dodger", common) and not is_personal_name("The Artful Dodger", common)
+    assert naming_words("The Artful Dodger", common) == ["Dodger"]
+    assert is_epithet("The Artful Dodger", lambda word: True)  # a story that writes "dodger" in lowercase
+
+
+def test_full_names():
+    assert is_full_name("Jonathan Small", common)  # a surname that is also a common word still counts
+    assert is_full_name("Mr. Thaddeus Sholto", common) and is_full_name("Miss Mary de Morstan", common)
+    assert not is_full_name("Mr. Small", common) and not is_full_name("Sholto", common)
+    assert not is_full_name("Wooden-Legged Man", common) and not is_full_name("The Artful Dodger", common)

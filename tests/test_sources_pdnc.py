@@ -155,8 +155,9 @@ def test_malformed_input_raises_source_error(tmp_path, damage, message):
 def test_missing_folder_and_download_errors(tmp_path):
     with pytest.raises(SourceError, match="folder not found"):
         pdnc.load_novel(tmp_path / "nowhere")
-    with pytest.raises(SourceError, match="allow-list"):
-        pdnc.download_novel("AHandfulOfDust", tmp_path)
+    for unsafe in ("../Emma", "Emma/..", "", "a b"):
+        with pytest.raises(SourceError, match="not a PDNC folder name"):
+            pdnc.download_novel(unsafe, tmp_path, base_url="http://127.0.0.1:9/data", timeout=2)
     with pytest.raises(SourceError, match="could not download.*Fix: connect to the internet"):
         pdnc.download_novel("Emma", tmp_path, base_url="http://127.0.0.1:9/data", timeout=2)
 
@@ -165,7 +166,19 @@ def test_download_reads_a_mirror(tmp_path):
     mirror = tmp_path / "mirror"
     make_novel(mirror / "Emma")
     folder = pdnc.download_novel("Emma", tmp_path / "dest", base_url=mirror.as_uri())
-    assert pdnc.load_novel(folder).id == "pdnc-Emma"
+    work = pdnc.load_novel(folder)
+    assert work.id == "pdnc-Emma" and work.meta["licence_basis"] == pdnc.LICENCE_CHECKED
+    assert pdnc.corpus_stats([work])["pdnc"]["text_licence"] == {"pdnc-Emma": pdnc.LICENCE_CHECKED}
+
+
+def test_download_fetches_a_novel_off_the_checked_list(tmp_path):
+    """The checked list records what the project verified; it refuses nothing (issue 20)."""
+    mirror = tmp_path / "mirror"
+    make_novel(mirror / "AHandfulOfDust")
+    work = pdnc.load_novel(pdnc.download_novel("AHandfulOfDust", tmp_path / "dest", base_url=mirror.as_uri()))
+    assert work.meta["public_domain_allow_list"] == "no"
+    assert work.meta["licence_basis"] == pdnc.LICENCE_USER_DECLARED
+    assert "the user declares" in work.license
 
 
 # --- the real corpus (skipped when /work/shared is absent) ---------------------------------------
@@ -215,3 +228,32 @@ def test_display_names_replace_odd_main_names():
     assert innocence.characters[innocence.resolve("Madame Olenska")].name == "Ellen Olenska"
     daisy = pdnc.load_novel(CORPUS / "DaisyMiller")
     assert daisy.load_stats["apostrophes_repaired_quotes"] > 100
+
+
+@needs_corpus
+def test_epithet_display_names_give_way_to_personal_names():
+    hard_times = pdnc.load_novel(CORPUS / "HardTimes")
+    assert hard_times.characters[hard_times.resolve("The Old Woman")].name == "Mrs. Pegler"
+    gambler = pdnc.load_novel(CORPUS / "TheGambler")
+    assert gambler.characters[gambler.resolve("Baron Burmergelm")].name == "Baron Burmergelm"
+    alice = pdnc.load_novel(CORPUS / "AlicesAdventuresInWonderland")
+    assert alice.characters[alice.resolve("The Caterpillar")].name == "The Caterpillar"  # no personal alias
+    oliver = pdnc.load_novel(CORPUS / "OliverTwist")
+    assert oliver.characters[oliver.resolve("Jack Dawkins")].name == "The Artful Dodger"  # carries a name
+
+
+@needs_corpus
+def test_title_page_authors_agree_with_the_known_authors():
+    """The header reading that names unseen novels' authors gives the known name on every corpus novel
+    whose text has a title page with an author line (and nothing on the others)."""
+    from builders.sources.sections import detect_chapters
+
+    with (CORPUS / "novel_index.csv").open(encoding="utf-8", newline="") as handle:
+        codes = {row["Folder Name"]: row["Author Code"] for row in csv.DictReader(handle)}
+    named = 0
+    for folder in sorted(path for path in CORPUS.iterdir() if path.is_dir()):
+        text = (folder / "novel_text.txt").read_text(encoding="utf-8")
+        found = pdnc.author_name({}, text, detect_chapters(text))  # as if the author code were unknown
+        assert found in ("", pdnc.AUTHOR_NAMES[codes[folder.name]]), folder.name
+        named += bool(found)
+    assert named >= 11

@@ -91,21 +91,11 @@ def load_novels(pdnc_dir: Path | None, names: list[str]) -> list[Work]:
     from builders.sources import pdnc
 
     data = pdnc_data_dir(pdnc_dir)
-    available = sorted(p.name for p in data.iterdir() if (p / "quotation_info.csv").is_file())
-    if not names:
-        names = [name for name in pdnc.PUBLIC_DOMAIN_NOVELS if name in available]
-        if not names:
-            raise UserError(f"--pdnc-dir {data} holds no PDNC novel folders (with quotation_info.csv); "
-                            "point it at the data/ folder of a PDNC checkout")
-    missing = [name for name in names if name not in available]
-    if missing:
-        raise UserError(f"novel folder(s) {', '.join(missing)} not found in {data}; "
-                        f"available: {', '.join(available) or 'none'}")
-    not_free = [name for name in names if name not in pdnc.PUBLIC_DOMAIN_NOVELS]
-    if not_free:
-        raise UserError(f"{', '.join(not_free)} not on the public-domain allow-list of PDNC novels; "
-                        f"choose from {', '.join(pdnc.PUBLIC_DOMAIN_NOVELS)}")
-    return [_load(pdnc.load_novel, data / name) for name in names]
+    try:  # any PDNC-format novel is read; its licence is the one the user declares (--license)
+        folders = pdnc.select_novels(data, names)
+    except SourceError as error:
+        raise UserError(str(error)) from None
+    return [_load(pdnc.load_novel, folder) for folder in folders]
 
 
 def load_user_script(path: Path | None) -> Work:

@@ -26,11 +26,14 @@ class Corpus:
 
 def load_works(*, plays: list[str] = (), pdnc_dir: Path | None = None, novels: list[str] = (),
                gutenberg_ids: list[str] = (), cache_dir: Path | None = None) -> list[Work]:
-    """Load the named works, in the order given (plays, then novels, then Gutenberg books)."""
+    """Load the named works, in the order given (plays, then novels, then Gutenberg books). With a
+    `pdnc_dir` and no `novels`, every novel folder in it is read (any PDNC-format novel: its licence is
+    the user's to declare with --license)."""
     works = [_load_play(play) for play in plays]
     if novels and pdnc_dir is None:
         raise UserError("--novels needs --pdnc-dir (the folder holding the PDNC novel folders)")
-    works += [_load_novel(Path(pdnc_dir), name) for name in novels]
+    if pdnc_dir is not None:
+        works += [_load_novel(folder) for folder in _novel_folders(Path(pdnc_dir), novels)]
     works += [_load_gutenberg(book_id, cache_dir) for book_id in gutenberg_ids]
     ids = [w.id for w in works]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -71,14 +74,18 @@ def _load_play(play_id: str) -> Work:
     return plays.load_play(play_id)
 
 
-def _load_novel(pdnc_dir: Path, name: str) -> Work:
+def _novel_folders(pdnc_dir: Path, names: list[str]) -> list[Path]:
     from builders.sources import pdnc
 
-    folder = pdnc_dir / name
-    if not folder.is_dir():
-        available = sorted(p.name for p in pdnc_dir.iterdir() if p.is_dir()) if pdnc_dir.is_dir() else []
-        hint = f"available: {', '.join(available)}" if available else f"{pdnc_dir} holds no novel folders"
-        raise UserError(f"no PDNC novel folder {folder} for --novels {name!r}; {hint}")
+    try:
+        return pdnc.select_novels(pdnc_dir, names)
+    except SourceError as error:
+        raise UserError(str(error)) from None
+
+
+def _load_novel(folder: Path) -> Work:
+    from builders.sources import pdnc
+
     try:
         return pdnc.load_novel(folder)
     except SourceError as error:

@@ -85,6 +85,78 @@ def strip_titles(name: str, titles: Iterable[str] = TITLE_WORDS) -> str:
     return " ".join(words[start:]) if start else name.strip()
 
 
+# Reader names versus epithets. PDNC main names are often descriptions ("The Grey Stranger", "A High
+# Piping Voice", "Wooden-Legged Man") where a reader knows the person by name ("Anselm Wrey"). A name
+# is told from a description by its words, not by a list of descriptions: a description opens with an
+# indefinite article, or has no naming word, a naming word being a capitalised word that is not a
+# title ("Mr", "Duke", "Doctor"), an article or a connector, and that the work does not use as a
+# common word (the caller's `is_common` decides that from the text).
+ARTICLES = frozenset({"a", "an", "the"})
+HONORIFICS = TITLE_WORDS - {"my", "dear", "dearest", "poor", "young", "old", "little"}  # "Old Woman" is no title
+NAME_CONNECTORS = frozenset({"of", "and", "at", "in", "on", "with", "from", "de", "du", "la", "le", "van", "von", "da",
+                             "di"})
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+
+
+def naming_words(name: str, is_common=lambda word: False) -> list[str]:
+    """The words of `name` that can only be a person's name ("Anselm", "Wrey"; not "The", "Mr", "Grey").
+
+    A hyphenated word names only if each of its parts does ("Wooden-Legged" does not).
+    `is_common(word)` says whether the work uses `word` as an ordinary (lowercase) word; right after
+    an honorific a capitalised word names whatever else it means ("Mr. Small", "Mrs. Brown").
+    """
+    naming = []
+    common_here = is_common
+    for token in name.replace(".", " ").split():
+        parts = _NAME_WORD.findall(token)
+        if parts and all(_is_naming_part(part, common_here) for part in parts):
+            naming.append(token.strip(",;:"))
+        common_here = _never_common if name_key(token) in HONORIFICS else is_common
+    return naming
+
+
+def _never_common(word: str) -> bool:
+    return False
+
+
+def _is_naming_part(part: str, is_common) -> bool:
+    key = part.casefold()
+    if not part[0].isupper() or key in TITLE_WORDS or key in ARTICLES or key in NAME_CONNECTORS:
+        return False
+    return len(part) == 1 or not is_common(part)  # a single capital is an initial ("E. W. B. Childers")
+
+
+def is_epithet(name: str, is_common=lambda word: False) -> bool:
+    """True for a description used as a name ("The Detective", "A High Piping Voice", "Wooden-Legged
+    Man"), False for a personal name with or without titles ("Mr. Thaddeus Sholto", "The Artful Dodger"
+    when the work never writes "dodger" in lowercase)."""
+    words = name.split()
+    if not words or name.startswith("_"):  # PDNC placeholders: "_group", "_unknowable"
+        return True
+    if words[0].casefold() in ("a", "an"):
+        return True
+    if any(_POSSESSIVE.search(word) for word in words[:-1]):  # "Ralph's Mother", "Fagin's Jailer"
+        return True
+    return not naming_words(name, is_common)
+
+
+def is_personal_name(name: str, is_common=lambda word: False) -> bool:
+    """A name that can stand for a person in a prompt: not a description, and not led by an article
+    ("The Duke of St. Austrey" is how the story refers to him, not his name)."""
+    return not is_epithet(name, is_common) and name.split()[0].casefold() not in ARTICLES
+
+
+def is_full_name(name: str, is_common=lambda word: False) -> bool:
+    """A first and a last name, titles aside: "Mr. Anselm Wrey", "Jonathan Small" (not "Mr. Small", and
+    not a description). A surname that is also a common word ("Small") still counts once capitalised."""
+    if not is_personal_name(name, is_common):
+        return False
+    core = strip_titles(name)
+    capitalised = [word for word in core.replace(".", " ").split()
+                   if word[:1].isupper() and word.casefold() not in NAME_CONNECTORS | ARTICLES]
+    return len(capitalised) >= 2
+
+
 class _CharacterLike(Protocol):
     id: str
     name: str

@@ -8,8 +8,15 @@ year, Gutenberg source).
 Pitfalls handled here (personaeval.md section 5.1):
 - list and set columns are Python literals: parsed with `ast.literal_eval`, never `eval`;
 - the speaker field may be an alias or carry trailing spaces; it is resolved through the aliases;
-- main names can be poor display names ("Prince Charming" for Dorian Gray): the display name is the
-  most frequent speaker string, else the longest full-name alias;
+- main names can be poor display names ("Prince Charming" for Dorian Gray, an epithet such as "The
+  Grey Stranger" for Anselm Wrey): the display name is the most frequent speaker string, else the
+  longest full-name alias; when that is an epithet and an alias is a personal name, the most used
+  personal name (a full name when the text uses one) replaces it;
+- the index gives author codes only: the author's name comes from AUTHOR_NAMES, else from the text's
+  own header ("Author: ...", "by ..."), else from an author-name column of the index, never the code;
+- any PDNC-format folder is read: PUBLIC_DOMAIN_NOVELS is the project's checked list, recorded in
+  `Work.meta` and the licence note, never a reason to refuse a novel (its licence is the user's to
+  declare);
 - about 2% of spans are shifted by surrounding whitespace: the quote is searched for near the given
   offset, and spans that cannot be recovered are counted in `Work.load_stats`, not fatal;
 - some novels lost their contraction apostrophes ("don t"): an optional repair fills
@@ -29,7 +36,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from builders.sources import Character, Mention, Section, SourceError, Span, Turn, Work
-from builders.sources.aliases import AliasRegistry, strip_titles
+from builders.sources.aliases import (TITLE_WORDS, AliasRegistry, is_epithet, is_full_name, is_personal_name,
+                                      strip_titles)
 from builders.sources.sections import detect_chapters
 
 NOVEL_FILES = ("novel_text.txt", "quotation_info.csv", "character_info.csv")
@@ -40,7 +48,8 @@ MENTION_COLUMNS = ("mentionTextsList", "mentionSpansList", "mentionEntitiesList"
 PDNC_RAW_BASE = "https://raw.githubusercontent.com/Priya22/project-dialogism-novel-corpus/HEAD/data"
 
 # The upstream repository holds 28 novels, not all in the public domain (A Handful of Dust, 1934).
-# Only these, all first published 1815-1919, are treated as public domain (US, pre-1930 publication).
+# The project checked these, all first published 1815-1919, as public domain (US, pre-1930 publication).
+# The list informs the licence note and the build report; it never refuses a novel a user brings.
 PUBLIC_DOMAIN_NOVELS = (
     "AlicesAdventuresInWonderland", "AnneOfGreenGables", "DaisyMiller", "Emma", "HardTimes",
     "MansfieldPark", "NightAndDay", "NorthangerAbbey", "OliverTwist", "Persuasion", "PrideAndPrejudice",
@@ -48,7 +57,8 @@ PUBLIC_DOMAIN_NOVELS = (
     "TheSportOfTheGods",
 )
 
-# The index gives author codes only; these are the authors of the novels above.
+# The index gives author codes only; these are the authors of the novels above. Other novels' authors
+# are read from the text's header (see author_name).
 AUTHOR_NAMES = {
     "AUST": "Jane Austen", "CARR": "Lewis Carroll", "CHOP": "Kate Chopin", "DICK": "Charles Dickens",
     "DOST": "Fyodor Dostoyevsky", "DUNB": "Paul Laurence Dunbar", "JAME": "Henry James",
@@ -58,6 +68,22 @@ AUTHOR_NAMES = {
 # Totals the build report gives over a build's novels (Work.load_stats holds each novel's own).
 CORPUS_STAT_KEYS = ("quotes", "quotes_unlocated", "speakers_unresolved", "spans_exact", "spans_shifted",
                     "spans_unrecovered", "addressees_unresolved")
+
+LICENCE_CHECKED = "project's checked public-domain list"
+LICENCE_USER_DECLARED = "user-declared (not on the project's checked list)"
+INDEX_AUTHOR_COLUMNS = ("Author Name", "Author", "Author Full Name")  # not in PDNC's index; read when present
+MIN_NAME_USES = 2  # uses (speaker column + text) before an alias can replace an epithet as the display name
+HEADER_CHARS = 3000  # how far into the text a title page's author line is looked for
+_HEADER_AUTHOR = re.compile(r"^[ \t]*(?:Author:[ \t]*|by[ \t]+)(?P<name>\S[^\n]*?)[ \t]*$",
+                            re.IGNORECASE | re.MULTILINE)
+_HEADER_BY_ALONE = re.compile(r"^[ \t]*by[ \t]*\n(?:[ \t]*\n)*[ \t]*(?P<name>\S[^\n]*?)[ \t]*$",
+                              re.IGNORECASE | re.MULTILINE)
+_AUTHOR_WORD = re.compile(r"^(?:[A-Z][A-Za-z'’-]*\.?|(?:[A-Z]\.)+|de|du|da|di|van|von|der|la|le)$")
+_TEXT_WORD = re.compile(r"[^\W\d_]+")
+_CAPITALISED_WORD = re.compile(r"(?<![^\W\d_])[A-ZÀ-ÖØ-Þ][^\W\d_]*")
+_WORD_BEFORE_DOT = re.compile(r"(?<![A-Za-z])([A-Za-z]+)\.$")
+NAME_ABBREVIATIONS = frozenset("rev capt col gen lt sgt prof hon esq jr sr messrs mme mlle fr".split())
+_SENTENCE_OPENERS = frozenset(".!?\"“”‘’'([:—-_")
 
 SPAN_SEARCH_WINDOW = 300  # characters either side of an annotated span searched for a shifted quote
 
@@ -94,12 +120,12 @@ def load_novel(folder: Path, *, repair_apostrophes: bool | None = None) -> Work:
         repair_apostrophes = len(_LOST_NEGATION.findall(text)) >= LOST_APOSTROPHE_THRESHOLD
     if repair_apostrophes:
         turns = [_with_repaired_text(turn, stats) for turn in turns]
-    characters = _with_display_names(characters, turns)
+    characters = _with_display_names(characters, turns, text)
     index = _index_row(folder)
     return Work(
         id=f"pdnc-{folder.name}",
         title=index.get("Novel Title") or _split_camel_case(folder.name),
-        author=AUTHOR_NAMES.get(index.get("Author Code", ""), index.get("Author Code", "")),
+        author=author_name(index, text, sections),
         kind="novel",
         license=_license_note(folder.name, index),
         source=str(folder),
@@ -113,26 +139,90 @@ def load_novel(folder: Path, *, repair_apostrophes: bool | None = None) -> Work:
 
 
 def corpus_stats(works) -> dict:
-    """{"pdnc": what loading the PDNC novels among `works` found: totals, then per novel}, for the
-    build report's "sources"; {} when no work is a PDNC novel."""
-    novels = {work.id: dict(work.load_stats) for work in works if work.kind == "novel" and work.id.startswith("pdnc-")}
+    """{"pdnc": what loading the PDNC novels among `works` found: totals, per novel, and on what basis
+    each novel's text is released}, for the build report's "sources"; {} when no work is a PDNC novel."""
+    pdnc_works = [work for work in works if work.kind == "novel" and work.id.startswith("pdnc-")]
+    novels = {work.id: dict(work.load_stats) for work in pdnc_works}
     if not novels:
         return {}
     totals = {"novels": len(novels),
               **{key: sum(stats.get(key, 0) for stats in novels.values()) for key in CORPUS_STAT_KEYS}}
-    return {"pdnc": {**totals, "per_novel": novels}}
+    licences = {work.id: work.meta.get("licence_basis", LICENCE_USER_DECLARED) for work in pdnc_works}
+    return {"pdnc": {**totals, "per_novel": novels, "text_licence": licences}}
+
+
+def novel_folders(data_dir: Path) -> list[str]:
+    """The names of the sub-folders of `data_dir` that hold a PDNC novel (a quotation_info.csv), sorted."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        return []
+    return sorted(path.name for path in data_dir.iterdir() if (path / "quotation_info.csv").is_file())
+
+
+def novels_dir(pdnc_dir: Path) -> Path:
+    """The folder holding one sub-folder per novel: `pdnc_dir`, or its data/ folder when `pdnc_dir` is a
+    checkout of the PDNC repository (novels under data/, none at the top)."""
+    pdnc_dir = Path(pdnc_dir)
+    if (pdnc_dir / "data").is_dir() and not novel_folders(pdnc_dir):
+        return pdnc_dir / "data"
+    return pdnc_dir
+
+
+def select_novels(data_dir: Path, names=()) -> list[Path]:
+    """The novel folders a build reads: those named (PDNC folder names, in the order given), or with no
+    names every novel folder in `data_dir` (or in its data/, see novels_dir). Whether a novel is on
+    PUBLIC_DOMAIN_NOVELS plays no part: its licence is the user's to declare.
+    A name with no folder, or a folder holding no novel, raises SourceError naming what is there."""
+    if not Path(data_dir).is_dir():
+        raise SourceError("the PDNC folder does not exist", path=data_dir,
+                          fix="pass the folder that holds one sub-folder per novel (a PDNC checkout or its data/)")
+    data_dir = novels_dir(data_dir)
+    available = novel_folders(data_dir)
+    names = [name for name in dict.fromkeys(str(name).strip() for name in names) if name]
+    if not names:
+        if not available:
+            raise SourceError(_no_novels_found(data_dir),
+                              fix=f"point it at a folder whose sub-folders each hold {', '.join(NOVEL_FILES)} (the "
+                              "data/ folder of a PDNC checkout)")
+        return [data_dir / name for name in available]
+    missing = [name for name in names if name not in available]
+    if missing:
+        raise SourceError(
+            f"novel folder(s) {', '.join(missing)} not found in {data_dir} (a novel folder holds quotation_info.csv)",
+            fix=f"name folders that are there: {', '.join(available)}" if available
+            else f"{_no_novels_found(data_dir)}; point --pdnc-dir at the folder holding the novels")
+    return [data_dir / name for name in names]
+
+
+def author_name(index: dict[str, str], text: str, sections=None) -> str:
+    """The author as a reader names them, or "" when nothing gives a name (never the index's code):
+    AUTHOR_NAMES for a known code, else the text's title page ("Author: X", "by X", "by" then X on a
+    line of its own), else an author-name column of the index."""
+    code = index.get("Author Code", "")
+    if code in AUTHOR_NAMES:
+        return AUTHOR_NAMES[code]
+    from_header = _header_author(_front_matter(text, sections))
+    if from_header:
+        return from_header
+    for column in INDEX_AUTHOR_COLUMNS:
+        value = " ".join((index.get(column) or "").split())
+        if _looks_like_author(value) and value != code:
+            return value
+    return ""
 
 
 def download_novel(name: str, dest: Path, *, base_url: str = PDNC_RAW_BASE, timeout: float = 30.0) -> Path:
-    """Download one public-domain PDNC novel folder (the three files) into `dest/<name>/`.
+    """Download one PDNC novel folder (the three files) into `dest/<name>/`.
 
-    Only names on PUBLIC_DOMAIN_NOVELS are fetched; the folder name comes from that list, never
-    from downloaded text. Returns the folder, ready for `load_novel`.
+    `name` is a PDNC folder name (letters and digits, e.g. "Emma"); the folder name comes from it,
+    never from downloaded text. Whether the novel may be redistributed is the user's to check
+    (PUBLIC_DOMAIN_NOVELS are the ones the project checked). Returns the folder, ready for `load_novel`.
     """
-    if name not in PUBLIC_DOMAIN_NOVELS:
+    if not re.fullmatch(r"[A-Za-z0-9]+", name or ""):
         raise SourceError(
-            f"{name!r} is not on the public-domain allow-list of PDNC novels",
-            fix=f"choose one of: {', '.join(PUBLIC_DOMAIN_NOVELS)}",
+            f"{name!r} is not a PDNC folder name",
+            fix=f"give a folder name of the PDNC repository's data/, letters and digits only, such as "
+            f"{', '.join(PUBLIC_DOMAIN_NOVELS[:3])}",
         )
     folder = Path(dest) / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -342,12 +432,14 @@ def _load_characters(path: Path) -> tuple[dict[str, Character], AliasRegistry]:
     return characters, registry
 
 
-def _with_display_names(characters: dict[str, Character], turns: list[Turn]) -> dict[str, Character]:
-    """Canonical display name: the most frequent speaker string, else the longest full-name alias."""
+def _with_display_names(characters: dict[str, Character], turns: list[Turn], text: str) -> dict[str, Character]:
+    """Canonical display name: the most frequent speaker string, else the longest full-name alias;
+    an epithet among those gives way to the personal name a reader knows, when an alias is one."""
     spoken: dict[str, Counter[str]] = {}
     for turn in turns:
         if turn.speaker is not None and turn.label:
             spoken.setdefault(turn.speaker, Counter())[turn.label] += 1
+    is_common = common_word_test(text)
     renamed = {}
     for char_id, character in characters.items():
         counts = spoken.get(char_id)
@@ -357,6 +449,8 @@ def _with_display_names(characters: dict[str, Character], turns: list[Turn]) -> 
             full_names = [alias for alias in character.aliases if len(strip_titles(alias).split()) >= 2]
             name = max(full_names, key=lambda alias: (len(alias), alias)) if full_names else character.name
         aliases = tuple(dict.fromkeys([*character.aliases, *(counts or {})]))
+        if is_epithet(name, is_common):
+            name = reader_name(aliases, text, is_common, counts or Counter()) or name
         renamed[char_id] = Character(
             id=char_id,
             name=name,
@@ -365,6 +459,92 @@ def _with_display_names(characters: dict[str, Character], turns: list[Turn]) -> 
             category=character.category,
         )
     return renamed
+
+
+def reader_name(names, text: str, is_common, spoken: Counter | None = None) -> str | None:
+    """The personal name among `names` a reader knows best, or None when all are epithets: the most
+    used one (speaker column plus occurrences in the text), a full name ("Jonathan Small") before a
+    partial one ("Small", "Mr. Small") whenever the text uses a full name at all. An alias used fewer
+    than MIN_NAME_USES times ("Constable", said once) is not a name the reader knows."""
+    spoken = spoken or Counter()
+    usage = {name: spoken.get(name, 0) + _occurrences(text, name)
+             for name in dict.fromkeys(names) if is_personal_name(name, is_common)}
+    personal = [name for name, uses in usage.items() if uses >= MIN_NAME_USES]
+    if not personal:
+        return None
+    full = [name for name in personal if is_full_name(name, is_common)]
+    return max(full or personal, key=lambda name: (usage[name], len(name), name))
+
+
+def common_word_test(text: str):
+    """`is_common(word)`: True when the text writes `word` in lowercase ("a grey morning") at least half as
+    often as capitalised inside a sentence ("said Grey"). Sentence openings say nothing either way."""
+    lowercase = Counter(word for word in _TEXT_WORD.findall(text) if word[0].islower())
+    capitalised = Counter(match.group() for match in _CAPITALISED_WORD.finditer(text)
+                          if not _opens_sentence(text, match.start()))
+
+    def is_common(word: str) -> bool:
+        low = lowercase.get(word.lower(), 0)
+        return low > 0 and 2 * low >= capitalised.get(word, 0)
+
+    return is_common
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    index = start - 1
+    while index >= 0 and text[index] in " \t\r\n":
+        index -= 1
+    if index < 0:
+        return True
+    if text[index] == ".":  # "Mrs. Pegler", "St. Austrey", "E. W. B. Childers": an abbreviation ends no sentence
+        word = _WORD_BEFORE_DOT.search(text, max(0, index - 12), index + 1)
+        return word is None or not _is_abbreviation(word.group(1))
+    return text[index] in _SENTENCE_OPENERS
+
+
+def _is_abbreviation(word: str) -> bool:
+    return (len(word) == 1 and word.isupper()) or word.casefold() in TITLE_WORDS | NAME_ABBREVIATIONS
+
+
+def _occurrences(text: str, name: str) -> int:
+    """How often `name` stands in the text as written, line breaks allowed between its words."""
+    words = name.split()
+    if not words:
+        return 0
+    pattern = r"\s+".join(re.escape(word) for word in words)
+    return len(re.findall(rf"(?<!\w){pattern}(?!\w)", text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Authors
+
+
+def _front_matter(text: str, sections) -> str:
+    """The title page: the text before the first chapter (the "front" section), at most HEADER_CHARS."""
+    if sections is None:
+        return text[:HEADER_CHARS]
+    front = next((section for section in sections if section.id == "front"), None)
+    return text[: min(front.span[1], HEADER_CHARS)] if front is not None else ""
+
+
+def _header_author(front: str) -> str:
+    for pattern in (_HEADER_AUTHOR, _HEADER_BY_ALONE):
+        for match in pattern.finditer(front):
+            name = " ".join(match.group("name").strip(" ,;").split())
+            if name.endswith(".") and len(name.rsplit(" ", 1)[-1]) > 2:  # "by Jane Austen." (not "by J. R.")
+                name = name[:-1]
+            if _looks_like_author(name):
+                return name.title() if name.isupper() else name
+    return ""
+
+
+def _looks_like_author(name: str) -> bool:
+    """Two to six name words ("Jane Austen", "L. M. Montgomery", "PAUL LAURENCE DUNBAR"), not a phrase
+    ("the author of Waverley") or a code ("DOYL": one capitalised word is too little to be a name)."""
+    words = name.split()
+    if not 2 <= len(words) <= 6 or len(name) > 80:
+        return False
+    return all(_AUTHOR_WORD.match(word) for word in words) and any(len(word.strip(".")) > 1 for word in words)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,16 +693,27 @@ def _split_camel_case(name: str) -> str:
     return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
 
 
+def _no_novels_found(data_dir: Path) -> str:
+    """Said only when no sub-folder holds a novel, listing the sub-folders that are there."""
+    folders = sorted(path.name for path in data_dir.iterdir() if path.is_dir())
+    if not folders:
+        return f"{data_dir} holds no PDNC novel folders (it has no sub-folders)"
+    listed = ", ".join(folders[:10]) + (", ..." if len(folders) > 10 else "")
+    return (f"{data_dir} holds no PDNC novel folders: none of its {len(folders)} sub-folder(s) ({listed}) holds "
+            "quotation_info.csv")
+
+
 def _license_note(folder_name: str, index: dict[str, str]) -> str:
     year = index.get("Year of First Publication", "").split(".")[0]
     published = f"first published {year}" if year else "publication year unknown"
     status = (
-        "public domain in the USA (pre-1930 publication; assumption recorded)"
+        "public domain in the USA (pre-1930 publication; on the project's checked list, assumption recorded)"
         if folder_name in PUBLIC_DOMAIN_NOVELS
-        else "NOT on the public-domain allow-list: check its status before redistributing"
+        else "not on the project's checked public-domain list: its licence is the one the user declares for the "
+        "release (--license), and redistributing it is the user's responsibility"
     )
     return (
-        f"Novel text {status}, {published}. Speaker annotations: PDNC (Vishnubhotla, Hammond and Hirst, "
+        f"Novel text ({published}): {status}. Speaker annotations: PDNC (Vishnubhotla, Hammond and Hirst, "
         "LREC 2022); the repository publishes no licence file, so check its terms before redistributing labels."
     )
 
@@ -533,7 +724,8 @@ def _meta(folder_name: str, index: dict[str, str]) -> dict[str, str]:
         "novel_code": index.get("Novel Code", ""),
         "gutenberg_url": index.get("Source", "") if index.get("Source", "").startswith("http") else "",
         "year": index.get("Year of First Publication", "").split(".")[0],
-        "public_domain_allow_list": "yes" if folder_name in PUBLIC_DOMAIN_NOVELS else "no",
+        "public_domain_allow_list": "yes" if folder_name in PUBLIC_DOMAIN_NOVELS else "no",  # informational
+        "licence_basis": LICENCE_CHECKED if folder_name in PUBLIC_DOMAIN_NOVELS else LICENCE_USER_DECLARED,
     }
     return {key: value for key, value in meta.items() if value}
 
