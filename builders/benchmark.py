@@ -25,6 +25,9 @@ class Benchmark:
     dedup_text: Callable[[Record], str]  # the text compared by exact and near-duplicate removal
     # config name -> membership test; the first non-empty config is the default one
     configs: dict[str, Callable[[Record], bool]]
+    # configs built by separate runs (PersonaEval's tracks), not views of one record set: a release keeps
+    # the latest release's records of each config its build made none of (release/carried_configs.py)
+    separately_built_configs: bool = False
     splits: dict[str, float] = field(default_factory=lambda: {"test": 1.0})
     # categorical fields whose distributions the card tabulates and charts
     stats_fields: tuple[str, ...] = ()

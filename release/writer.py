@@ -12,8 +12,13 @@ Each split's records are encoded into Arrow once, in release order, and every co
 rows from those tables (configs are views of one record set), so a record that three configs
 hold is converted once and compressed three times.
 
-Only configs with at least one record are released: an empty config gets no parquet file and no
-card entry, and the card's default config is the first released one in the benchmark's order.
+No release holds an empty file: a config or split with no record gets no parquet file and no card
+entry (the card's default config is the first released one in the benchmark's order), and the
+build report written into the manifest and the card gets a note naming what was left out, so the
+card says why a config the benchmark declares is missing.
+
+A benchmark whose configs are built by separate runs (PersonaEval's tracks) keeps the latest
+release's configs that this build made no record of (`release.carried_configs`).
 
 A new version's test split is checked for near duplicates of earlier versions' records
 (`release.leakage`); the result goes into the manifest and the card and never fails the release.
@@ -59,6 +64,7 @@ from release import changelog as changelog_module
 from release.arrow_schema import arrow_schema_from_json_schema, parse_json_schema, records_table
 from release.card import CardInputs, Chart, ConfigStats, render_card
 from release.card_merge import merge_card
+from release.carried_configs import carry_configs
 from release.charts import bar_chart
 from release.manifest import (
     MANIFEST_NAME,
@@ -103,6 +109,7 @@ class ReleaseResult:
     previous_version: str | None
     counts: dict[str, dict[str, int]]
     content_hash: str
+    left_out: tuple[str, ...] = ()  # the notes on configs and splits not released for having no record
 
 
 def write_release(
@@ -121,6 +128,10 @@ def write_release(
     `resources_root` holds `schemas/` and `cards/` (default: the repository root).
     """
     _check_request(benchmark, splits_by_config, version, bump)
+    carried = carry_configs(benchmark, splits_by_config, Path(releases_root) / benchmark.name, resources_root)
+    splits_by_config, build_report = carried.merged_into(splits_by_config), carried.noted_in(build_report)
+    notes = left_out_notes(benchmark, splits_by_config)
+    build_report = with_notes(build_report, notes)
     splits_by_config = released_configs(benchmark, splits_by_config)
     json_schema = load_json_schema(benchmark.name, resources_root)
     record_tree = parse_json_schema(json_schema)
@@ -139,7 +150,9 @@ def write_release(
             previous_dir = existing.get(previous) if previous else None
             if previous_dir is not None and read_manifest(previous_dir)["content_hash"] == new_hash:
                 return ReleaseResult(previous_dir, str(previous), True,
-                                     read_manifest(previous_dir).get("previous_version"), counts, new_hash)
+                                     read_manifest(previous_dir).get("previous_version"), counts, new_hash,
+                                     tuple(notes))
+            carried.check_still_latest(previous)
             new_version = _next_version(previous, existing, version, bump)
             leakage = check_leakage(benchmark, record_tree, str(new_version), _shard_files(staging, written),
                                     [(str(v), release_shards(existing[v])) for v in sorted(existing)])
@@ -159,7 +172,8 @@ def write_release(
             )
             (staging / MANIFEST_NAME).write_bytes(canonical_json(manifest))
             target = _publish(staging, benchmark_dir, new_version)
-    return ReleaseResult(target, str(new_version), False, manifest["previous_version"], counts, new_hash)
+    return ReleaseResult(target, str(new_version), False, manifest["previous_version"], counts, new_hash,
+                         tuple(notes))
 
 
 def _next_version(previous: Version | None, existing: dict[Version, Path], requested: str | None,
@@ -220,13 +234,41 @@ def _check_request(benchmark: Benchmark, splits_by_config: dict, version: str | 
 
 
 def released_configs(benchmark: Benchmark, splits_by_config: dict) -> dict[str, dict[str, list[dict]]]:
-    """The configs that get released, in the benchmark's order: those with a record in some split.
+    """The configs and splits that get released, in the benchmark's order: those with a record.
 
-    An empty config would be an empty parquet file and a card entry that loads nothing (a
-    Literary-only PersonaEval build has no Drama rows), so it is left out altogether.
+    An empty config or split would be a parquet file of no rows and a card entry that loads nothing
+    (a Literary-only PersonaEval build has no Drama rows, a LitCharToM build without held-out works
+    no `ood` rows, few groups can leave a split without any), so it is left out altogether.
     """
-    return {config: splits_by_config[config] for config in benchmark.configs
-            if config in splits_by_config and any(splits_by_config[config].values())}
+    released = {}
+    for config in benchmark.configs:
+        splits = {split: rows for split, rows in splits_by_config.get(config, {}).items() if rows}
+        if splits:
+            released[config] = splits
+    return released
+
+
+def left_out_notes(benchmark: Benchmark, splits_by_config: dict) -> list[str]:
+    """A note naming the configs given without any record, and one for each released config with empty splits."""
+    given = [config for config in benchmark.configs if config in splits_by_config]
+    # Worded so that no "config `x`" / "`x` config" reads as a claim that the config exists.
+    empty_configs = [config for config in given if not any(splits_by_config[config].values())]
+    notes = [f"config(s) without any record in this build, so not released (a release holds no empty file): "
+             f"{', '.join(f'`{config}`' for config in empty_configs)}"] if empty_configs else []
+    for config in given:
+        empty = [split for split, rows in splits_by_config[config].items() if not rows]
+        if empty and config not in empty_configs:
+            names = ", ".join(f"`{split}`" for split in empty)
+            notes.append(f"config `{config}`: split(s) {names} have no record in this build, so they are not "
+                         "released (a release holds no empty file)")
+    return notes
+
+
+def with_notes(build_report: dict, notes: list[str]) -> dict:
+    """The build report with `notes` added to its own (a copy: the caller's report is left as it is)."""
+    if not notes:
+        return build_report
+    return {**build_report, "notes": [*(build_report.get("notes") or []), *notes]}
 
 
 def _write_data(benchmark, splits_by_config, record_tree, arrow_schema, staging: Path) -> dict:

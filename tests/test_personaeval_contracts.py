@@ -1,9 +1,12 @@
 """Profile requests under each text contract (builders/llm/profiles.yaml), on a Drama build over Macbeth.
 
-Strict (the embedded model): the requests stay byte-identical to those sent before the natural
-contract existed, so existing response caches keep hitting. The hashes below were recorded then:
-every profile request (messages, reply schema, sampling parameters, sample index) hashed as the
-response cache keys it. Lady Macbeth's first reply is too short, so a re-ask (sample 1) is among them.
+Strict (the embedded model): the requests are pinned byte for byte, so that nothing changes the
+response-cache keys of existing caches by accident. Every profile request (messages, reply schema,
+sampling parameters, sample index) is hashed as the response cache keys it. Lady Macbeth's first
+reply is too short, so a re-ask (sample 1) is among them. Changed deliberately for issue 20: the
+reply schema's patterns no longer admit control characters (the grammar wrote raw line breaks into
+the JSON: most profiles failed as invalid JSON), and the balanced gold selection shows other turns
+in items, so the profiles see other lines (and one more character, Siward, is profiled).
 
 Natural (a capable model): structure only, lengths in the prompt and in each property's
 description, the capable limits, re-asks flagged, and normalisations recorded in provenance.
@@ -32,21 +35,22 @@ BROKEN_LINES = "Macbeth"  # his parts come with line breaks, curly quotes and da
 
 # request key (as builders.llm.cache.request_key computes it, seed 0) per (character, sample)
 STRICT_REQUESTS = {
-    "Banquo#0": "13ee6fc9c9706fc27c4aef9cf2c8afd6ee4e11126fd57feef2e790016979f3a5",
-    "Duncan#0": "be1118ffac972110d4a45707f0186a6ef36b43b2b7b1a20f23e156de899b9d88",
-    "Lady Macbeth#0": "c1ebef5ff937ed1ebf9920f85266400586aa0a2e79a39214268495cc1e4cd24f",
-    "Lady Macbeth#1": "341ee677fa7a0366c49d0ec71c817054a9d69575c687800e155567f52d565941",
-    "Lady Macduff#0": "79712431679e5ec86f12a6e0459652c3d3769fad3a0015a5297ff08009109fae",
-    "Lennox#0": "f1734394cad014f3c2d81b237b96e394bb6d782bad07dcc0c866dcffca63ae35",
-    "Macbeth#0": "f40c129371344e3295728ee0b41fd9671cec6cef57b129d4a1091b7365e5bef7",
-    "Macduff#0": "2f79f65ffc208e807a04406f28fe33918e5192135b1301f5247d7d310955ad6d",
-    "Malcolm#0": "5c4aeb49cb84f89c9edeeeffd9fe0779e58e96f33fffcc1dc9ca7605c29d3917",
-    "Ross#0": "866d1d35593bacbba9c22d68218c2c90d2d8ad82210b091e865375710d71e851",
+    "Banquo#0": "ed8a20dded017a4e45742aa1bcc15c681448b5ce56ff23a0389e8e885d8c9306",
+    "Duncan#0": "798884c9db5c1dc8802e63d6dd1c9b4a8d96d7daec2d6dfbcfe220529b0a0211",
+    "Lady Macbeth#0": "f24e2ef5d1c9f05334601cb572a02796e10817f8d65e50936c7e9196f0c797a9",
+    "Lady Macbeth#1": "62b229ad02b9bf52dd2e776844c402336b8bc22a2bedab7d9f86bfd3223b97f8",
+    "Lady Macduff#0": "10dc241dbf3e6b52b2d3526b6537544024adb9983582eb229addbc3375c1c970",
+    "Lennox#0": "914b47dd915b3b5d0dc9f1c2b5e612d1407da49b365fbd5835391a29d0af56bc",
+    "Macbeth#0": "6f332b62960fa45108a4f9b6d755c3d5e9ce025c1d845a7eb749af20d928fd37",
+    "Macduff#0": "f3f54c5011c6cfcadcd433a20e688b04ee9642b504c20a6e646bc0187dbf5667",
+    "Malcolm#0": "2114e4a67a37ef1630cbbbe8670ff9cb570cbbb1854dd30fd3d508c48bbd7e1e",
+    "Ross#0": "6e9d6cac927b05f1617f43f6fbe3972ac57c231be9810c2946c6f940d0ff6313",
+    "Siward#0": "fb480527f863f72cbe48c8c23c2ae359ff446ae4ecd88a61d0d2912aa326a342",
 }
 
 
 def character_of(request) -> str:
-    return re.search(r"^Character: (.+?)(?: \(also called|\.$)", request.messages[-1]["content"], re.M).group(1)
+    return re.search(r"^Character: (.+?)(?: \(also called|\.$)", request.messages[-1]["content"], re.MULTILINE).group(1)
 
 
 class CapturingLLM:
@@ -81,7 +85,7 @@ def macbeth_build(llm) -> list[dict]:
     return collected.kept
 
 
-def test_strict_profile_requests_are_byte_identical_to_before_the_natural_contract():
+def test_strict_profile_requests_are_pinned_byte_for_byte():
     llm = CapturingLLM("local:smollm2")
     macbeth_build(llm)
     keys = {f"{character_of(r)}#{r.sample}": request_key(
@@ -109,7 +113,7 @@ def test_natural_requests_ask_for_structure_with_stated_lengths_and_the_capable_
             in prompt
         assert request.max_tokens == limit("personaeval.profile_max_tokens") == 1500
     macbeth = next(r for r in llm.requests if character_of(r) == "Macbeth").messages[-1]["content"]
-    shown = re.findall(r'^- "(.*)"$', macbeth, re.M)
+    shown = re.findall(r'^- "(.*)"$', macbeth, re.MULTILINE)
     assert len(shown) == limit("personaeval.profile_lines") == 40  # the strict contract shows 8
     assert max(len(line.split()) for line in shown) > 30  # lines cut at 60 words, not the strict 30
 
@@ -147,3 +151,37 @@ def test_limits_that_overflow_the_model_context_are_refused_with_the_fix():
                                                 "personaeval": {**local.limits["personaeval"], "profile_lines": 40}})
     with pytest.raises(UserError, match="lower personaeval.profile_lines"):
         profiles.ProfileContract.of(greedy)
+
+
+# Characters a grammar could write into a profile part: all of ASCII and the Unicode a model writes.
+WRITABLE = [chr(code) for code in range(0x80)] + list("’“”—–…éü£\u00a0\u2028\u2029")
+
+
+def test_no_reply_the_strict_grammar_allows_is_invalid_json():
+    """llama.cpp writes a pattern's characters into the JSON string raw, unescaped. The strict
+    schema once let through raw line breaks (invalid JSON: 16 of 25 profiles of The Sign of the
+    Four and Hamlet failed as "Invalid control character"); now every character its patterns
+    allow is one a JSON string holds as it is."""
+    from builders.llm.structured import llamacpp_schema
+
+    schema = profiles.reply_schema("strict")
+    assert llamacpp_schema(schema) == schema  # fully anchored: the grammar gets the patterns as written
+    for part in profiles.PARTS:
+        pattern = re.compile(schema["properties"][part]["pattern"])
+        allowed = [c for c in WRITABLE if pattern.fullmatch("A" + c * 199)]
+        for character in allowed:
+            raw = f'{{"{part}": "A{character * 199}"}}'
+            assert json.loads(raw)[part] == "A" + character * 199, repr(character)
+        assert set(" .,;:'’-—éü?!0123456789") <= set(allowed) and "\n" not in allowed
+        assert not pattern.fullmatch("A" * 199) and pattern.fullmatch("A" * 200)
+        assert pattern.fullmatch("A" * 480) and not pattern.fullmatch("A" * 481)
+
+
+def test_a_strict_reply_at_its_shortest_is_a_whole_profile():
+    """Five parts at their shortest still make a profile of at least MIN_WORDS words."""
+    schema = profiles.reply_schema("strict")
+    shortest = int(re.search(r"\{(\d+),", schema["properties"]["arc"]["pattern"]).group(1)) + 1
+    word = "quiet "  # an English word of about average length, and its space
+    reply = {part: (word * shortest)[:shortest] for part in profiles.PARTS}
+    verdict = profiles.accept(reply, profiles.WorkEvidence(work=None, evaluation_turns=set()), last_attempt=False)
+    assert verdict.reason is None, verdict.reason

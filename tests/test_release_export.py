@@ -49,7 +49,9 @@ def in_release_order(name: str, records: list[dict]) -> list[dict]:
 
 
 def files_of(folder) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+    """Relative path -> bytes of every file under `folder` (PersonaEval's export has data/ and configs/)."""
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*"))
+            if path.is_file()}
 
 
 def test_export_from_the_release_equals_the_builders_export_of_the_records(built, tmp_path, capsys):
@@ -91,9 +93,9 @@ def test_personaeval_csvs_have_the_columns_the_original_harness_reads(release_of
     records, release = release_of("personaeval")
     counts = export_release(release, tmp_path)
     tracks = sorted({record["track"] for record in records})
-    assert sorted(counts) == [f"{track}.csv" for track in tracks]
-    rows = list(csv.DictReader(io.StringIO((tmp_path / f"{tracks[0]}.csv").read_text(encoding="utf-8"))))
-    assert tuple(rows[0]) == PUBLISHED_COLUMNS and len(rows) == counts[f"{tracks[0]}.csv"]
+    assert {f"data/{track}.csv" for track in tracks} <= set(counts) and "configs/default.yaml" in counts
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "data" / f"{tracks[0]}.csv").read_text(encoding="utf-8"))))
+    assert tuple(rows[0]) == PUBLISHED_COLUMNS and len(rows) == counts[f"data/{tracks[0]}.csv"]
     assert all(row["gt"] in {row[f"option{i}"] for i in range(1, 5)} for row in rows)
 
 

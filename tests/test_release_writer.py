@@ -137,19 +137,54 @@ def test_an_empty_config_is_not_written_and_the_first_non_empty_one_is_the_defau
         {"split": "test", "path": "data/hard/test-*.parquet"},
         {"split": "validation", "path": "data/hard/validation-*.parquet"}]}]
     assert [info["config_name"] for info in card.data.to_dict()["dataset_info"]] == ["hard"]
-    assert "| hard (default) | test | 21 |" in card.text and "easy" not in card.text
+    assert "| hard (default) | test | 21 |" in card.text
+    assert card.text.count("easy") == 1  # only in the note below: no table, snippet or entry for it
     assert 'load_dataset("./releases/quiz/v1.0.0", "hard")' in card.text
     level_table = card.text.split("#### `level`")[1].split("####")[0]
     assert "| 2 | 11 | 2 | 50.0% |" in level_table and "| 1 |" not in level_table  # the hard config's rows
     loaded = datasets.load_dataset(str(result.path), "hard", cache_dir=str(tmp_path / "cache"))
     assert loaded["validation"].num_rows == 5
+    # the card and the manifest say why the declared config is missing
+    note = ("config(s) without any record in this build, so not released (a release holds no empty file): "
+            "`easy`")
+    assert result.left_out == (note,)
+    assert manifest["build_report"]["notes"] == [note] and note in card.text
+    assert "notes" not in BUILD_REPORT  # the caller's report is left as it was
 
 
-def test_an_empty_split_of_a_non_empty_config_is_still_written(resources_root, releases_root):
+def test_an_empty_split_of_a_non_empty_config_is_left_out_with_a_note(resources_root, releases_root, tmp_path):
     only_test = [r for r in records() if int(r["id"][1:]) % 5 != 0]
     result = release(resources_root, releases_root, only_test)
-    assert result.counts == {"all": {"test": 32, "validation": 0}, "hard": {"test": 21, "validation": 0}}
-    assert (result.path / "data/hard/validation-00000-of-00001.parquet").is_file()
+    assert result.counts == {"all": {"test": 32}, "hard": {"test": 21}}
+    files = sorted(p.relative_to(result.path).as_posix() for p in (result.path / "data").rglob("*") if p.is_file())
+    assert files == ["data/all/test-00000-of-00001.parquet", "data/hard/test-00000-of-00001.parquet"]
+    assert all(pq.read_metadata(result.path / f).num_rows for f in files)  # no file of no rows
+    manifest = json.loads((result.path / "manifest.json").read_text())
+    assert manifest["counts"] == result.counts
+    assert [n for n in manifest["build_report"]["notes"] if "`validation`" in n] == [
+        "config `all`: split(s) `validation` have no record in this build, so they are not released (a release "
+        "holds no empty file)",
+        "config `hard`: split(s) `validation` have no record in this build, so they are not released (a release "
+        "holds no empty file)"]
+    card = DatasetCard.load(result.path / "README.md")
+    assert [f["split"] for c in card.data.to_dict()["configs"] for f in c["data_files"]] == ["test", "test"]
+    loaded = datasets.load_dataset(str(result.path), "hard", cache_dir=str(tmp_path / "cache"))
+    assert list(loaded) == ["test"]
+
+
+def test_a_build_reports_own_notes_come_first_and_a_full_release_adds_none(resources_root, releases_root):
+    benchmark = quiz_benchmark()
+    report = {**BUILD_REPORT, "notes": ["the builder's own note"]}
+    full = write_release(benchmark, quiz_splits(benchmark, records()), report, releases_root,
+                         resources_root=resources_root)
+    assert json.loads((full.path / "manifest.json").read_text())["build_report"]["notes"] == ["the builder's own note"]
+    assert full.left_out == ()
+    splits = quiz_splits(benchmark, records())
+    splits["hard"]["validation"] = []
+    partial = write_release(benchmark, splits, report, releases_root, resources_root=resources_root)
+    notes = json.loads((partial.path / "manifest.json").read_text())["build_report"]["notes"]
+    assert notes[0] == "the builder's own note" and notes[1].startswith("config `hard`: split(s) `validation`")
+    assert report["notes"] == ["the builder's own note"]
 
 
 def test_a_config_that_became_empty_shows_its_rows_as_removed_in_the_changelog(resources_root, releases_root):

@@ -2,10 +2,12 @@
 
 generate(ctx):
 1. loads every work of the requested tracks and extracts their instances (pure, counted once in
-   the first batch): adjacent pairs -> structural rules -> leakage filters -> per-scene selection;
+   the first batch): adjacent pairs -> structural rules -> leakage filters -> per-scene selection ->
+   gold balance (no character holds more than --max-gold-share of a work's items; golds take turns);
 2. walks the instances in a fixed order (tracks interleaved; per track, the first works that cover
    1.25 x --n, and at least one work per ITEMS_PER_WORK items wanted, interleaved round-robin, then
-   the rest; every scene's first pick before any second) and assembles items concurrently
+   the rest; within a work, golds in turn, each gold's first picks of a scene before its second)
+   and assembles items concurrently
    (`ordered_map`): the gold's profile, then distractors down the ranked list until three have
    profiles;
 3. in that fixed order, length-matches the profiles and renders the record, the gold first and the
@@ -26,26 +28,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from builders.benchmark import Benchmark
-from builders.cli import name_list, temperature
+from builders.cli import name_list, positive_float, temperature
 from builders.personaeval import distractors as distractor_step
 from builders.personaeval import figures as figure_step
 from builders.personaeval import gender as gender_step
 from builders.personaeval.answer_key import ANSWER_KEY
 from builders.personaeval.instances import (
+    MAX_GOLD_SHARE,
     MAX_NARRATION_GAP,
     MIN_LINES,
     MIN_WORDS,
     Instance,
+    balance_golds,
     candidate_pairs,
     eligible_speakers,
+    main_characters,
     select_per_section,
 )
 from builders.personaeval.leakage import context_line, leak_reason
 from builders.personaeval.profiles import (
+    MAIN_EXTRA_SAMPLES,
     ProfileOutcome,
     ProfileWriter,
     WorkEvidence,
     match_lengths,
+    missing_main_note,
 )
 from builders.personaeval.records import CHECKS, OPTIONS, Option, make_record
 from builders.personaeval.shortcuts import mc_items
@@ -78,6 +85,8 @@ BENCHMARK = Benchmark(
     group=work_group,
     dedup_text=dedup_text,
     configs={track.config: (lambda r, name=track.config: r["track"] == name) for track in TRACKS.values()},
+    # tracks are built one run at a time into one --out: a Literary build adds to the Drama release
+    separately_built_configs=True,
     splits={"test": 1.0},
     stats_fields=("track", "work", "gender_shortcut"),  # the gold position has its own table (answer_field)
     answer_field="gold_index",
@@ -98,6 +107,13 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def gold_share(text: str) -> float:
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be a share from above 0 to 1, got {text}")
+    return value
+
+
 def add_arguments(parser) -> None:
     group = parser.add_argument_group("PersonaEval")
     group.add_argument("--track", default="drama",
@@ -108,7 +124,8 @@ def add_arguments(parser) -> None:
     group.add_argument("--pdnc-dir", type=Path, default=None,
                        help="a local PDNC checkout or its data/ folder (needed by --track literary)")
     group.add_argument("--novels", type=name_list, default=None,
-                       help="comma-separated PDNC folder names (default: all public-domain ones)")
+                       help="comma-separated PDNC folder names (default: every novel folder in --pdnc-dir); any "
+                            "PDNC-format novel is read, under the licence you declare with --license")
     group.add_argument("--script", type=Path, default=None, help="a `NAME: line` text file (needed by --track script)")
     group.add_argument("--context-turns", type=non_negative_int, default=0,
                        help="earlier turns of the same exchange shown before Character1's line (default 0)")
@@ -118,10 +135,14 @@ def add_arguments(parser) -> None:
     group.add_argument("--min-lines", type=non_negative_int, default=MIN_LINES,
                        help="lines a character needs in the work to be a gold or distractor (default 5)")
     group.add_argument("--max-characters", type=non_negative_int, default=10,
-                       help="profile at most this many characters per work, those with the most lines "
-                            "(0 = no limit; default 10)")
+                       help="profile at most this many characters per work, those with the most lines, "
+                            "and every main (PDNC major) character (0 = no limit; default 10)")
     group.add_argument("--profile-attempts", type=non_negative_int, default=3,
-                       help="samples per profile before the character is given up (default 3)")
+                       help="samples per profile before the character is given up (default 3; a main "
+                            f"character gets {MAIN_EXTRA_SAMPLES} more)")
+    group.add_argument("--max-gold-share", type=gold_share, default=MAX_GOLD_SHARE,
+                       help="no character is the hidden speaker of more than this share of a work's items "
+                            f"(default {MAX_GOLD_SHARE}; 1 = no cap; a work with fewer speakers shares evenly)")
     group.add_argument("--temperature", type=temperature, default=0.7, help="profile sampling temperature (0-2)")
 
 
@@ -174,16 +195,19 @@ def plan_work(track: Track, work: Work, args, seed: int) -> WorkPlan:
     selected, selection_drops = select_per_section(clean, per_section=args.per_scene, seed=seed)
     for reason, k in sorted(selection_drops.items()):
         counts[f"{prefix}pairs dropped: {reason}"] = k
+    selected, capped = balance_golds(selected, max_share=getattr(args, "max_gold_share", MAX_GOLD_SHARE))
+    if capped:
+        counts[prefix + "pairs dropped: gold share cap"] = capped
     counts[prefix + "instances selected"] = len(selected)
     evaluation_turns = {turn.id for instance in selected for turn in instance.shown_turns}
     return WorkPlan(track=track, work=work, eligible=eligible, instances=selected,
-                    evidence=WorkEvidence.of(work, evaluation_turns),
+                    evidence=WorkEvidence.of(work, evaluation_turns, main=main_characters(work, eligible)),
                     similarity=distractor_step.SpeechSimilarity(work, eligible, evaluation_turns),
                     genders=gender_step.character_genders(work), counts=counts, rejects=rejects)
 
 
 EXTRACTION_STAGES = ("adjacent turn pairs", "pairs dropped: ", "pairs dropped (leak): ", "pairs dropped: per-scene cap",
-                     "pairs dropped: turn already used", "instances selected")
+                     "pairs dropped: turn already used", "pairs dropped: gold share cap", "instances selected")
 
 
 def _stage_rank(stage: str) -> int:
@@ -297,6 +321,7 @@ class ItemBuilder:
         self._args, self._seed, self._profile_request = args, seed, profile_request
         self._counted_profiles: set[tuple[str, str]] = set()
         self._unshown: dict[tuple[str, str], str] = {}  # (work, character) -> track, for written profiles not shown yet
+        self.missing_main: list[str] = []  # a note per main character whose profile failed, in job order
 
     def batch(self, item: Assembled) -> Batch:
         plan, prefix = item.plan, f"{item.plan.track.config}: "
@@ -343,6 +368,10 @@ class ItemBuilder:
                 rejects.append({"stage": "personaeval.profiles",
                                 "reason": f"no profile: {outcome.failure}" + (f" ({refused})" if refused else ""),
                                 "record": {"work": key[0], "character": key[1]}})
+            if outcome.main and not outcome.profile:
+                counts[prefix + "main characters without a profile"] = (
+                    counts.get(prefix + "main characters without a profile", 0) + 1)
+                self.missing_main.append(missing_main_note(item.plan.track.config, item.plan.work, outcome))
         return rejects
 
     def unshown_profiles(self) -> tuple[dict[str, int], list[dict]]:
@@ -420,3 +449,4 @@ async def generate(ctx) -> AsyncIterator[Batch]:
             ctx.report.count(stage, k)
         for reject in rejects:
             ctx.report.reject(reject["stage"], reject["reason"], reject["record"])
+        ctx.report.notes.extend(builder.missing_main)  # printed at the end and kept in the manifest

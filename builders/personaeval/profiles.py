@@ -15,6 +15,10 @@
   normalised, never re-asked, and listed in `Profile.normalised` (provenance): line breaks joined,
   a profile over MAX_WORDS cut at a sentence end, and, when only the overlap is left after the
   last attempt, the overlapping words masked with "[…]".
+- A main character (instances.main_characters) gets MAIN_EXTRA_SAMPLES more samples (re-asks)
+  before its profile is given up: a character a reader would miss must not vanish from the items
+  because a few replies failed. One that still has none is named in the build report's notes, with
+  why (`missing_main_note`).
 - Profiles are asked once per character (shared asyncio tasks) and come back from the response
   cache on a rebuild.
 - `match_lengths` cuts the profiles of one item so that the longest is at most 1.25 times the
@@ -60,6 +64,7 @@ PART_WORDS = 45
 NGRAM = 8
 MIN_LINES = 3  # a profile needs at least this many lines outside the items
 MASK = "[…]"
+MAIN_EXTRA_SAMPLES = 3  # more samples for a main character's profile than --profile-attempts gives others
 
 # The longest profile prompt, for the context check: the template, a header (title, names,
 # gender, role), every shown line at its word limit and every place heading. Generous averages.
@@ -147,6 +152,23 @@ class ProfileOutcome:
     profile: Profile | None
     rejected: tuple[str, ...] = ()  # one reason per rejected sample
     failure: str | None = None  # why there is no profile
+    main: bool = False  # a main character of its work (asked with MAIN_EXTRA_SAMPLES more samples)
+
+
+def refusal_summary(rejected: tuple[str, ...]) -> str:
+    """Each refused sample's kind of reason, counted: "request failed ×4, shorter than 150 words ×2"."""
+    kinds: dict[str, int] = {}
+    for reason in rejected:
+        kind = re.sub(r" \(.*\)$", "", reason.split(":", 1)[0])
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return ", ".join(f"{kind} ×{count}" for kind, count in kinds.items())
+
+
+def missing_main_note(track: str, work: Work, outcome: ProfileOutcome) -> str:
+    """The build report's note for a main character left without a profile: who, where and why."""
+    samples = f" after {len(outcome.rejected)} samples ({refusal_summary(outcome.rejected)})" if outcome.rejected else ""
+    return (f"{track}: main character {work.characters[outcome.char_id].name} of {work.title} has no profile, so "
+            f"no item shows them: {outcome.failure}{samples}; rejects.jsonl gives each reason")
 
 
 @dataclass
@@ -156,14 +178,15 @@ class WorkEvidence:
     work: Work
     evaluation_turns: set[str]  # turn ids shown in any item of the work
     ngrams: set[tuple[str, ...]] = field(default_factory=set)
+    main: frozenset[str] = frozenset()  # the work's main characters (instances.main_characters)
 
     @classmethod
-    def of(cls, work: Work, evaluation_turns: set[str]) -> WorkEvidence:
+    def of(cls, work: Work, evaluation_turns: set[str], main: frozenset[str] = frozenset()) -> WorkEvidence:
         grams: set[tuple[str, ...]] = set()
         for turn in work.turns:
             if turn.id in evaluation_turns:
                 grams.update(ngrams(tokens(turn.repaired_text or turn.text)))
-        return cls(work, set(evaluation_turns), grams)
+        return cls(work, set(evaluation_turns), grams, frozenset(main))
 
 
 def tokens(text: str) -> list[str]:
@@ -309,12 +332,14 @@ class ProfileWriter:
 
     async def _write(self, evidence: WorkEvidence, char_id: str) -> ProfileOutcome:
         contract = self.contract
+        main = char_id in evidence.main
         lines = profile_lines(evidence, char_id, max_lines=contract.max_lines, line_words=contract.line_words)
         if len(lines) < MIN_LINES:
-            return ProfileOutcome(char_id, None, failure="too few lines outside the items")
+            return ProfileOutcome(char_id, None, failure="too few lines outside the items", main=main)
         prompt = render_prompt(evidence, char_id, lines, contract)
         rejected = []
-        for sample in range(self._attempts):
+        attempts = self._attempts + (MAIN_EXTRA_SAMPLES if main else 0)
+        for sample in range(attempts):
             # sample k > 0 is asked only because sample k-1 was refused: a re-ask, counted as one
             request = ChatRequest(messages=[{"role": "user", "content": prompt}], schema=contract.schema(),
                                   temperature=self.temperature, max_tokens=contract.max_tokens, sample=sample,
@@ -324,10 +349,10 @@ class ProfileWriter:
             except RequestFailed as error:
                 rejected.append(f"request failed: {error}")
                 continue
-            verdict = accept(reply.data, evidence, last_attempt=sample == self._attempts - 1)
+            verdict = accept(reply.data, evidence, last_attempt=sample == attempts - 1)
             if verdict.text is None:
                 rejected.append(verdict.reason)
                 continue
             profile = Profile(char_id, verdict.text, sample, verdict.masked, dict(reply.provenance), verdict.normalised)
-            return ProfileOutcome(char_id, profile, tuple(rejected))
-        return ProfileOutcome(char_id, None, tuple(rejected), failure="no acceptable profile")
+            return ProfileOutcome(char_id, profile, tuple(rejected), main=main)
+        return ProfileOutcome(char_id, None, tuple(rejected), failure="no acceptable profile", main=main)
