@@ -76,7 +76,8 @@ def _export(args) -> int:
     out = Path(args.out)
     counts = export_release(_release_folder(args.release, Path(args.releases_root)), out, fmt=args.format)
     for name, entries in counts.items():
-        print(f"{out / name}: {entries}")
+        written = (out / name).exists()
+        print(f"{out / name}: {entries}" if written else f"{out / name}: not written (no record of it in this release)")
     return 0
 
 

@@ -169,16 +169,50 @@ def test_one_request_asks_for_the_whole_set_and_objects_are_normalised_with_a_re
 def test_a_set_too_thin_is_asked_again_as_a_re_ask():
     work = make_play([[("LEAR", "Kent, speak."), ("KENT", "My liege.")]])
     thin = {"belief": [{"relation": "Believes", "object": "the storm will pass"}],
-            "desire": [{"relation": "Desires", "object": " ".join(["very"] * 16)}],  # beyond the 15 words allowed
+            "desire": [{"relation": "Desires", "object": " ".join(["very"] * 13)}],  # beyond the 12 words allowed
             "emotion": [{"relation": "Feels", "object": "1"}], "intention": [{"relation": "Intends", "object": "x y"}]}
-    full = {**thin, "desire": [{"relation": "Desires", "object": "peace"}], "emotion": [{"relation": "Feels",
-                                                                                          "object": "grief"}]}
+    full = {**thin, "desire": [{"relation": "Desires", "object": "peace in his old age"}],
+            "emotion": [{"relation": "Feels", "object": "grief for his lost kingdom"}],
+            "intention": [{"relation": "Intends", "object": "to rest at Gloucester's house"}]}
     llm = ScriptedLLM(lambda request: full if request.sample else thin, profile=SCRIPTED_NATURAL)
     outcome = asyncio.run(generate_triples(llm, _cast_step(work), [], FutureLeakCheck(work.text), contract=NATURAL))
     assert [(c.sample, c.reask) for c in llm.calls] == [(0, False), (1, True)] and len(outcome.triples) == 4
-    assert any("has 16 words (allowed 1-15)" in p for p in outcome.problems)
+    assert any("has 13 words (allowed 3-12)" in p for p in outcome.problems)
+    assert any("the Intends object has 2 words (allowed 3-12)" in p for p in outcome.problems)
     assert normalise_object("Believes that, at last, Kent is true.") == (
         "at last, Kent is true", ["relation words at the start dropped", "final full stop dropped"])
+
+
+def test_about_qualifies_the_relation_and_a_capable_models_objects_keep_to_three_to_twelve_words():
+    work = make_play([[("LEAR", "Kent, speak of the storm."), ("KENT", "My liege.")]])
+    reply = {"belief": [{"relation": "BelievesAbout", "about": "the storm", "object": "it will break his pride"},
+                        {"relation": "BelievesAboutKent", "about": "loyalty", "object": "Kent is loyal to him"}],
+             "desire": [{"relation": "DesiresTo", "about": "to hear", "object": "hear Kent speak his mind"},
+                        {"relation": "DesiresTo", "about": "know", "object": "the truth about his daughters"}],
+             "emotion": [{"relation": "Feels", "about": "rage", "object": "anger at the loss"},
+                         {"relation": "FeelsAbout", "about": "the old king's great lost land", "object":
+                          "sorrow for the land he gave away"}],
+             "intention": [{"relation": "IntendsTo", "about": "", "object": "ride out at dawn"},
+                           {"relation": "Intends", "about": "", "object": "rest"}]}
+    llm = ScriptedLLM(lambda request: reply, profile=SCRIPTED_NATURAL)
+    outcome = asyncio.run(generate_triples(llm, _cast_step(work), [], FutureLeakCheck(work.text),
+                                           Wording(enabled=False), contract=NATURAL))
+    assert [(t.relation, t.qualifier, t.object) for t in outcome.triples] == [
+        ("BelievesAboutStorm", "Storm", "it will break his pride"),
+        ("BelievesAboutKent", "Kent", "Kent is loyal to him"),  # already qualified by a name: `about` ignored
+        ("DesiresToHear", "Hear", "Kent speak his mind"),  # `about` repeated at the object's start dropped
+        ("Feels", "", "anger at the loss"),  # Feels takes no `about`
+        ("FeelsAbout", "", "sorrow for the land he gave away"),
+        ("IntendsTo", "", "ride out at dawn")]
+    assert any("DesiresToKnow" in p and "a desire only to know" in p for p in outcome.problems)
+    assert any("the Intends object has 1 words (allowed 3-12)" in p for p in outcome.problems)
+    assert dict(outcome.normalised) == {"'about' of 5 words left off": 1}
+    schema = llm.calls[0].schema["properties"]
+    assert "DesiresToKnow" not in schema["desire"]["items"]["properties"]["relation"]["enum"]
+    assert schema["desire"]["items"]["required"] == ["relation", "about", "object"]
+    assert "(3 to 12)" in schema["belief"]["items"]["properties"]["object"]["description"]
+    prompt = llm.calls[0].messages[0]["content"]
+    assert "about 6 in all" in prompt and "(3 to 12)" in prompt and "never only to know something" in prompt
 
 
 # -- the blind check and the verifier ----------------------------------------------------------------

@@ -29,10 +29,19 @@ from tests.test_litchartom_fakes import ScriptedLLM, litchartom_responder
 # with that design (not with the contract), and this small build's scripted golds form no block. The
 # embedded model runs no blind check unless forced (--auto-check auto skips it: its profile says it
 # cannot judge); the strict blind-check schema is tested in tests/test_litchartom_autocheck.py.
+# Re-pinned on purpose (issue 20), scene requests unchanged:
+# - litchartom.triples: the strict asks are planned by the program (builders/litchartom/triple_step.py:
+#   each dimension's general state with BelievesThat / DesiresTo / Feels / IntendsTo offered first,
+#   DesiresToKnow never, plus BelievesAbout<Name> and FeelsTowards<Name> asks) and the reply gives its
+#   object before its relation, so every triple request changed; embedded-model caches of earlier
+#   builds miss for triples.
+# - litchartom.question: a timestep's character must speak in its plot (builders/litchartom/timesteps.py),
+#   which changes this build's timelines; with the old target rule the question requests hash to the old
+#   pin (85fddccd...), i.e. the question requests themselves did not change.
 STRICT_REQUESTS = {
     "scenes.plot": "38fec0764aec31a9f4140e915ce926251638d8a58ecc69f181e0a6ec78c50cbc",
-    "litchartom.triples": "b0c0ea962649da0d715280e4dc3ac2eaeeefb435040e43ef0ab8920abbf63a02",
-    "litchartom.question": "85fddccd64a93b3fd0cac0b60b163227879a10580bc73d7170dbb2048f1c8e91",
+    "litchartom.triples": "4acc1603c3b06271d4be48956a8d0bdbb8f33132972ef720b62c7075fea28437",
+    "litchartom.question": "66a30f611b55ba44c9074e1fde30149e9ae3ee9c71b22787f005368e27983ee5",
 }
 
 

@@ -15,7 +15,7 @@ from builders.litchartom.triples import (
     parse_triple,
 )
 from builders.litchartom.vocab import BASE_RELATIONS, split_relation
-from builders.scenes.plots import Plot
+from builders.scenes.plots import KeyCharacter, Plot
 from tests.test_litchartom_fakes import make_play
 
 
@@ -136,6 +136,7 @@ def test_the_object_pattern_admits_three_to_twelve_plain_words(obj, ok):
     step = _cast_step(make_play([[("LEAR", "Kent, speak."), ("KENT", "My liege.")]]))
     schema = triple_schema(relation_choices(step, DIMENSIONS["emotion"]), Contract.of(SCRIPTED_LITCHARTOM))
     assert llamacpp_schema(schema) == schema  # already anchored: the grammar enforces exactly this pattern
+    assert list(schema["properties"]) == ["object", "relation"]  # written object first: no relation name to echo
     try:
         validate({"relation": "Feels", "object": obj}, schema)
         assert ok
@@ -143,7 +144,7 @@ def test_the_object_pattern_admits_three_to_twelve_plain_words(obj, ok):
         assert not ok
 
 
-def test_one_request_per_dimension_and_only_a_failing_dimension_is_re_asked():
+def test_one_request_per_ask_and_only_a_failing_ask_is_re_asked():
     import asyncio
 
     from builders.litchartom.triple_step import generate_triples
@@ -155,14 +156,16 @@ def test_one_request_per_dimension_and_only_a_failing_dimension_is_re_asked():
         first = request.schema["properties"]["relation"]["enum"][0]
         if first == "Feels" and request.sample == 0:
             return {"relation": "Feels", "object": "1"}  # fails make_triple (no letters): re-asked
-        return {"relation": first, "object": f"something about {first.lower()} here"}
+        return {"relation": first, "object": "something plain and clear here"}
 
     llm = ScriptedLLM(respond)
     outcome = asyncio.run(generate_triples(llm, _cast_step(work), [], FutureLeakCheck(work.text), attempts=2))
-    assert [t.relation for t in outcome.triples] == ["Believes", "Desires", "Feels", "Intends"]
+    assert [t.relation for t in outcome.triples] == ["BelievesThat", "BelievesAboutKent", "DesiresTo", "Feels",
+                                                     "FeelsTowardsKent", "IntendsTo"]
     assert [(r.schema["properties"]["relation"]["enum"][0], r.sample) for r in llm.calls] == [
-        ("Believes", 0), ("Desires", 0), ("Feels", 0), ("Feels", 1), ("Intends", 0)]
-    assert outcome.attempts == 5 and any("emotion (sample 0)" in p for p in outcome.problems)
+        ("BelievesThat", 0), ("BelievesAboutKent", 0), ("DesiresTo", 0), ("Feels", 0), ("Feels", 1),
+        ("FeelsTowardsKent", 0), ("IntendsTo", 0)]
+    assert outcome.attempts == 7 and any("emotion (sample 0)" in p for p in outcome.problems)
 
 
 def test_a_timestep_with_fewer_than_three_valid_dimensions_fails_with_reasons():
@@ -175,10 +178,73 @@ def test_a_timestep_with_fewer_than_three_valid_dimensions_fails_with_reasons():
 
     def respond(request):
         first = request.schema["properties"]["relation"]["enum"][0]
-        leaky = first in ("Believes", "Desires")  # Dover first appears in the next plot: a leak
+        leaky = first.startswith(("Believes", "Desires"))  # Dover first appears in the next plot: a leak
         return {"relation": first, "object": "ride to Dover tonight" if leaky else "grief for his kingdom"}
 
     outcome = asyncio.run(generate_triples(ScriptedLLM(respond), _cast_step(work), [], FutureLeakCheck(work.text)))
     assert outcome.triples == []
-    assert outcome.problems[-1] == "triple set too thin: 2 valid, 2 dimensions"
-    assert sum("future leakage: Dover" in p for p in outcome.problems) == 4  # two dimensions x two attempts
+    assert outcome.problems[-1] == "triple set too thin: 3 valid, 2 dimensions"
+    assert sum("future leakage: Dover" in p for p in outcome.problems) == 6  # three asks x two attempts
+
+
+# -- richer triples: varied relations, objects of 3-12 words, desires that are not "to know" ---------
+
+
+def _lone_step(work) -> Timestep:
+    """The cast step without any other resolved key character."""
+    from dataclasses import replace
+
+    step = _cast_step(work)
+    return replace(step, plot=replace(step.plot, key_characters=step.plot.key_characters[:1]))
+
+
+def test_the_strict_asks_vary_the_relation_by_the_plots_other_characters():
+    from builders.litchartom.triple_step import strict_asks
+
+    work = make_play([[("LEAR", "Kent, speak."), ("KENT", "My liege."), ("GONERIL", "Father."),
+                       ("GONERIL", "Sir, I love you."), ("KENT", "Hear me.")]])
+    step = _cast_step(work)
+    step = Timestep(work=work, character_id="lear", held_out=False, earlier=(), plot=Plot(
+        **{**step.plot.__dict__, "key_characters": (*step.plot.key_characters, KeyCharacter("goneril", "Goneril",
+                                                                                            "speaker"))}))
+    asks = strict_asks(step)
+    assert [(a.label, a.relations[0]) for a in asks] == [
+        ("belief", "BelievesThat"), ("belief about Kent", "BelievesAboutKent"), ("desire", "DesiresTo"),
+        ("emotion", "Feels"), ("emotion about Goneril", "FeelsTowardsGoneril"), ("intention", "IntendsTo")]
+    assert asks[1].ask == "What does Lear believe about Kent?" and asks[1].relations == ["BelievesAboutKent"]
+    assert all("DesiresToKnow" not in a.relations for a in asks)
+    lone = strict_asks(_lone_step(work))  # no other key character: the four general asks only
+    assert [a.relations[0] for a in lone] == ["BelievesThat", "DesiresTo", "Feels", "IntendsTo"]
+
+
+@pytest.mark.parametrize("relation, obj, problem", [
+    ("Believes", "Believes that King Lear", "has 2 words (allowed 3-12)"),  # 3 words asked, 2 once the echo goes
+    ("Desires", "to, Desires To Know", "repeats the relation name 'Desires'"),
+    ("Feels", "Feelsabout, King Lear, his daughters", "repeats the relation name 'Feelsabout'"),
+    ("Feels", "feelsabouttheme of the story", "repeats the relation name 'feelsabouttheme'"),
+    ("Desires", "to know the truth of it", "a desire only to know"),
+    ("DesiresTo", "find out what Kent means", "a desire only to know"),
+    ("BelievesAboutKent", "Lear believes about Kent", "only restates the question"),
+    ("Intends", "Lear's plans for himself", "only restates the question"),
+    ("Feels", "Kent, the Kent", "only names characters"),
+])
+def test_objects_short_once_normalised_echoing_a_relation_or_the_ask_or_only_to_know_are_refused(relation, obj,
+                                                                                                 problem):
+    from builders.litchartom.triple_step import validate_pairs
+
+    work = make_play([[("LEAR", "Kent, speak."), ("KENT", "My liege.")]])
+    triples, problems = validate_pairs([{"relation": relation, "object": obj}], _cast_step(work),
+                                       FutureLeakCheck(work.text), object_words=(3, 12))
+    assert triples == [] and len(problems) == 1 and problem in problems[0]
+
+
+def test_a_desire_to_keep_something_and_prose_about_feelings_are_kept():
+    from builders.litchartom.triple_step import validate_pairs
+
+    work = make_play([[("LEAR", "Kent, speak."), ("KENT", "My liege.")]])
+    pairs = [{"relation": "DesiresTo", "object": "keep the crown and his knights"},
+             {"relation": "Believes", "object": "Kent feels about him as a son would"},
+             {"relation": "DesiresToKnow", "object": "whether Kent is still loyal"}]
+    triples, problems = validate_pairs(pairs, _cast_step(work), FutureLeakCheck(work.text), object_words=(3, 12))
+    assert [t.relation for t in triples] == ["DesiresTo", "Believes"]
+    assert len(problems) == 1 and "a desire only to know" in problems[0]

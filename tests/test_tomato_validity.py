@@ -286,8 +286,8 @@ def test_a_judge_unfit_to_judge_releases_false_belief_as_not_judged(server, tmp_
     assert "no `false_belief` config" in card and "is not fit to judge" in card
     assert "`false_belief` (`false_belief` = true" not in card and "the false-belief subset" not in card
     assert "false beliefs not judged" in " ".join(build_report(tmp_path / "out")["notes"])
-    # the original's format: false, and never in tomato_fb.json
-    export_release(release, tmp_path / "export")
-    assert json.loads((tmp_path / "export" / "tomato_fb.json").read_text()) == []
+    # the original's format: false, and never in tomato_fb.json (which, empty, is not written)
+    counts = export_release(release, tmp_path / "export")
+    assert counts["tomato_fb.json"] == 0 and not (tmp_path / "export" / "tomato_fb.json").exists()
     exported = json.loads((tmp_path / "export" / "tomato_second.json").read_text())
     assert len(exported) == len(second) and all(row["false_belief"] is False for row in exported)

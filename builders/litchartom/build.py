@@ -2,7 +2,8 @@
 
     works (builders.sources via builders.scenes.load_works), split by work into ID and OOD
     -> scene layer per work (builders.scenes.extract_work): anchored plots with casts and conversations
-    -> timesteps: (character, plot) for characters key in >= --min-plots plots
+    -> timesteps: (character, plot) where the character is a key character who speaks in the plot, for
+       characters who do so in >= --min-plots plots (timesteps.py)
     -> the works in turn, one plot each (so a small build already spans every work, ID and OOD), and
        per work plot by plot; at each plot, for every character present (concurrently): triples
        (its previous triples as context, update ops computed), then one gold question per dimension
@@ -30,6 +31,7 @@ reached before the build had --n records).
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,7 +177,7 @@ class Source:
 def resolve_sources(args):
     plays, novels, gutenberg = _names(args.plays), _names(args.novels), _names(args.gutenberg_ids)
     held_out = _names(args.ood_works)
-    if not (plays or novels or gutenberg):
+    if not (plays or novels or gutenberg or args.pdnc_dir):  # --pdnc-dir alone: every novel in it
         plays = list(DEFAULT_PLAYS)
         held_out = held_out or list(DEFAULT_OOD)
     works = load_works(plays=plays, pdnc_dir=args.pdnc_dir, novels=novels, gutenberg_ids=gutenberg,
@@ -183,9 +185,32 @@ def resolve_sources(args):
     return split_corpus(works, held_out)
 
 
+def split_notices(corpus) -> list[str]:
+    """What the chosen works cannot give, said before anything is asked: a build without a held-out
+    work has no out-of-distribution (`ood`) split, one with only held-out works no `current`."""
+    names = ", ".join(work.title for work in corpus.works)
+    if not corpus.held_out:
+        return [f"no out-of-distribution (OOD) split: no work is held out ({names}; --ood-works names none), so "
+                "the release has no `ood` config and its test set is `current`, in-distribution works; to get one, "
+                "add a work and hold it out, e.g. --plays king-lear,macbeth --ood-works macbeth"]
+    if not corpus.in_distribution:
+        return [f"no in-distribution split: every work is held out ({names}), so the release has only the `ood` "
+                "config (no `current` or `with_prev`); leave a work out of --ood-works to get them"]
+    return []
+
+
+def _notice(args, message: str) -> None:
+    """One line on stderr now (the build report's notes keep it for the card and the summary)."""
+    if not getattr(args, "quiet", False):
+        print(f"note: {message}", file=sys.stderr, flush=True)
+
+
 async def generate(ctx) -> AsyncIterator[Batch]:
     args = ctx.args
     corpus = resolve_sources(args)
+    for notice in split_notices(corpus):  # before the scene layer's first request
+        _notice(args, notice)
+        ctx.report.notes.append(notice)
     ctx.report.sources.update(pdnc.corpus_stats(corpus.works))
     max_chars = args.chunk_chars or default_chunk_chars(ctx.llm.profile)
     checker = ctx.judge if judges_wanted(args.auto_check, [ctx.judge], ctx.report.notes,
@@ -220,8 +245,9 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     if rejects:
         yield Batch([], counts=counts, rejects=rejects)
     if not jobs:
-        yield Batch([], rejects=[{"stage": "timesteps", "reason": "no character is a key character in --min-plots "
-                                  "plots of the given works: lower --min-plots, raise --max-chunks or add works",
+        yield Batch([], rejects=[{"stage": "timesteps", "reason": "no character speaks as a key character in "
+                                  "--min-plots plots of the given works: lower --min-plots, raise --max-chunks or "
+                                  "add works",
                                   "record": {"works": [w.id for w in corpus.works]}}])
         return
     ran = unused.PlotsRun()

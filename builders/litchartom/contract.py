@@ -21,6 +21,11 @@ from builders.figures import load_original
 from builders.llm.profiles import profile_of
 
 HERE = Path(__file__).parent
+# A released triple object has 3 to 12 words, whatever the model: fewer is a bare name or a fragment
+# ("King Lear", "to know"), not a state of mind; more is a sentence, not the phrase the original's
+# objects are (4-15 words in its README example, 9 on average). Each profile's
+# `litchartom.object_words` can only narrow it (`Contract.triple_object_words`).
+OBJECT_WORDS = (3, 12)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,11 @@ class Contract:
     wording_checks: bool
     verify_blind_misses: bool
     targets: Targets
+
+    @property
+    def triple_object_words(self) -> tuple[int, int]:
+        """The words a triple object may have: the release's bound, narrowed by the profile's."""
+        return max(self.object_words[0], OBJECT_WORDS[0]), min(self.object_words[1], OBJECT_WORDS[1])
 
     @classmethod
     def of(cls, profile) -> Contract:

@@ -3,6 +3,10 @@
 Drops what the original did not have (`record_id`, `record_type`, `relation`,
 `triples_structured`, `provenance`), restores the `{"Target Character": [...]}` wrapper of ID
 triples, and removes the null dimension keys that parquet adds to `qa_data` items.
+
+A file that would hold no record is not given (an export, like a release, holds no empty file): a
+release built without held-out works has no `ood` rows, so its export has no `ood_test_book.json`,
+and a `[]` there would read as a test set that exists and is empty.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ def original_files(rows: list[dict]) -> dict[str, list[dict]]:
     with_prev = [{**c, "previous_plots": r["previous_plots"]}
                  for c, r in zip(current, [r for r in rows if r["record_type"] == "current"])]
     ood = [{k: r[k] for k in OOD_FIELDS} for r in rows if r["record_type"] == "ood"]
-    return {"all_books_current.json": current, "all_books_with_prev.json": with_prev, "ood_test_book.json": ood}
+    files = {"all_books_current.json": current, "all_books_with_prev.json": with_prev, "ood_test_book.json": ood}
+    return {name: entries for name, entries in files.items() if entries}
 
 
 def _current(row: dict) -> dict:

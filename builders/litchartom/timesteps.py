@@ -1,6 +1,11 @@
 """Timesteps: one (character, plot) unit per plot in which a target character takes part.
 
-Targets are characters that are key characters of at least `min_plots` plots, excluding generic,
+A character takes part in a plot when it is one of the plot's key characters AND speaks in the
+plot's conversation (spec step 3: "a key character in the plot's conversation"). The scene layer's
+cast also holds characters the extractor named because the plot talks about them (Cordelia, absent,
+in a scene about her); questions about such a character's mind "in this plot" have no line of
+theirs to rest on, so those plots are not their timesteps (they can still be another record's
+earlier plot). Targets are characters taking part in at least `min_plots` plots, excluding generic,
 collective and joint speaker labels ("First Servant", "All"). Each target keeps at most
 `max_per_character` of its plots, spread evenly over its timeline, so a record budget covers a
 character's arc rather than its first scenes.
@@ -39,7 +44,7 @@ def select_timesteps(work: Work, plots: list[Plot], *, min_plots: int, max_per_c
     """character id -> its timesteps in plot order, for every eligible character (ids sorted)."""
     appearances: dict[str, list[Plot]] = defaultdict(list)
     for plot in plots:
-        for char_id in dict.fromkeys(plot.character_ids()):
+        for char_id in takes_part(plot):
             if _eligible(work, char_id):
                 appearances[char_id].append(plot)
     timelines = {}
@@ -49,6 +54,12 @@ def select_timesteps(work: Work, plots: list[Plot], *, min_plots: int, max_per_c
             timelines[char_id] = [Timestep(work, char_id, plot, tuple(chosen[:i]), held_out)
                                   for i, plot in enumerate(chosen)]
     return timelines
+
+
+def takes_part(plot: Plot) -> list[str]:
+    """The plot's key characters that speak in its conversation, in cast order."""
+    speakers = {u.speaker_id for u in plot.conversation}
+    return [char_id for char_id in dict.fromkeys(plot.character_ids()) if char_id in speakers]
 
 
 def spread(items: list, k: int) -> list:

@@ -4,8 +4,9 @@ The scene layer extracts every chunk of every work before the first timestep run
 returns was paid for. A plot then gives records only through its timesteps; when it does not, the
 build report says why, one reject per plot (stage "plots"):
 
-- no timestep: none of its key characters is a target (key in --min-plots plots, not a generic
-  role); the plot can still appear among later records' `previous_plots`;
+- no timestep: none of its speaking key characters is a target (speaks as a key character in
+  --min-plots plots, not a generic role); the plot can still appear among later records'
+  `previous_plots`;
 - only timesteps of character timelines left out by --max-characters;
 - not reached: the build had its --n records before this plot's turn came.
 
@@ -31,8 +32,8 @@ def _plots_of(timelines: list[list[Timestep]]) -> set[tuple[str, int]]:
 def without_timesteps(plots: list, timelines: list[list[Timestep]]) -> list[dict]:
     """A reject for each readable plot of a work that no character timeline of it reaches."""
     covered = _plots_of(timelines)
-    return [{"stage": STAGE, "reason": "no timestep: none of its key characters is key in --min-plots plots "
-             "(it can still be shown among previous_plots)", "record": _where(plot)}
+    return [{"stage": STAGE, "reason": "no timestep: none of its key characters both speaks in it and speaks as a key "
+             "character in --min-plots plots (it can still be shown among previous_plots)", "record": _where(plot)}
             for plot in plots if (plot.work_id, plot.index) not in covered]
 
 

@@ -47,13 +47,15 @@ def dumps(rows: list[dict]) -> str:
 
 
 def export_compat(records: list[dict], out_dir: str | Path) -> dict[str, int]:
-    """Writes the four files into `out_dir`; returns file name -> row count."""
+    """Writes the four files into `out_dir`, each one that has rows (an empty `[]` file is not written: no
+    loader reads it); returns file name -> row count, 0 for a file not written."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = sorted((compat_record(r) for r in records), key=release_sort_key)
     counts = {}
     for name, keep in FILES.items():
         selected = [r for r in rows if keep(r)]
-        (out_dir / name).write_text(dumps(selected), encoding="utf-8")
         counts[name] = len(selected)
+        if selected:
+            (out_dir / name).write_text(dumps(selected), encoding="utf-8")
     return counts
