@@ -151,7 +151,9 @@ def test_cohen_kappa_known_values():
 def test_agreement_summary_counts_splits():
     summary = agreement_summary([(1, 1), (2, 3), (4, 1), (3, 3)])
     assert summary == {"pairs": 4, "agreed": 2, "one_level_apart": 1, "two_or_more_apart": 1,
-                       "agreement_rate": 0.5, "cohen_kappa": summary["cohen_kappa"]}
+                       "agreement_rate": 0.5, "cohen_kappa": summary["cohen_kappa"],
+                       "p_value_vs_chance": summary["p_value_vs_chance"]}
+    assert 0.05 < summary["p_value_vs_chance"] < 0.5  # agreement this weak on four pairs is no evidence
     assert math.isclose(summary["cohen_kappa"], cohen_kappa([1, 2, 4, 3], [1, 3, 1, 3]), abs_tol=1e-4)
 
 

@@ -9,7 +9,13 @@ unfit, so its portrayals are not judged). The steps that read top-up scenes (syn
 rating, questions and traits that include them) were recorded again when a top-up scene's setting
 and names began to follow its rank within its level instead of the build-wide scene number, which
 tied each setting to one level; the source-scene steps (profile, scene, thoughts) keep the hashes
-recorded before contracts existed. Each step's requests are reduced to their cache keys (builders.llm.cache.request_key
+recorded before contracts existed. The annotation steps were recorded again, deliberately, for
+issue 20: the level questions (six now, two asked from both sides so that a model answering
+everything alike contradicts itself instead of landing on level 2), the trait asks (a villain's set
+may no longer hold Brave, Upright or Just, and the prompt states what a level-3 or level-4 set must
+hold) and the new `tone` step (the scene's tone from the annotators, not the writer). The embedded
+model itself never annotates (its profile is unfit to judge), so its own cached requests, the writing
+steps above, are unchanged. Each step's requests are reduced to their cache keys (builders.llm.cache.request_key
 over messages, schema, temperature, max_tokens, seed and sample: what the response cache is keyed by,
 minus the weights fingerprint) and hashed as a sorted list, so the hash does not depend on the order
 concurrent work happened to send them in. If one of these fails, a strict request changed: the
@@ -35,7 +41,7 @@ from tests.test_moral_roleplay_llm_steps import (
 
 STRICT_REQUESTS = {  # step -> (requests, sha256 of their sorted cache keys)
     "moral_roleplay.profile": (5, "abd35f9d6e21420f4b62a9d225562503627ac1a6134a94e085fa39215875de0a"),
-    "moral_roleplay.question": (224, "754141371fd3e11b299615b96e8aed2ace1969df41f16b6167dc4a4f2bec0105"),
+    "moral_roleplay.question": (336, "61d10da262bfb5699380f7f968ba560e96f59ef53191e55d9c9611a3c4f0ae94"),
     "moral_roleplay.rating": (12, "8f6bc7c5efac7b5f8e192dc4d26f7a8e923eb666f0fbfdf10d3d831e83945fb6"),
     "moral_roleplay.scene": (6, "fdedad3f48ac84b0fef961210dde2e0d61884e49bebe36192ce92e7207370b19"),
     "moral_roleplay.synthetic_brief": (6, "a3f822d2e22ef68e77d6f220c19b614cae9f95c0f3f1504946a347bbcdfa335a"),
@@ -43,7 +49,8 @@ STRICT_REQUESTS = {  # step -> (requests, sha256 of their sorted cache keys)
     "moral_roleplay.synthetic_environment": (6, "b1b4fa1015855a499e284afe0c082a8f49a25f6cb23a8f324feb924554554e07"),
     "moral_roleplay.synthetic_lines": (18, "3b5d81832612e499d8e919c83a83b09b1e9a0b32f1a4ebe554918d20a667b00b"),
     "moral_roleplay.thoughts": (21, "69b84c7fea07030d2e28f18e15ce40e0ace7669450be124254415ddd9dcc4188"),
-    "moral_roleplay.traits": (33, "a736d00b3c94609196c0646a7f9b681ed6366282e684f0570278da882fc9ba2f"),
+    "moral_roleplay.tone": (24, "893dca4ea8c420f9bcd4250c2119d16beb12631138a38ffe26bf0611c119076b"),
+    "moral_roleplay.traits": (33, "c3ed7b0a27bcf3f126ea3340dbfa6eb1fd9ad499bcf9384a21ee30aec815ef89"),
 }
 
 

@@ -37,8 +37,8 @@ from tests.support.profiles import profile_for_label
 # yes/no answers that make the rule of data/level_rule.json give each level
 ANSWERS_FOR_LEVEL = {1: {"goodwill": True, "puts_others_first": True, "blameless": True},
                      2: {"goodwill": True, "puts_others_first": True},
-                     3: {"harms": True, "goodwill": True},
-                     4: {"harms": True}}
+                     3: {"harms": True, "goodwill": True, "puts_self_first": True},
+                     4: {"harms": True, "malice": True, "puts_self_first": True}}
 TRAITS_BY_LEVEL = {1: ["Kind", "Brave", "Selfless", "Loyal"], 2: ["Loyal", "Impulsive", "Brave"],
                    3: ["Selfish", "Ambitious", "Manipulative"], 4: ["Cruel", "Manipulative", "Malicious", "Deceitful"]}
 
@@ -153,16 +153,79 @@ def test_rule_computes_levels_from_answers():
 
     assert level(goodwill=True, puts_others_first=True, blameless=True) == 1
     assert level(goodwill=True, puts_others_first=True) == 2  # one flaw: not blameless
-    assert level(harms=True, goodwill=True, puts_others_first=True, blameless=True) == 2
-    assert level(harms=True, goodwill=True) == 3  # harm for own gain, but not without goodwill
-    assert level(harms=True) == 4  # harm and no goodwill at all
-    assert level(harms=True, puts_others_first=True, blameless=True) == 4
-    # a model that says yes (or no) to everything lands on level 2, never on an end of the scale
-    assert level(harms=True, goodwill=True, puts_others_first=True, blameless=True) == level() == 2
+    assert level(harms=True, goodwill=True, puts_others_first=True) == 2  # harm with good intentions (spec 6.4)
+    assert level(goodwill=True, puts_self_first=True) == 2  # self-interest without harm
+    assert level(harms=True, puts_self_first=True) == 3  # harm for own gain, without wanting it (spec 6.2)
+    assert level(harms=True, goodwill=True, puts_self_first=True) == 3
+    assert level(malice=True, harms=True, puts_self_first=True) == 4  # wanting the harm (spec 6.2)
+    assert level(malice=True, puts_self_first=True) == 4  # a villain plotting, harming nobody yet
     with pytest.raises(ValueError, match="lack the questions"):
         level_from_answers({"harms": True})
     for wanted, answers in ANSWERS_FOR_LEVEL.items():
         assert level(**answers) == wanted
+
+
+def test_an_annotator_answering_everything_alike_computes_no_level():
+    """The old rule sent all-yes (and all-no) to level 2: a yes-saying model made Iago and Richard III
+    Flawed-but-Good. Such answers contradict themselves now and give no level."""
+    questions = level_rule().questions
+    for uniform in (True, False):
+        level, why = level_from_answers(dict.fromkeys(questions, uniform))
+        assert level is None and why.startswith("self-contradictory answers")
+    both_sides = {q: q in ("harms", "puts_others_first", "puts_self_first") for q in questions}
+    assert level_from_answers(both_sides)[0] is None
+    assert level_from_answers({**dict.fromkeys(questions, False), "harms": True, "blameless": True,
+                               "puts_self_first": True})[0] is None  # harms, yet blameless
+    # every level stays reachable by coherent answers, and none by uniform ones
+    coherent = {level_from_answers(dict(zip(questions, (mask >> i & 1 == 1 for i in range(len(questions))))))[0]
+                for mask in range(2 ** len(questions))}
+    assert coherent == {None, 1, 2, 3, 4}
+
+
+def test_a_rule_file_whose_uniform_answers_compute_a_level_is_refused(tmp_path):
+    good = json.loads(annotate.RULE_FILE.read_text())
+    for dropped in ((0, 2, 3, 4), (1,)):  # every contradiction catching all-yes; the one catching all-no
+        rule = {**good, "contradictions": [c for i, c in enumerate(good["contradictions"]) if i not in dropped]}
+        path = tmp_path / "rule.json"
+        path.write_text(json.dumps(rule))
+        with pytest.raises(ValueError, match="contradicts nothing, so it would compute a level"):
+            annotate.load_level_rule(path)
+
+
+def test_a_self_contradicting_annotator_is_asked_again_then_its_portrayal_is_not_judged():
+    class YesSayer(FakeLLM):
+        def _annotation(self, schema, request, step):
+            if step == "question":
+                return {q: "yes" for q in schema["properties"]} if "answer" not in schema["properties"] \
+                    else {"answer": "yes"}
+            return super()._annotation(schema, request, step)
+
+    fake = YesSayer()
+    portrayal = run(annotate_portrayal(fake, fake, fake, context()))
+    assert (portrayal.status, portrayal.level, portrayal.traits, portrayal.pair) == ("not judged", None, [], None)
+    assert portrayal.released and not portrayal.usable
+    assert portrayal.reason.startswith("annotator 1: self-contradictory answers")
+    # each annotator asked twice (the second time a re-ask), no adjudicator, no traits
+    assert sorted({(r.sample, r.reask) for r in fake.requests}) == [(0, False), (1, False), (10, True), (11, True)]
+    assert [a["level"] for a in portrayal.annotations] == [None] * 4
+    # one annotator incoherent twice, the other coherent: the third annotation stands in for it
+    half = FakeLLM(levels=lambda name, sample, choices: 3)
+    coherent = half._annotation
+    half._annotation = lambda schema, request, step: (
+        {q: "yes" for q in schema["properties"]} if step == "question" and request.sample in (0, 10)
+        else coherent(schema, request, step))
+    stood_in = run(annotate_portrayal(half, half, half, context()))
+    assert (stood_in.status, stood_in.level, stood_in.pair) == ("adjudicated", 3, (3, 3))
+    assert [a["role"] for a in stood_in.annotations if "answers" in a] == [
+        "annotator 1", "annotator 1", "annotator 2", "adjudicator"]
+    # one incoherent reply is forgiven: the re-ask that answers coherently settles the annotation
+    flaky = FakeLLM(levels=lambda name, sample, choices: 4)
+    original = flaky._annotation
+    flaky._annotation = lambda schema, request, step: (
+        {q: "yes" for q in schema["properties"]} if step == "question" and request.sample == 0
+        else original(schema, request, step))
+    recovered = run(annotate_portrayal(flaky, flaky, flaky, context()))
+    assert recovered.status == "agreed" and recovered.level == 4 and recovered.pair == (4, 4)
 
 
 def test_a_bad_rule_file_is_refused_with_the_reason(tmp_path):
@@ -186,7 +249,8 @@ def test_agreeing_annotators_give_the_computed_level_and_first_traits():
     # settled level, with the sample of the annotation that settled it
     assert _steps(fake.requests) == [("question", 0)] * QUESTIONS + [("question", 1)] * QUESTIONS + [("traits", 0)]
     first = portrayal.annotations[0]
-    assert first["answers"] == {"harms": "yes", "goodwill": "no", "puts_others_first": "no", "blameless": "no"}
+    assert first["answers"] == {"harms": "yes", "malice": "yes", "goodwill": "no", "puts_others_first": "no",
+                                "puts_self_first": "yes", "blameless": "no"}
     assert first["level"] == 4 and "6.2" in first["rule"] and len(first["calls"]) == QUESTIONS
 
 
@@ -485,12 +549,32 @@ def test_min_completeness_outside_the_scale_is_refused():
 
 
 def test_generate_reports_an_unfilled_level_without_top_up():
-    fake = FakeLLM(levels=lambda name, sample, choices: 2 if 2 in choices else choices[0])
+    fake = FakeLLM(levels=lambda name, sample, choices: 3 if name == "Iago" else 2)
     collected, report = _generate(fake, _args(max_scenes=2, top_up=False))
     assert report.funnel["test level 4: missing"] == 2
     assert "test level 4: 0/2 filled (0 from sources, 0 synthetic; 0 distinct characters); NOT FILLED: 2 missing " \
            "(top-up off)" in report.notes
-    assert all(r["level"] == 2 for r in collected.kept)
+    assert {r["level"] for r in collected.kept} == {2, 3}
+
+
+def test_an_annotator_that_gives_everyone_one_level_labels_nothing():
+    """Every annotation computing level 2 "agrees" every time, at a chance agreement of 1: kappa is
+    undefined and the labels say nothing. They used to be released as agreed (Iago at level 2)."""
+    def constant(name, sample, choices):
+        return 2 if 2 in choices else choices[0]
+
+    collected, report = _generate(FakeLLM(levels=constant), _args(max_scenes=2, top_up=False))
+    assert collected.kept and {(r["level"], r["annotation"]) for r in collected.kept} == {(None, "not judged")}
+    assert {r["tone"] for r in collected.kept} == {None}  # the same annotators' tones go too
+    for record in collected.kept:
+        reason = record["provenance"]["annotation"]["reason"]
+        assert reason.startswith("annotator agreement at chance: every annotation gave level 2")
+        assert record["provenance"]["annotation"]["pair"] == [2, 2]  # the evidence stays in provenance
+    note = next(n for n in report.notes if n.startswith("annotator agreement (two samples of one model)"))
+    assert "Cohen's kappa None" in note and "AT CHANCE (every annotation gave level 2" in note
+    assert f"withdrawn at the end of the build: {len(collected.kept)} levels" in note
+    assert any(n.startswith("levels and traits NOT JUDGED (annotator agreement at chance") for n in report.notes)
+    assert report.funnel["test level 2: from sources"] == 0
 
 
 def test_generate_is_deterministic():

@@ -98,7 +98,7 @@ def test_a_capable_model_sees_whole_speeches_and_answers_all_questions_at_once()
     portrayal = run(annotate_portrayal(fake, fake, fake, dataclasses.replace(context(), lines=(long_line,))))
     assert (portrayal.status, portrayal.level) == ("agreed", 4)
     questions = [r for r in fake.requests if r.step.endswith("question")]
-    assert len(questions) == 2  # one reply per annotation, all four questions in it
+    assert len(questions) == 2  # one reply per annotation, all six questions in it
     assert set(questions[0].schema["properties"]) == set(level_rule().questions)
     assert "word " * 99 in questions[0].messages[1]["content"]  # not cut at the embedded model's 120 characters
     assert portrayal.annotations[0]["calls"][0]["questions"] == list(level_rule().questions)

@@ -2,14 +2,21 @@
 command line, for the OpenAI (strict json_schema) and Anthropic (tool use) protocols.
 
 A strong model gets the natural contract: prose at the original's lengths, any Unicode. The build
-must release 20 portrayals with fewer than 5% re-asks, every length figure within 20% of the
-original's, Unicode punctuation kept, source speeches verbatim and normalisations listed in
-provenance.
+must release 20 portrayals with fewer than 5% re-asks of its writing and trait steps, every length
+figure within 20% of the original's, Unicode punctuation kept, source speeches verbatim and
+normalisations listed in provenance.
 
 The stand-in's judge answers are right at its accuracy (0.9) only where "right" is knowable, so the
 build passes an oracle that knows it (tests/support/moral_oracle.py). Without it the stand-in says
-"yes" to every question, which the rule turns into level 2: the designs of levels 1, 3 and 4 are
-never confirmed and the test set holds level 2 only.
+"yes" to every question, which contradicts itself (test_moral_roleplay_labels.py): nothing is
+judged, and the top-up is labelled by design.
+
+The level questions are the exception to the 5% bound. The rule asks one question from both sides
+and refuses answers that contradict each other (harm with blameless conduct, both or neither of
+"others first" and "self first"), asking such an annotation once more. The stand-in errs on each
+yes/no answer independently (10%), so about a quarter of its annotations contradict themselves
+where a real model, answering the question and its mirror in one reply, rarely would; its question
+re-asks are bounded by that rate instead (QUESTION_REASK_BOUND).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import pytest
 
 from builders.moral_roleplay.annotate import level_from_answers
 from builders.moral_roleplay.coser import is_verbatim
-from builders.moral_roleplay.synthetic import synthetic_inputs
+from builders.moral_roleplay.synthetic import SYNTHETIC_BOOK, synthetic_inputs
 from builders.moral_roleplay.vocab import LEVELS
 from builders.sources import plays
 from tests.support.moral_oracle import answers_for, true_level, typical_traits
@@ -32,6 +39,10 @@ from tests.support.standin_builds import (
 )
 
 SPEC = STANDIN_BUILDS["moral_roleplay"]  # the same build as bench.strong_standin's
+# Three or four of the six answers, each wrong 10% of the time, can each make an annotation
+# contradict itself: 1 - 0.9**3.5 = 0.31 of annotations, each re-asked once (module docstring).
+QUESTION_REASK_BOUND = 0.35
+WRITING_REASK_BOUND = 0.05
 PLAY = SPEC.flags[SPEC.flags.index("--plays") + 1]
 UNICODE = set("’‘“”—–…éèêëáàçñöüí£")
 
@@ -43,6 +54,8 @@ def test_the_oracle_knows_levels_and_traits():
     designed, partner = synthetic_inputs()["names"][0]
     assert true_level(designed, f"1. Environment: Night. {designed} {deed}.") == 3
     assert true_level(partner, "") == 2 and true_level("Angelo", "") == 4
+    assert true_level("Lucio", "Book: Measure For Measure\nCharacter: Lucio") == 3  # also a top-up partner's name
+    assert true_level("Lucio", f"Book: {SYNTHETIC_BOOK}\nCharacter: Lucio") == 2
     assert typical_traits(4)[:2] == ("Cruel", "Manipulative")
 
 
@@ -57,7 +70,10 @@ def test_strong_model_build_releases_20_at_the_originals_lengths(builds, protoco
     build = builds[protocol]
     assert build.result.returncode == 0, build.result.stderr[-3000:]
     assert build.released == 20
-    assert build.reask_share < 0.05, build.calls["steps"]
+    steps = build.calls["steps"]
+    others = [step for name, step in steps.items() if name != "moral_roleplay.question"]
+    assert sum(s["reasks"] for s in others) < WRITING_REASK_BOUND * sum(s["requests"] for s in others), steps
+    assert steps["moral_roleplay.question"]["reask_share"] < QUESTION_REASK_BOUND, steps
     assert length_figures_outside_tolerance(build) == []
     profiles = build.manifest["build_report"]["profiles"]["generator"]
     assert profiles["contract"] == "natural" and profiles["name"] == protocol

@@ -38,10 +38,14 @@ class VariedFake(FakeLLM):
         return super()._fill(schema, request, path)
 
 
-def level_two(name, sample, choices):
-    """An annotator for whom everyone in the plays is flawed but good: the embedded model's build
-    shape (level 2 from the sources, levels 1, 3 and 4 only from the top-up)."""
-    return 2 if 2 in choices else choices[0]
+def two_or_three(name, sample, choices):
+    """An annotator who finds only flawed good people and egoists in Othello (Iago and Roderigo level
+    3, everyone else 2), consistently: agreement above chance, so its labels are released, and
+    without origin balance levels 2 and 3 come from the play, 1 and 4 from the top-up. (An annotator
+    giving everyone level 2, the embedded model's old build shape, now agrees only at chance: its
+    labels are withdrawn, test_moral_roleplay_labels.py.)"""
+    level = 3 if name in ("Iago", "Roderigo") else 2
+    return level if level in choices else choices[0]
 
 
 # -- the label audit itself ----------------------------------------------------------------------------
@@ -82,9 +86,9 @@ def test_learned_cues_need_enough_items_and_folds_are_stratified():
 
 @pytest.fixture(scope="module")
 def shaped():
-    """A fit annotator that finds only level 2 in the plays, top-up labelled by design."""
+    """A fit annotator that finds only levels 2 and 3 in the play, top-up labelled by design."""
     def run(origin_balance: bool):
-        fake = VariedFake(levels=level_two)
+        fake = VariedFake(levels=two_or_three)
         return _generate(fake, _args(n=40, max_scenes=16, top_up=True, confirm_top_up="off",
                                      origin_balance=origin_balance, max_per_character=4))
     return {balance: run(balance) for balance in (False, True)}
@@ -98,7 +102,9 @@ def test_without_origin_balance_origin_tells_the_level_and_the_audit_flags_it(sh
     collected, report = shaped[False]
     test = [r for r in collected.kept if r["test"]]
     origins = Counter((r["level"], r["origin"]) for r in test)
-    assert origins == {(1, "synthetic"): 10, (2, "source"): 10, (3, "synthetic"): 10, (4, "synthetic"): 10}
+    # Iago and Roderigo, four portrayals each at most, give level 3 eight; the top-up adds the rest
+    assert origins == {(1, "synthetic"): 10, (2, "source"): 10, (3, "source"): 8, (3, "synthetic"): 2,
+                       (4, "synthetic"): 10}
     audit = build.BENCHMARK.shortcut_audit(collected.kept)
     rows = _rows(audit)
     assert audit["unit"] == shortcuts.UNIT and audit["items"] == 40 and audit["chance"] == 0.25

@@ -13,10 +13,16 @@ generate(ctx):
    default, --no-top-up turns it off), the designed character kept only when the annotation confirms
    its design, or labelled by design when no annotator fit to confirm it is available (--confirm-top-up);
    with origin balance (default) every level takes the same number of top-up portrayals (balance.py);
-5. selects the balanced test set and hill-climbs it towards the official trait counts (balance.py),
-   measures annotator agreement (agreement.py), and yields one batch: the test portrayals first,
-   then every other released portrayal, scene by scene; the pipeline releases the first --n and
-   reports the rest as cut at --n. Every portrayal consumed is a record or a reject with its reason.
+5. measures annotator agreement (agreement.py) after every round of source scenes and once more
+   at the end: annotators whose levels agree only at chance (kappa undefined, below 0.2 or not
+   significantly above 0) label nothing. Their labels are withdrawn: source portrayals are released
+   NOT JUDGED with the measurement as the reason, top-up characters fall back to their design, tones
+   are not judged, and the top-up (by design) fills what the sources no longer can (`AgreementGate`);
+6. selects the balanced test set and hill-climbs it towards the official trait counts (balance.py),
+   and yields one batch: the test portrayals first, then every other released portrayal, scene by
+   scene; the pipeline releases the first --n and reports the rest as cut at --n. Every portrayal
+   consumed is a record or a reject with its reason. The notes report level by origin (source work
+   or top-up) over the released portrayals, and say when one origin alone fills a level.
 A level that still cannot be filled is reported in the notes with its numbers and what the top-up
 produced for it. The release's shortcut audit asks whether a test portrayal's level can be told
 without judging it (shortcuts.py).
@@ -35,13 +41,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from builders.benchmark import Benchmark
-from builders.cli import UserError, name_list, non_negative_int, positive_int, temperature
+from builders.cli import (
+    UserError,
+    name_list,
+    non_negative_int,
+    positive_int,
+    temperature,
+)
 from builders.llm.profiles import profile_of
 from builders.moral_roleplay import balance, completeness, shortcuts, steps
 from builders.moral_roleplay import records as records_module
-from builders.moral_roleplay.agreement import agreement_summary
-from builders.moral_roleplay.annotate import level_rule
-from builders.moral_roleplay.figures import figures
+from builders.moral_roleplay.agreement import Verdict, agreement_summary, chance_verdict
+from builders.moral_roleplay.annotate import NOT_JUDGED, TONES, level_rule
+from builders.moral_roleplay.figures import figures, level_origin_note
 from builders.moral_roleplay.invariants import checks as record_checks
 from builders.moral_roleplay.scenes import (
     Annotators,
@@ -49,7 +61,7 @@ from builders.moral_roleplay.scenes import (
     SceneResult,
     build_source_scene,
 )
-from builders.moral_roleplay.synthetic import build_synthetic_scene
+from builders.moral_roleplay.synthetic import build_synthetic_scene, relabel_by_design
 from builders.moral_roleplay.vocab import LEVELS, vocabulary
 from builders.moral_roleplay.windows import (
     MAX_TURNS,
@@ -64,8 +76,11 @@ from builders.pipeline import Batch, ordered_map
 from builders.sources import pdnc
 
 SOURCES = Path(__file__).resolve().parent / "data" / "sources.json"
-STEPS = ("scene", "rating", "thoughts", "profile", "question", "traits", "synthetic_brief", "synthetic_character",
-         "synthetic_environment", "synthetic_lines")
+STEPS = ("scene", "rating", "thoughts", "profile", "question", "traits", "tone", "synthetic_brief",
+         "synthetic_character", "synthetic_environment", "synthetic_lines")
+# Annotated portrayals before a round's agreement may end the annotation early: fewer say too little
+# about an annotator (its first scenes may all deserve one level).
+EARLY_VERDICT_PORTRAYALS = 10
 
 
 def dedup_text(record: dict) -> str:
@@ -181,11 +196,7 @@ def load_sources(args) -> list:
     if not MIN_TURNS <= args.window <= MAX_TURNS:
         raise UserError(f"--window {args.window} must be within {MIN_TURNS}-{MAX_TURNS} speeches")
     novels = _names(args.novels)
-    if args.pdnc_dir is not None and not novels:
-        if not args.pdnc_dir.is_dir():
-            raise UserError(f"--pdnc-dir {args.pdnc_dir} is not a folder; point it at the folder of PDNC novels")
-        novels = sorted(p.name for p in args.pdnc_dir.iterdir() if (p / "quotation_info.csv").is_file())
-    named_other = novels or args.script
+    named_other = novels or args.script or args.pdnc_dir is not None  # --pdnc-dir alone: every novel in it
     plays = _names(args.plays) if args.plays is not None else ([] if named_other else default_plays())
     works = load_works(plays=plays, pdnc_dir=args.pdnc_dir, novels=novels)
     for path in args.script:
@@ -217,19 +228,80 @@ async def generate(ctx) -> AsyncIterator[Batch]:
     queue = _source_scenes(works.values(), args, counts)
     scene_filter = scene_filter_of(args)
     pool: list[SceneResult] = []
-    tried = await _source_rounds(ctx, annotators, scene_filter, works, queue, pool, per_level)
+    gate = AgreementGate(annotators)
+    tried = await _source_rounds(ctx, annotators, scene_filter, works, queue, pool, per_level, gate)
     counts["source scenes not tried"] += len(queue) - tried
     if args.top_up:
-        await _top_up(ctx, annotators, scene_filter, pool, per_level, confirm=confirm)
+        await _top_up(ctx, annotators, scene_filter, pool, per_level, confirm=confirm and annotators.judging)
+    if gate.check(pool, final=True) and args.top_up:
+        await _top_up(ctx, annotators, scene_filter, pool, per_level, confirm=False)  # the levels lost, by design
 
     selection = _select(pool, per_level, args, ctx.seed, hill_climb=args.trait_hill_climb)
     released = _released_records(pool, selection, _run_info(ctx, annotators))
     for result in pool:
         counts.update(result.counts)
     _count(counts, pool, selection)
-    _write_notes(ctx.report, pool, selection, released[:args.n], annotators, ctx, counts)
+    _write_notes(ctx.report, pool, selection, released[:args.n], annotators, ctx, counts, gate)
     rejects = [reject for result in pool for reject in result.rejects] + _annotation_rejects(pool)
     yield Batch(released, dict(_ordered(counts)), rejects)
+
+
+class AgreementGate:
+    """Labels only from annotators whose agreement is above chance (agreement.chance_verdict).
+
+    Checked after every round of source scenes (`final=False`: only once EARLY_VERDICT_PORTRAYALS
+    portrayals were annotated, and only on a defined kappa or when no annotation gave a level at
+    all, so that a fit annotator whose first scenes all deserve one level is not cut short) and once
+    at the end over every pair (`final=True`). A failed check withdraws every annotated label
+    (`withdraw`) and stops the annotators: what follows is not judged, or labelled by design."""
+
+    def __init__(self, annotators: Annotators):
+        self.annotators = annotators
+        self.verdict: Verdict | None = None  # the last measurement
+        self.withdrawn_at: str | None = None  # when labels were withdrawn: "after N source scenes" | "at the end"
+        self.withdrawn = Counter()  # labels withdrawn: "levels", "tones", "top-up designs" (relabelled by design)
+
+    def check(self, pool: list[SceneResult], *, final: bool) -> bool:
+        """Measure; True when this check withdrew the labels."""
+        if not self.annotators.judging:
+            return False
+        portrayals = [p for result in pool if result.scene is not None for p in result.portrayals if p.answered]
+        if not portrayals:  # nothing annotated yet: nothing to measure
+            return False
+        self.verdict = chance_verdict([p.pair for p in portrayals if p.pair is not None])
+        if self.verdict.above_chance:
+            return False
+        decisive = self.verdict.stats["cohen_kappa"] is not None or not self.verdict.stats["pairs"]
+        if not final and not (len(portrayals) >= EARLY_VERDICT_PORTRAYALS and decisive):
+            return False
+        reason = f"annotator agreement at chance: {self.verdict.reason}"
+        self.annotators.not_judged_reason = reason
+        self.withdrawn = withdraw(pool, reason)
+        scenes = sum(result.origin == "source" for result in pool)
+        self.withdrawn_at = "at the end of the build" if final else f"after {scenes} source scenes"
+        return True
+
+
+def withdraw(pool: list[SceneResult], reason: str) -> Counter:
+    """Every label the annotators gave, taken back: portrayals not judged, top-up characters labelled
+    by their design, tones not judged; their answers stay in provenance. Returns what was."""
+    withdrawn: Counter = Counter()
+    for result in pool:
+        if result.scene is None:
+            continue
+        if result.origin == "synthetic" and relabel_by_design(result, reason):
+            withdrawn["top-up designs"] += 1
+        for portrayal in result.portrayals:
+            if portrayal.status in ("agreed", "adjudicated"):
+                portrayal.withdraw(reason)
+                withdrawn["levels"] += 1
+        if result.tone is not None and result.tone.tone is not None:
+            writer = result.provenance.get("tone", {}).get("writer_rating")
+            result.tone.withdraw(reason)
+            result.scene["tone"] = None
+            result.provenance["tone"] = result.tone.provenance(writer_rating=writer)
+            withdrawn["tones"] += 1
+    return withdrawn
 
 
 def annotators_of(ctx, temperature: float) -> Annotators:
@@ -274,10 +346,11 @@ def _source_scenes(works, args, counts: Counter) -> list[SourceScene]:
 
 
 async def _source_rounds(ctx, annotators: Annotators, scene_filter: SceneFilter, works: dict,
-                         queue: list[SourceScene], pool: list[SceneResult], per_level: int) -> int:
-    """Build source scenes in rounds until the test set can be filled or --max-scenes is reached.
-    Rounds are consumed in order, so where the build stops does not depend on timing. Returns how
-    many scenes were tried."""
+                         queue: list[SourceScene], pool: list[SceneResult], per_level: int,
+                         gate: AgreementGate) -> int:
+    """Build source scenes in rounds until the test set can be filled or --max-scenes is reached;
+    the annotators' agreement is checked after every round (`gate`). Rounds are consumed in order,
+    so where the build stops does not depend on timing. Returns how many scenes were tried."""
     args = ctx.args
     limit = min(len(queue), args.max_scenes if args.max_scenes is not None else max(8, args.n))
     profiles = Profiles(ctx.llm, temperature=args.temperature)
@@ -295,6 +368,7 @@ async def _source_rounds(ctx, annotators: Annotators, scene_filter: SceneFilter,
         position += len(batch)
         async for result in ordered_map(job, batch, concurrency=args.concurrency):
             pool.append(result)
+        gate.check(pool, final=False)
         round_size = max(args.concurrency, 2)
     return position
 
@@ -346,22 +420,25 @@ def _annotator_models(ctx) -> list:
 
 async def _top_up(ctx, annotators: Annotators, scene_filter: SceneFilter, pool: list[SceneResult],
                   per_level: int, *, confirm: bool) -> None:
-    """Original scenes for the short levels, round robin over them, in rounds, until filled or the cap."""
+    """Original scenes for the short levels, round robin over them, in rounds, until filled or the cap.
+    Scene numbers and each level's deeds continue from the top-up scenes already in the pool."""
     args = ctx.args
     missing = _missing(pool, per_level, args, ctx.seed)
-    budget = args.top_up_max if args.top_up_max is not None else 2 * sum(missing.values())
-    index = 0
-
-    per_level_made: Counter = Counter()  # top-up scenes planned per level: which deed comes next
+    made = [result for result in pool if result.origin == "synthetic"]
+    budget = (args.top_up_max - len(made) if args.top_up_max is not None else 2 * sum(missing.values()))
+    index, stop = len(made), len(made) + max(budget, 0)
+    # top-up scenes planned per level: which deed comes next
+    per_level_made: Counter = Counter(result.provenance.get("requested_level") or _planned_level(result)
+                                      for result in made)
 
     async def job(item: tuple[int, int, int]) -> SceneResult:
         number, level, ordinal = item
         return await build_synthetic_scene(ctx.llm, annotators, number, level, scene_filter=scene_filter,
                                            temperature=args.temperature, confirm=confirm, ordinal=ordinal)
 
-    while missing and index < budget:
+    while missing and index < stop:
         levels = sorted(missing)
-        size = min(budget - index, max(args.concurrency, len(levels)))
+        size = min(stop - index, max(args.concurrency, len(levels)))
         plan = []
         for k in range(size):
             level = levels[k % len(levels)]
@@ -371,6 +448,12 @@ async def _top_up(ctx, annotators: Annotators, scene_filter: SceneFilter, pool: 
         async for result in ordered_map(job, plan, concurrency=args.concurrency):
             pool.append(result)
         missing = _missing(pool, per_level, args, ctx.seed)
+
+
+def _planned_level(result: SceneResult) -> int:
+    """A dropped top-up scene keeps no provenance; its level is in its funnel count."""
+    return next(int(stage.split()[2].rstrip(":")) for stage in result.counts
+                if stage.startswith("top-up level ") and stage.endswith("scenes attempted"))
 
 
 def _released_records(pool: list[SceneResult], selection: balance.Selection,
@@ -409,6 +492,11 @@ def _count(counts: Counter, pool: list[SceneResult], selection: balance.Selectio
     for status in ("agreed", "adjudicated", "designed", "not judged", "disputed", "failed", "unconfirmed"):
         counts[f"portrayals {status}"] += statuses[status]
     counts["annotation re-asks"] += sum(len(p.problems) for p in portrayals)
+    counts["annotation: portrayals not judged for self-contradictory answers"] += sum(
+        p.status == NOT_JUDGED and "self-contradictory" in (p.reason or "") for p in portrayals)
+    tones = Counter(result.tone.status for result in pool if result.scene is not None and result.tone is not None)
+    for status in ("agreed", "adjudicated", "disputed", "failed", NOT_JUDGED):
+        counts[f"annotation: scene tones {status}"] += tones[status]
     for level in LEVELS:
         fill = selection.fill[level]
         counts[f"test level {level}: wanted"] += fill["wanted"]
@@ -428,37 +516,64 @@ def _ordered(counts: Counter) -> list[tuple[str, int]]:
 
 
 def _write_notes(report, pool: list[SceneResult], selection: balance.Selection, released: list[dict],
-                 annotators: Annotators, ctx, counts: Counter) -> None:
+                 annotators: Annotators, ctx, counts: Counter, gate: AgreementGate) -> None:
     """Deterministic summary lines for the build report, the card and the console. `released`: the
     records within --n."""
     args = ctx.args
-    if annotators.judging:
-        _agreement_notes(report, pool, annotators, ctx)
-    else:
+    if gate.verdict is not None:
+        _agreement_notes(report, annotators, gate)
+    if not annotators.judging:
         report.notes.append(_not_judged_note(annotators, released))
+    contradicted = [r for r in released if r["annotation"] == NOT_JUDGED
+                    and "self-contradictory" in r["provenance"]["annotation"].get("reason", "")]
+    if contradicted:
+        report.notes.append(f"{len(contradicted)} released portrayals NOT JUDGED because an annotator's yes/no answers "
+                            f"contradicted each other twice (e.g. {contradicted[0]['name']}: "
+                            f"{contradicted[0]['provenance']['annotation']['reason']})")
+    report.notes.append(_tone_note(pool, released))
     report.notes.append(f"completeness: {args.completeness_from} (kept at least {args.min_completeness} of 5)")
     for level in LEVELS:
         by_design = sum(r["test"] and r["level"] == level and r["annotation"] == "designed" for r in released)
         report.notes.append(_fill_note(level, selection.fill[level], counts, args.top_up, by_design))
     report.notes.append(_origin_note(selection, origin_balance_of(args)))
+    report.notes.extend(level_origin_note(released, test=test) for test in (True, False))
     _trait_notes(report, selection, released)
 
 
-def _agreement_notes(report, pool: list[SceneResult], annotators: Annotators, ctx) -> None:
-    portrayals = [p for result in pool if result.scene is not None for p in result.portrayals]
-    stats = agreement_summary([p.pair for p in portrayals if p.pair is not None])
+def _agreement_notes(report, annotators: Annotators, gate: AgreementGate) -> None:
+    stats = gate.verdict.stats
     who = ("two samples of one model" if annotators.second is annotators.first
-           else f"{ctx.llm.label} vs {ctx.judge.label}")
+           else f"{annotators.first.label} vs {annotators.second.label}")
     report.notes.append(f"levels computed by the program from {len(level_rule().questions)} yes/no answers per "
-                        f"annotation (builders/moral_roleplay/data/level_rule.json)")
+                        f"annotation (builders/moral_roleplay/data/level_rule.json); answers that contradict each "
+                        f"other give no level")
+    taken = gate.withdrawn
+    outcome = ("above chance: labels released" if gate.withdrawn_at is None
+               else f"AT CHANCE ({gate.verdict.reason}): withdrawn {gate.withdrawn_at}: {taken['levels']} levels "
+                    f"(released not judged), {taken['tones']} scene tones (not judged), {taken['top-up designs']} "
+                    f"top-up characters labelled by design instead")
     report.notes.append(f"annotator agreement ({who}): {stats['agreed']}/{stats['pairs']} portrayals "
-                        f"(rate {stats['agreement_rate']}), Cohen's kappa {stats['cohen_kappa']}; "
-                        f"{stats['one_level_apart']} one-level splits sent to a third annotation, "
-                        f"{stats['two_or_more_apart']} two or more levels apart dropped")
+                        f"(rate {stats['agreement_rate']}), Cohen's kappa {stats['cohen_kappa']}, one-sided p "
+                        f"{stats['p_value_vs_chance']} against chance; {outcome}; {stats['one_level_apart']} "
+                        f"one-level splits sent to a third annotation, {stats['two_or_more_apart']} two or more "
+                        f"levels apart dropped")
+
+
+def _tone_note(pool: list[SceneResult], released: list[dict]) -> str:
+    """Where the released scenes' tones come from: the annotators, or nowhere (not judged)."""
+    tones = [result.tone for result in pool if result.scene is not None and result.tone is not None]
+    scenes = {r["case_key"]: r["tone"] for r in released}
+    shown = Counter(tone or NOT_JUDGED for tone in scenes.values())
+    stats = agreement_summary([t.pair for t in tones if t.pair is not None], TONES)
+    counts = ", ".join(f"{name} {shown[name]}" for name in (*TONES, NOT_JUDGED) if shown[name])
+    return (f"scene tone (annotators' two ratings, never the writer's own): {counts or 'no scene'} over "
+            f"{len(scenes)} released scenes; annotators agreed on {stats['agreed']}/{stats['pairs']} scenes "
+            f"(Cohen's kappa {stats['cohen_kappa']}); a tone is not judged without a fit annotator, on an unsettled "
+            f"split, or when it contradicts a top-up scene's deed")
 
 
 def _not_judged_note(annotators: Annotators, released: list[dict]) -> str:
-    not_judged = Counter(r["origin"] for r in released if r["annotation"] == "not judged")
+    not_judged = Counter(r["origin"] for r in released if r["annotation"] == NOT_JUDGED)
     designed = sum(r["annotation"] == "designed" for r in released)
     return (f"levels and traits NOT JUDGED ({annotators.not_judged_reason}): {sum(not_judged.values())} released "
             f"portrayals have no level and no traits ({not_judged['source']} from sources, {not_judged['synthetic']} "

@@ -94,7 +94,7 @@ def _counts(rows: list[dict]) -> dict:
     return {"portrayals": len(rows),
             "level": sorted_counts(Counter(r["level"] for r in rows)),
             "key_traits": sorted_counts(Counter(t for r in rows for t in r["key_traits"])),
-            "tone": sorted_counts(Counter(r["tone"] for r in rows)),
+            "tone": sorted_counts(Counter(r["tone"] or "not judged" for r in rows)),
             "completeness": sorted_counts(Counter(r["completeness"] for r in rows))}
 
 

@@ -6,6 +6,13 @@ share, key characters) are measured once per scene (`case_key`), portrayal figur
 thought, traits) once per record; level shares over the `test` records. Count figures say how far
 a build spreads (works, scenes, characters, portrayals per level) next to the original's full pool
 and test set; a character is a (work, name) pair, a top-up scene's characters belong to that scene.
+
+Level by origin: how many portrayals of each level (1-4, or not judged) come from source works and
+how many from model-written top-up scenes, in the test set and over every released portrayal
+(`level_origin_counts`). The original's portrayals all come from book scenes; here a level filled by
+one origin while the other fills other levels makes per-level scores compare origins as much as
+moral levels (`confounded_levels`). The cells are figures named by `cell_name`, so the card
+(cards/moral_roleplay.md) draws the table from the release's own records.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from builders.moral_roleplay.coser import ENVIRONMENT
 from builders.moral_roleplay.vocab import LEVELS
 
 ORIGINAL = load_original(Path(__file__).resolve().parent)
+ORIGINS = {"source": "source works", "synthetic": "top-up scenes"}
+ROWS = (*LEVELS, None)  # None: not judged
 
 
 def scenes_of(records: list[dict]) -> list[dict]:
@@ -58,12 +67,80 @@ def counts(records: list[dict]) -> list[Figure]:
         *(Figure(f"test portrayals at level {level}", sum(r["level"] == level for r in test),
                  ORIGINAL["test_per_level"]["count"], ORIGINAL["test_per_level"]["text"], kind="count")
           for level in LEVELS),
+        *level_origin_figures(records),
         Figure("test characters", len({character_of(r) for r in test}), None, ORIGINAL["characters"]["text"],
                kind="count"),
         *(Figure(f"level {level} share of portrayals with a level", share(r["level"] == level for r in judged),
                  ORIGINAL["pool_level_shares"]["shares"][str(level)], ORIGINAL["pool_level_shares"]["text"],
                  kind="share") for level in LEVELS),
     ]
+
+
+def level_origin_counts(records: list[dict], *, test: bool) -> dict:
+    """{level or None: {origin: portrayals}} over the test portrayals, or over every record."""
+    rows = [r for r in records if r["test"]] if test else records
+    return {level: {origin: sum(r["level"] == level and r["origin"] == origin for r in rows) for origin in ORIGINS}
+            for level in ROWS}
+
+
+def confounded_levels(counts: dict) -> dict[int, str]:
+    """Levels (1-4) that one origin alone fills while the other origin fills some other level:
+    level -> that origin. Empty when every level mixes origins or the set holds one origin only."""
+    labelled = {level: row for level, row in counts.items() if level is not None and sum(row.values())}
+    used = {origin for row in labelled.values() for origin, n in row.items() if n}
+    if len(used) < 2:
+        return {}
+    return {level: next(origin for origin, n in row.items() if n) for level, row in labelled.items()
+            if sum(1 for n in row.values() if n) == 1}
+
+
+def cell_name(level: int | None, origin: str, *, test: bool) -> str:
+    """The figure name of one cell of the level-by-origin table (the card looks the cells up by it)."""
+    scope = "test portrayals" if test else "portrayals"
+    row = f"at level {level}" if level is not None else "not judged"
+    return f"{scope} {row} from {ORIGINS[origin]}"
+
+
+def level_origin_note(records: list[dict], *, test: bool) -> str:
+    """One line of the build report: the table, and the confound when there is one."""
+    counts = level_origin_counts(records, test=test)
+    cells = "; ".join(f"{'level ' + str(level) if level is not None else 'not judged'}: "
+                      f"{row['source']} source + {row['synthetic']} top-up" for level, row in counts.items())
+    confounded = confounded_levels(counts)
+    scope = "test portrayals" if test else "released portrayals"
+    origins = [origin for origin in ORIGINS if any(row[origin] for level, row in counts.items() if level is not None)]
+    if confounded:
+        verdict = "CONFOUNDED: " + ", ".join(f"level {level} only from {ORIGINS[origin]}"
+                                             for level, origin in sorted(confounded.items()))
+    elif len(origins) == 1:
+        verdict = f"every labelled portrayal from {ORIGINS[origins[0]]}: origin does not vary with level"
+    else:
+        verdict = "no level filled by one origin alone" if origins else "no labelled portrayal"
+    return f"level by origin ({scope}): {cells} ({verdict})"
+
+
+def level_origin_figures(records: list[dict]) -> list[Figure]:
+    """The cells of the level-by-origin table, next to the original's (book scenes only, every key
+    character labelled)."""
+    cells = []
+    for test in (True, False):
+        counts = level_origin_counts(records, test=test)
+        for level in (LEVELS if test else ROWS):
+            for origin in ORIGINS:
+                original, text = _original_cell(level, origin, test=test)
+                cells.append(Figure(cell_name(level, origin, test=test), counts[level][origin], original, text,
+                                    kind="count"))
+    return cells
+
+
+def _original_cell(level: int | None, origin: str, *, test: bool) -> tuple[int | None, str]:
+    if level is None:
+        return ORIGINAL["not_judged"]["count"], ORIGINAL["not_judged"]["text"]
+    if origin == "synthetic":
+        return 0, "none (book scenes only)"
+    if test:
+        return ORIGINAL["test_per_level"]["count"], ORIGINAL["test_per_level"]["text"]
+    return None, "all from book scenes"
 
 
 def figures(records: list[dict]) -> list[Figure]:

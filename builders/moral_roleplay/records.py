@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from builders import __version__
-from builders.moral_roleplay.annotate import Portrayal
+from builders.moral_roleplay.annotate import NOT_JUDGED, Portrayal
 from builders.moral_roleplay.balance import Candidate
 from builders.moral_roleplay.scenes import SceneResult
 from builders.moral_roleplay.vocab import polarity_of
@@ -47,7 +47,8 @@ def candidates_of(result: SceneResult) -> list[Candidate]:
     """Test candidates: the scene's portrayals with a level. A top-up scene is a work of its own:
     its characters are invented for it, whatever names other top-up scenes reuse."""
     scene = result.scene
-    return [Candidate(id=portrayal_id(result.case_key, p.name), level=p.level, tone=scene["tone"],
+    return [Candidate(id=portrayal_id(result.case_key, p.name), level=p.level,
+                      tone=scene["tone"] or NOT_JUDGED,  # a stratum of its own for the test set's tone spread
                       completeness=scene["completeness"], book=result.group_work, character=p.name,
                       origin=result.origin, traits=tuple(p.traits)) for p in released(result) if p.usable]
 

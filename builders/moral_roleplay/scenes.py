@@ -1,10 +1,12 @@
 """A source scene made into an annotated CoSER scene (spec Steps B-D), or dropped with a reason.
 
 Order of calls, cheapest rejection first: brief (topic, scenario, summary, prominence, thoughts)
--> rating (tone, LLM completeness) and the completeness measure of completeness.py (a scene at or
+-> rating (LLM completeness) and the completeness measure of completeness.py (a scene at or
 below the threshold stops here) -> one inner thought per line -> verbatim check of every speech ->
-profiles -> two annotations per key character. What the scene format cannot hold in the model's
-text is normalised when the scene is assembled (normalise.py) and listed in its provenance.
+profiles -> two annotations per key character and two of the scene's tone. The tone is the
+annotators', never the writer's: the rating reply's tone is kept in provenance only. What the scene
+format cannot hold in the model's text is normalised when the scene is assembled (normalise.py) and
+listed in its provenance.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from dataclasses import dataclass, field
 from builders.llm import RequestFailed
 from builders.moral_roleplay import completeness, writing
 from builders.moral_roleplay.annotate import (
+    NOT_JUDGED,
     Portrayal,
     PortrayalContext,
+    ToneLabel,
     annotate_portrayal,
+    annotate_tone,
     not_judged,
 )
 from builders.moral_roleplay.coser import ENVIRONMENT, format_message, is_verbatim
@@ -49,6 +54,14 @@ class Annotators:
             return not_judged(context.name, self.not_judged_reason)
         return await annotate_portrayal(self.first, self.second, self.adjudicator, context,
                                         temperature=self.temperature)
+
+    async def tone(self, book: str, scenario: str, lines, *, ruled_out: str | None = None) -> ToneLabel:
+        """The scene's tone from the annotators; not judged without one fit to judge."""
+        if not self.judging:
+            return ToneLabel(None, NOT_JUDGED, reason=self.not_judged_reason)
+        return await annotate_tone(self.first, self.second, self.adjudicator,
+                                   {"book": book, "scenario": scenario, "lines": tuple(lines)},
+                                   temperature=self.temperature, ruled_out=ruled_out)
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,7 @@ class SceneResult:
     portrayals: list[Portrayal] = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
     target_levels: dict[str, int] = field(default_factory=dict)  # top-up: designed character -> its target level
+    tone: ToneLabel | None = None  # the annotators' tone of the scene (scene["tone"] is its label)
     counts: Counter = field(default_factory=Counter)
     rejects: list[dict] = field(default_factory=list)
 
@@ -141,19 +155,21 @@ async def build_source_scene(llm, annotators: Annotators, profiles: writing.Prof
     context = {"book": source.book, "summary": brief.data["summary"], "scenario": brief.data["scenario"],
                    "lines": tuple(lines)}
     cast = [(c, work.characters[c].name) for c in source.key_ids if c in profile_replies]
-    portrayals = await asyncio.gather(*(
-        annotators.label(PortrayalContext(name=name, profile=profile_replies[c].data["profile"],
-                                          thought=brief.data["thoughts"][name], **context))
-        for c, name in cast))
-    result.portrayals = list(portrayals)
+    tone, *portrayals = await asyncio.gather(
+        annotators.tone(source.book, brief.data["scenario"], lines),
+        *(annotators.label(PortrayalContext(name=name, profile=profile_replies[c].data["profile"],
+                                            thought=brief.data["thoughts"][name], **context))
+          for c, name in cast))
+    result.portrayals, result.tone = list(portrayals), tone
     result.scene = coser_scene(source.book, source.i_p, source.i_c, source.chapter, brief.data,
-                               {"tone": rating.data["tone"], "completeness": measured.value}, dialogues,
+                               {"tone": tone.tone, "completeness": measured.value}, dialogues,
                                {name: profile_replies[c].data["profile"] for c, name in cast}, normaliser)
     result.provenance = {
         "origin": "source", "work_id": work.id, "source": work.source, "license": work.license,
         "section": source.section_id, "span": list(source.span),
         "turn_ids": [line.turn_id for line in lines if line.turn_id],
         "completeness": measured.provenance(),
+        "tone": tone.provenance(writer_rating=rating.data["tone"]),
         "normalised": normaliser.notes,
         "calls": {"brief": brief.provenance, "rating": rating.provenance, "thoughts": thoughts.provenance,
                   "profiles": {name: profile_replies[c].provenance for c, name in cast}},

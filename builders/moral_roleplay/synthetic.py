@@ -17,14 +17,18 @@ from, to watch them suffer."), and every writing prompt is told it, so the scene
 that level whatever the writer does with the rest. The k-th top-up scene of every level gets the
 same setting and names (`top_up_plan`): they follow the scene's rank within its level, so nothing
 but the level and the deed differs between levels. The second character is labelled like any source
-portrayal (annotated, or not judged when no annotator is fit to judge). The designed character:
+portrayal (annotated, or not judged when no annotator is fit to judge), and the scene's tone is the
+annotators' (a scene built around a deed of level 3 or 4 called Positive is not judged). The
+designed character:
 - with confirmation on (`--confirm-top-up on`, or auto with an annotator fit to judge) is annotated
   too and kept only when the annotation computes the target level (status "unconfirmed" and a count
   otherwise);
 - with confirmation off (or auto with no annotator fit to judge, such as the embedded model, whose
   two annotations agreed no better than chance) is labelled by design, status "designed": the
   designed level and the traits designed with the deed (data/synthetic.json `design_traits`), which
-  the writer is told too. No model is asked for them.
+  the writer is told too. No model is asked for them. The same happens after the fact
+  (`relabel_by_design`) when the build finds that its annotators agree only at chance: their
+  confirmation (or refusal) carried no information.
 Records say `origin = "synthetic"`, and `target_level` holds the design for the designed character.
 """
 
@@ -59,6 +63,9 @@ from builders.moral_roleplay.windows import SourceLine
 from builders.moral_roleplay.writing import rate_scene
 
 DATA = Path(__file__).resolve().parent / "data" / "synthetic.json"
+# A scene built around an Egoist's or a Villain's deed (harm done for gain, or wanted) cannot read as
+# Positive: annotators who call it so are not judging it (the tone is then not judged).
+RULED_OUT_TONE = {3: "Positive", 4: "Positive"}
 SYNTHETIC_BOOK = "Original scenes (synthetic)"
 SPEECHES = 10  # plus the opening Environment line: 11 turns, 9% Environment (CoSER: about 8%)
 OTHER_ROLE = "any kind of person, reacting to the other character"
@@ -245,6 +252,24 @@ def confirm_design(result: SceneResult, plan: Plan) -> None:
     designed.status, designed.level, designed.traits = "unconfirmed", None, []
 
 
+def relabel_by_design(result: SceneResult, reason: str) -> bool:
+    """The designed character labelled by its design after the build found its annotators unfit to
+    confirm it (`reason`), whatever their confirmation said; False when the scene has none to relabel."""
+    designed = next(((name, level) for name, level in result.target_levels.items()), None)
+    if result.scene is None or designed is None:
+        return False
+    name, level = designed
+    traits = tuple(synthetic_inputs()["design_traits"][str(level)][result.provenance["deed"]])
+    index = next(i for i, p in enumerate(result.portrayals) if p.name == name)
+    relabelled = label_by_design(name, level, traits)
+    relabelled.annotations = result.portrayals[index].annotations + relabelled.annotations
+    relabelled.problems = result.portrayals[index].problems
+    result.portrayals[index] = relabelled
+    result.provenance.update(level_from="design", design_traits=list(traits), design_because=reason)
+    result.counts[f"top-up level {level}: labelled by design"] += 1
+    return True
+
+
 async def build_synthetic_scene(llm, annotators: Annotators, index: int, level: int, *,
                                 scene_filter: SceneFilter, temperature: float, confirm: bool = True,
                                 ordinal: int = 0) -> SceneResult:
@@ -278,21 +303,26 @@ async def build_synthetic_scene(llm, annotators: Annotators, index: int, level: 
             return label_by_design(name, plan.level, plan.traits)
         return await annotators.label(contexts[name])
 
-    result.portrayals = list(await asyncio.gather(*(label(name) for name in plan.names)))
+    tone, *portrayals = await asyncio.gather(
+        annotators.tone(SYNTHETIC_BOOK, scenario, written.lines, ruled_out=RULED_OUT_TONE.get(plan.level)),
+        *(label(name) for name in plan.names))
+    result.portrayals, result.tone = list(portrayals), tone
     if confirm:
         confirm_design(result, plan)
     else:
         result.counts[f"top-up level {plan.level}: labelled by design"] += 1
     brief = {**written.brief, "thoughts": written.thoughts}  # no prominence: an original scene has no story
     result.scene = coser_scene(SYNTHETIC_BOOK, index, 0, None, brief,
-                               {"tone": rating.data["tone"], "completeness": measured.value},
+                               {"tone": tone.tone, "completeness": measured.value},
                                dialogues_of(written), written.profiles, written.normaliser)
     result.target_levels = {plan.designed: plan.level}
     result.provenance = {"origin": "synthetic", "work_id": result.group_work, "requested_level": level,
                          "designed_character": plan.designed, "setting": plan.setting, "deed": plan.deed,
                          "level_from": "annotation" if confirm else "design",
                          **({"design_traits": list(plan.traits)} if plan.by_design else {}),
-                         "completeness": measured.provenance(), "normalised": written.normaliser.notes,
+                         "completeness": measured.provenance(),
+                         "tone": tone.provenance(writer_rating=rating.data["tone"]),
+                         "normalised": written.normaliser.notes,
                          "calls": {**written.calls, "rating": rating.provenance}}
     result.counts["top-up scenes written"] += 1
     result.counts[f"top-up level {level}: scenes written"] += 1

@@ -1,8 +1,9 @@
 """The closed trait vocabulary (77 traits), its synonym map, polarity and trait-level consistency.
 
 Everything comes from data/traits.json (spec §4.2-4.3 and Step D). A model's traits are mapped
-through the synonyms, de-duplicated in order, and checked: out-of-vocabulary names and traits that
-contradict the level are reasons to re-ask, never silently dropped into a record.
+through the synonyms, de-duplicated in order, and checked: out-of-vocabulary names, traits that
+contradict the level and a set that lacks what its level requires (a Villain's malice, mostly
+negative traits) are reasons to re-ask, never silently dropped into a record.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Vocabulary:
     synonyms: dict[str, str]
     polarity: dict[str, str]
     contradicts: dict[int, frozenset[str]]
+    requires: dict[int, dict]  # level -> {"any_of": [traits], "min_negative_share": share}
 
     def accepted_names(self) -> list[str]:
         """What a reply may contain: the 77 traits plus the mapped synonyms (for a JSON-schema enum)."""
@@ -39,8 +41,36 @@ def vocabulary() -> Vocabulary:
     unknown = [t for t in [*data["synonyms"].values(), *data["polarity"]] if t not in traits]
     if unknown or set(data["polarity"]) != set(traits):
         raise ValueError(f"{DATA}: synonym targets and polarity keys must be vocabulary traits; bad: {unknown}")
+    requires = {int(k): v for k, v in data.get("requires_level", {}).items()}
+    unknown = [t for rule in requires.values() for t in rule.get("any_of", ()) if t not in traits]
+    if unknown:
+        raise ValueError(f"{DATA}: requires_level names traits outside the vocabulary: {unknown}")
     return Vocabulary(traits=traits, synonyms=dict(data["synonyms"]), polarity=dict(data["polarity"]),
-                      contradicts={int(k): frozenset(v) for k, v in data["contradicts_level"].items()})
+                      contradicts={int(k): frozenset(v) for k, v in data["contradicts_level"].items()},
+                      requires=requires)
+
+
+def level_requirement(level: int) -> str:
+    """What a trait set of `level` must hold, in words for a prompt ("" when nothing)."""
+    rule = vocabulary().requires.get(level, {})
+    parts = []
+    if rule.get("any_of"):
+        names = rule["any_of"]
+        parts.append(f"at least one of {', '.join(names[:-1])} or {names[-1]}")
+    if rule.get("min_negative_share"):
+        parts.append(f"at least {_share_words(rule['min_negative_share'])} of them negative "
+                     f"({', '.join(negative_traits())})")
+    return " and ".join(parts)
+
+
+def _share_words(share: float) -> str:
+    return {0.5: "half", 0.25: "a quarter"}.get(share, f"{share:.0%}")
+
+
+def negative_traits() -> list[str]:
+    """The Negative traits of the polarity table, in vocabulary order."""
+    vocab = vocabulary()
+    return [t for t in vocab.traits if vocab.polarity[t] == "Negative"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +97,19 @@ def check_traits(raw: list[str], level: int) -> TraitCheck:
     clashing = [t for t in mapped if t in vocab.contradicts.get(level, ())]
     if clashing:
         return TraitCheck(mapped, f"contradicts level: level {level} cannot hold {', '.join(clashing)}")
-    return TraitCheck(mapped, None)
+    return TraitCheck(mapped, _missing_requirement(mapped, level))
+
+
+def _missing_requirement(traits: list[str], level: int) -> str | None:
+    rule = vocabulary().requires.get(level, {})
+    wanted = rule.get("any_of")
+    if wanted and not set(wanted) & set(traits):
+        return f"contradicts level: level {level} needs one of {', '.join(wanted)}"
+    negative = polarity_of(traits).count("Negative")
+    if negative < rule.get("min_negative_share", 0) * len(traits):
+        return (f"contradicts level: level {level} needs at least {_share_words(rule['min_negative_share'])} of its "
+                f"traits negative, has {negative} of {len(traits)}")
+    return None
 
 
 def polarity_of(traits: list[str]) -> list[str]:

@@ -30,6 +30,7 @@ MAX_KEY_CHARACTERS = 3
 KEY_MIN_TURNS = 2
 NARRATION_MIN_CHARS = 80  # shorter narration between quotes ("said she") is not an Environment line
 NARRATION_MAX_SENTENCES = 3
+OPENING_LOOKBACK_CHARS = 1000  # narration read back from a novel scene's first quote for its opening line
 EXCLUDED_CATEGORIES = ("generic", "collective", "joint")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’]?\s+")
 
@@ -149,6 +150,10 @@ def _scene(work: Work, section_id: str, chapter: str, turns: list[Turn], *, prev
     speeches = [_speech(work, turn) for turn in turns]
     if work.kind == "novel":
         environment = _narration(work, turns)
+        if not environment:  # quotes back to back: the narration that leads into the scene sets it
+            section = next((s for s in work.sections if s.id == section_id), None)
+            floor = max(previous_end or 0, section.span[0] if section else 0)
+            environment = [line for line in (_opening(work, turns[0], floor),) if line is not None]
     else:
         section = next((s for s in work.sections if s.id == section_id), None)
         start = previous_end if previous_end is not None else (section.span[0] if section else turns[0].span[0])
@@ -164,6 +169,20 @@ def _scene(work: Work, section_id: str, chapter: str, turns: list[Turn], *, prev
 def _speech(work: Work, turn: Turn) -> SourceLine:
     return SourceLine("speech", turn.speaker, work.characters[turn.speaker].name, turn.text, turn.span,
                       actions=tuple(turn.directions), turn_id=turn.id)
+
+
+def _opening(work: Work, first: Turn, floor: int) -> SourceLine | None:
+    """The last sentences of the narration just before a scene's first quote (not before `floor`:
+    the previous quote or the chapter's start), verbatim, as its opening Environment line."""
+    start = max(floor, first.span[0] - OPENING_LOOKBACK_CHARS)
+    text = " ".join(work.text[start:first.span[0]].split()).strip(" \"'“”‘’,")
+    sentences = [sentence for sentence in _SENTENCE_END.split(text) if sentence.strip()]
+    if start > floor and len(sentences) > 1:
+        sentences = sentences[1:]  # the lookback began mid-sentence
+    excerpt = " ".join(sentences[-NARRATION_MAX_SENTENCES:]).strip()
+    if len(excerpt) < NARRATION_MIN_CHARS:
+        return None
+    return SourceLine("environment", None, "Environment", excerpt, (start, first.span[0]))
 
 
 def _narration(work: Work, turns: list[Turn]) -> list[SourceLine]:

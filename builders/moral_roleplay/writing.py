@@ -1,6 +1,9 @@
 """The LLM writing steps around an authentic source scene (spec Step B/C): the scene brief
 (topic, scenario, summary, prominence, each key character's thought), one inner thought per line,
-the scene rating (tone, completeness) and one profile per (work, character).
+the scene rating (completeness) and one profile per (work, character). The rating reply still
+carries a tone (its request is unchanged, so existing response caches keep hitting), but a model
+never labels the scene it wrote: that tone is kept in provenance only, and the released tone is the
+annotators' (annotate.annotate_tone).
 
 Each step returns its parsed reply and the call's provenance, or raises RequestFailed after the
 LLM layer's bounded retries; the caller counts and drops. How much is shown and how each text

@@ -60,12 +60,13 @@ STANDIN_BUILDS: dict[str, StandinSpec] = {
     "personaeval": StandinSpec(flags=("--plays", "macbeth")),
     # Closed blocks of four golds per plot and dimension need five chunks of King Lear for 20 records.
     "litchartom": StandinSpec(flags=("--plays", "king-lear", "--max-chunks", "5")),
-    # One play, its first ten scene windows. Measure for Measure has every level in its opening acts,
-    # and speeches about as long as CoSER's messages (a source scene's message is the play's own speech
+    # One play, its first twelve scene windows (the twelfth holds Angelo again, so the only level-4
+    # source portrayal does not hang on one window surviving every check). Measure for Measure has
+    # every level in its opening acts, and speeches about as long as CoSER's messages (a source scene's message is the play's own speech
     # after a written thought: Othello's first act, with speeches of 30 words, measures 31 words a
     # message where the original has 24, whatever the model writes). A noisy judge confirms a top-up
     # character about half the time: up to 30 top-up scenes fill every level.
-    "moral_roleplay": StandinSpec(flags=("--plays", "measure-for-measure", "--max-scenes", "10", "--top-up-max", "30"),
+    "moral_roleplay": StandinSpec(flags=("--plays", "measure-for-measure", "--max-scenes", "12", "--top-up-max", "30"),
                                   oracle="tests.support.moral_oracle:moral_oracle"),
 }
 
