@@ -147,25 +147,13 @@ class Accounting:
         Waits while replies on the wire hold the room it needs; raises BudgetExceeded when the budget
         is used up, or when the request could cost more than is left and nothing on the wire will
         free any."""
-        if self.max_cost is None:
-            return 0.0
-        cost = self.cost_of(model, input_tokens, output_tokens)
-        while True:
-            spent = self.total_cost
-            if spent >= self.max_cost:
-                raise BudgetExceeded(self.max_cost, lambda: self.total_cost)
-            if spent + self.reserved + cost <= self.max_cost:
-                self.reserved += cost
-                self._reservations += 1
-                return cost
-            if self._reservations == 0:
-                raise BudgetExceeded(self.max_cost, lambda: self.total_cost, next_request=cost)
-            await self._room_freed()
+        (cost,) = await self.reserve_round(model, [(input_tokens, output_tokens)], batch=False)
+        return cost
 
     async def reserve_round(self, model: str, worst: list[tuple[int, int]], *, batch: bool = True) -> list[float]:
-        """Reserve a whole batch round at once (a batch cannot be half submitted): each line's worst
-        case, all or none. Waits while other rounds hold the room; BudgetExceeded when the round
-        cannot fit (`next_request` is then the whole round's worst case)."""
+        """Reserve several requests at once, all or none (a batch round cannot be half submitted):
+        each one's worst-case cost. Waits while others hold the room; BudgetExceeded when they cannot
+        fit (`next_request` is then their whole worst case)."""
         if self.max_cost is None:
             return [0.0] * len(worst)
         costs = [self.cost_of(model, i, o, batch=batch) for i, o in worst]
