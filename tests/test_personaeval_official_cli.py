@@ -147,6 +147,15 @@ def judge_for(folder: Path):
     return respond
 
 
+def unanswered(folder: Path) -> int:
+    """Rows of the built tracks' results files without an answer (or with no results file yet)."""
+    missing = 0
+    for track in BUILT_TRACKS:
+        path = folder / "results" / track / f"{track}_{JUDGE}.csv"
+        missing += sum(not row["res"] for row in rows_of(path)) if path.is_file() else 1
+    return missing
+
+
 def run_harness(folder: Path, pythonpath: str, hub: ScriptedOpenAIServer, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in PROVIDER_VARIABLES and not k.startswith("HF_")}
     env.update(PYTHONPATH=pythonpath, HF_HUB_OFFLINE="1", HF_HOME=str(folder.parent / "hf-home"),
@@ -163,6 +172,13 @@ def test_personaeval_run_reads_the_export_offline_and_metrics_scores_it(harness,
         export(release, folder, f"{judge.base_url}/chat/completions")
         judge.responder = judge_for(folder)
         ran = run_harness(folder, harness, hub, "run", "--model", JUDGE)
+        # The harness saves from a thread it gives 0.5 s to finish before it exits: on a loaded machine the
+        # last answers can miss the file. Its documented remedy is to run it again (it resumes, asking
+        # only the rows without an answer); asked at most twice more.
+        for _ in range(2):
+            if not unanswered(folder):
+                break
+            ran = run_harness(folder, harness, hub, "run", "--model", JUDGE)
         scored = run_harness(folder, harness, hub, "metrics", "--models", JUDGE, "--tracks", ",".join(BUILT_TRACKS))
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     assert "All required dataset files are present locally" in ran.stdout and "Download" not in ran.stdout
@@ -170,7 +186,7 @@ def test_personaeval_run_reads_the_export_offline_and_metrics_scores_it(harness,
     chosen = picks(folder)
     sent = [request.json["messages"] for request in judge.requests]
     assert all(len(messages) == 1 and messages[0]["role"] == "user" for messages in sent)
-    assert sorted(messages[0]["content"] for messages in sent) == sorted(chosen)  # every prompt once, verbatim
+    assert sorted(set(messages[0]["content"] for messages in sent)) == sorted(chosen)  # every prompt, verbatim
 
     expected = {}
     for track in BUILT_TRACKS:
