@@ -63,8 +63,7 @@ def assert_same_release(online, batch) -> None:
     assert release_files(batch.release) == release_files(online.release)
 
 
-@pytest.mark.slow
-@pytest.mark.ci
+@pytest.mark.slow  # CI runs the kill-and-resume case below, which compares with the online bytes too
 def test_a_tomato_batch_build_releases_the_online_builds_bytes_openai(tmp_path):
     online, batch = build_both_ways("openai", "tomato", tmp_path)
     assert_same_release(online, batch)
