@@ -24,6 +24,10 @@ from tests.support.batch_servers import (
 from tests.support.scripted_llm import answer_the_schema, http_error, reply_text
 from tests.support.standin import StrongStandIn
 
+# The servers are exercised by every default batch test of the client (test_llm_batch_servers.py,
+# test_batch_builds.py); their own endpoint-by-endpoint checks run with -m slow.
+pytestmark = pytest.mark.slow
+
 SCHEMA = {"type": "object", "properties": {"mood": {"enum": ["calm", "angry"]}, "why": {"type": "string"}},
           "required": ["mood", "why"]}
 

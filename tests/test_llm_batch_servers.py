@@ -107,7 +107,12 @@ FAULTS = {
 }
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
+# Three faults by default (one per stage: submit, polling, results); every fault with -m slow.
+DEFAULT_FAULTS = {"a lost submit response", "429/5xx on polling", "expiry"}
+
+
+@pytest.mark.parametrize("fault", [name if name in DEFAULT_FAULTS else pytest.param(name, marks=pytest.mark.slow)
+                                   for name in sorted(FAULTS)])
 def test_each_fault_ends_in_a_finished_run_paying_no_line_twice(fault_server, tmp_path, fault):
     server = fault_server
     expected, _ = run(server, tmp_path / "online", batch=None)
